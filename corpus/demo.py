@@ -1,0 +1,83 @@
+"""`make demo`: the whole crawl-to-chat path on one pipeline, with a summary at the end.
+
+sample crawl -> extract -> filter -> dedup -> tokenizer -> tokenize -> stats
+-> pretrain -> SFT -> RL -> a one-shot chat answer from the final model.
+Steps whose module is not built yet are reported as skipped, not failed.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from . import config as cfg
+from .cli import run_stages
+from .stages import module_exists
+
+TRAIN_STEPS = [("pretrain", "train.pretrain"), ("sft", "train.sft"), ("rl", "train.rl")]
+DEFAULT_PROMPT = "Hello! Who are you?"
+
+
+def _run_train(args: list[str]) -> int:
+    cmd = [sys.executable, "-m", "train.cli", *args]
+    print(f"\n$ train {' '.join(args)}", flush=True)
+    return subprocess.call(cmd)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m corpus.demo", description=__doc__)
+    parser.add_argument("pipeline", nargs="?", default="pipelines/sample.yaml")
+    parser.add_argument("--set", action="append", dest="overrides", default=[])
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
+                        datefmt="%H:%M:%S")
+    config = cfg.load_pipeline(args.pipeline, args.overrides)
+    summary: list[tuple[str, float, str]] = []
+    t_all = time.monotonic()
+
+    t0 = time.monotonic()
+    manifests = run_stages(config, cfg.CORPUS_STAGES)
+    for m in manifests:
+        c = m["counts"]
+        summary.append((m["stage"], m["duration_s"],
+                        f"{c['in']:,} in -> {c['kept']:,} kept  ({m.get('output_dir', '')})"))
+    corpus_s = time.monotonic() - t0
+
+    overrides = [x for o in args.overrides for x in ("--set", o)]
+    final_step = None
+    for name, module in TRAIN_STEPS:
+        if not module_exists(module):
+            summary.append((name, 0.0, "not built yet: skipped"))
+            continue
+        t0 = time.monotonic()
+        rc = _run_train([name, args.pipeline, *overrides])
+        if rc != 0:
+            print(f"error: train {name} exited with status {rc}", file=sys.stderr)
+            return rc
+        out = Path(config["output"]) / "train" / name
+        summary.append((name, time.monotonic() - t0, f"checkpoints in {out}"))
+        final_step = name
+
+    if final_step and module_exists("train.chat"):
+        prompt = (config.get("train", {}).get("chat") or {}).get("demo_prompt", DEFAULT_PROMPT)
+        t0 = time.monotonic()
+        rc = _run_train(["chat", args.pipeline, "--prompt", prompt, *overrides])
+        summary.append(("chat", time.monotonic() - t0, f"one-shot answer to {prompt!r}"))
+        if rc != 0:
+            return rc
+
+    print("\n=== demo summary ===")
+    for name, seconds, what in summary:
+        print(f"  {name:<10} {seconds:7.1f}s  {what}")
+    print(f"  {'total':<10} {time.monotonic() - t_all:7.1f}s  (corpus stages {corpus_s:.1f}s)")
+    report = Path(config["output"]) / "report" / "index.html"
+    if report.exists():
+        print(f"  report: {report}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
