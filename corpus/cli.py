@@ -123,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
                                    executor=args.executor, ray_address=args.ray_address)
     except cfg.ConfigError as err:
         parser.error(str(err))
+    if args.inputs:  # the user named the crawl: don't generate the pipeline's sample one
+        config.pop("sample", None)
     names = cfg.CORPUS_STAGES if args.command == "run" else [args.command]
     t0 = time.monotonic()
     from .runner import StageError
