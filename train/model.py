@@ -1,0 +1,335 @@
+"""A compact decoder-only GPT, readable top to bottom.
+
+Token embedding -> N x [RMSNorm -> causal self-attention (RoPE, QK-norm) -> residual,
+RMSNorm -> MLP (ReLU^2 or SwiGLU) -> residual] -> RMSNorm -> logits (soft-capped).
+The norms have no learnable parameters (as nanochat): fewer knobs, same quality at this scale.
+Sizes come from one depth dial (``GPTConfig.from_depth``) or are set explicitly.
+
+Generation keeps a KV cache. Batched prompts of different lengths are left-padded; every
+row carries its own positions (RoPE) and a key mask, so a padded row generates exactly what
+it would alone.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Iterator, Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+@dataclass
+class GPTConfig:
+    vocab_size: int = 1024
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 256
+    seq_len: int = 256
+    mlp: str = "relu2"            # "relu2" (x -> relu(x)^2) or "swiglu"
+    mlp_ratio: float = 4.0        # hidden width / n_embd for relu2 (swiglu uses 2/3 of it)
+    tie_embeddings: bool = False
+    rope_base: float = 10000.0
+    logit_softcap: float = 15.0   # logits = c * tanh(logits / c); 0 disables
+    norm_eps: float = 1e-6
+
+    def __post_init__(self) -> None:
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd={self.n_embd} is not divisible by n_head={self.n_head}")
+        if (self.n_embd // self.n_head) % 2:
+            raise ValueError("head dim must be even for RoPE")
+        if self.mlp not in ("relu2", "swiglu"):
+            raise ValueError(f"mlp must be 'relu2' or 'swiglu', not {self.mlp!r}")
+
+    @property
+    def head_dim(self) -> int:
+        return self.n_embd // self.n_head
+
+    @classmethod
+    def from_depth(cls, depth: int, vocab_size: int, seq_len: int, head_dim: int = 64, **kw) -> "GPTConfig":
+        """nanochat's dial: width 64 * depth, heads of ``head_dim`` (64 or 128)."""
+        n_embd = 64 * depth
+        n_head = max(1, n_embd // head_dim)
+        return cls(vocab_size=vocab_size, n_layer=depth, n_head=n_head, n_embd=n_embd, seq_len=seq_len, **kw)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "GPTConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def rms_norm(x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    return F.rms_norm(x, (x.size(-1),), eps=eps)
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate pairs (first half, second half) of the head dim. x: (B, T, H, D); cos/sin: (B|1, T, 1, D/2)."""
+    d = x.size(-1) // 2
+    x1, x2 = x[..., :d], x[..., d:]
+    return torch.cat([x1 * cos + x2 * sin, x2 * cos - x1 * sin], dim=-1).type_as(x)
+
+
+class KVCache:
+    """Keys and values of every layer for a batch being generated; all rows share one fill index
+    (prompts are left-padded), ``valid`` marks which slots hold real tokens."""
+
+    def __init__(self, n_layer: int, batch: int, n_head: int, max_len: int, head_dim: int,
+                 device, dtype) -> None:
+        shape = (batch, n_head, max_len, head_dim)
+        self.k = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(n_layer)]
+        self.v = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(n_layer)]
+        self.valid = torch.zeros(batch, max_len, dtype=torch.bool, device=device)
+        self.pos = 0          # slots filled so far
+        self.max_len = max_len
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, cfg: GPTConfig) -> None:
+        super().__init__()
+        self.n_head, self.head_dim, self.eps = cfg.n_head, cfg.head_dim, cfg.norm_eps
+        self.c_q = nn.Linear(cfg.n_embd, cfg.n_embd, bias=False)
+        self.c_k = nn.Linear(cfg.n_embd, cfg.n_embd, bias=False)
+        self.c_v = nn.Linear(cfg.n_embd, cfg.n_embd, bias=False)
+        self.c_proj = nn.Linear(cfg.n_embd, cfg.n_embd, bias=False)
+
+    def forward(self, x, cos, sin, cache: KVCache | None = None, layer: int = 0, mask=None):
+        B, T, C = x.shape
+        q = self.c_q(x).view(B, T, self.n_head, self.head_dim)
+        k = self.c_k(x).view(B, T, self.n_head, self.head_dim)
+        v = self.c_v(x).view(B, T, self.n_head, self.head_dim)
+        q, k = rms_norm(q, self.eps), rms_norm(k, self.eps)           # QK-norm
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, H, T, D)
+        if cache is None:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:
+            start, end = cache.pos, cache.pos + T
+            cache.k[layer][:, :, start:end] = k
+            cache.v[layer][:, :, start:end] = v
+            y = F.scaled_dot_product_attention(q, cache.k[layer][:, :, :end], cache.v[layer][:, :, :end],
+                                               attn_mask=mask)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)
+        return self.c_proj(y)
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: GPTConfig) -> None:
+        super().__init__()
+        self.kind = cfg.mlp
+        if cfg.mlp == "relu2":
+            hidden = int(cfg.mlp_ratio * cfg.n_embd)
+            self.c_fc = nn.Linear(cfg.n_embd, hidden, bias=False)
+        else:  # SwiGLU keeps the parameter count of the 4x MLP: 2/3 of the width, two input matrices
+            hidden = int(cfg.mlp_ratio * cfg.n_embd * 2 / 3)
+            hidden = 64 * math.ceil(hidden / 64)
+            self.c_fc = nn.Linear(cfg.n_embd, hidden, bias=False)
+            self.c_gate = nn.Linear(cfg.n_embd, hidden, bias=False)
+        self.c_proj = nn.Linear(hidden, cfg.n_embd, bias=False)
+
+    def forward(self, x):
+        if self.kind == "relu2":
+            h = F.relu(self.c_fc(x)).square()
+        else:
+            h = F.silu(self.c_gate(x)) * self.c_fc(x)
+        return self.c_proj(h)
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: GPTConfig) -> None:
+        super().__init__()
+        self.eps = cfg.norm_eps
+        self.attn = CausalSelfAttention(cfg)
+        self.mlp = MLP(cfg)
+
+    def forward(self, x, cos, sin, cache=None, layer=0, mask=None):
+        x = x + self.attn(rms_norm(x, self.eps), cos, sin, cache, layer, mask)
+        x = x + self.mlp(rms_norm(x, self.eps))
+        return x
+
+
+class GPT(nn.Module):
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.wte = nn.Embedding(config.vocab_size, config.n_embd)
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        if config.tie_embeddings:
+            self.lm_head.weight = self.wte.weight
+        self._rope_len = 0
+        self._grow_rope(config.seq_len)
+        self.init_weights()
+
+    # -- set-up -------------------------------------------------------------------------------
+    def _grow_rope(self, length: int) -> None:
+        """cos/sin tables for positions [0, length); grown on demand (generation past seq_len)."""
+        length = max(length, 2 * self._rope_len)
+        d = self.config.head_dim
+        device = self.wte.weight.device
+        inv_freq = 1.0 / (self.config.rope_base ** (torch.arange(0, d, 2, dtype=torch.float32, device=device) / d))
+        freqs = torch.outer(torch.arange(length, dtype=torch.float32, device=device), inv_freq)
+        self.register_buffer("rope_cos", freqs.cos(), persistent=False)
+        self.register_buffer("rope_sin", freqs.sin(), persistent=False)
+        self._rope_len = length
+
+    @torch.no_grad()
+    def init_weights(self) -> None:
+        """Zero output projections (each block starts as the identity), small lm_head (the first
+        loss is ~ln(vocab)), uniform fan-in scaled inputs."""
+        d = self.config.n_embd
+        bound = math.sqrt(3.0) / math.sqrt(d)
+        for block in self.blocks:
+            for lin in (block.attn.c_q, block.attn.c_k, block.attn.c_v, block.mlp.c_fc):
+                nn.init.uniform_(lin.weight, -bound, bound)
+            if hasattr(block.mlp, "c_gate"):
+                nn.init.uniform_(block.mlp.c_gate.weight, -bound, bound)
+            nn.init.zeros_(block.attn.c_proj.weight)
+            nn.init.zeros_(block.mlp.c_proj.weight)
+        if self.config.tie_embeddings:
+            nn.init.normal_(self.wte.weight, std=1.0 / math.sqrt(d))
+        else:
+            nn.init.normal_(self.wte.weight, std=1.0)
+            nn.init.normal_(self.lm_head.weight, std=0.001)
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def estimate_flops_per_token(self) -> float:
+        """Training FLOPs per token (forward + backward): 6 per weight used in a matmul, plus
+        attention scores at full context (as nanochat / the PaLM appendix count them)."""
+        cfg = self.config
+        n = self.num_params()
+        if not cfg.tie_embeddings:
+            n -= self.wte.weight.numel()   # an embedding lookup is no matmul
+        return 6.0 * n + 12.0 * cfg.n_layer * cfg.n_head * cfg.head_dim * cfg.seq_len
+
+    # -- training forward ---------------------------------------------------------------------
+    def _logits(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.lm_head(rms_norm(x, self.config.norm_eps)).float()
+        c = self.config.logit_softcap
+        if c:
+            logits = c * torch.tanh(logits / c)
+        return logits
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, reduction: str = "mean"):
+        """idx, targets: (B, T) int64. Returns (logits (B, T, V) float32, loss or None).
+        targets == -1 are ignored; ``reduction="none"`` gives (B, T) with 0 where ignored."""
+        B, T = idx.shape
+        if T > self._rope_len:
+            self._grow_rope(T)
+        cos = self.rope_cos[None, :T, None, :]
+        sin = self.rope_sin[None, :T, None, :]
+        x = rms_norm(self.wte(idx), self.config.norm_eps)
+        for block in self.blocks:
+            x = block(x, cos, sin)
+        logits = self._logits(x)
+        if targets is None:
+            return logits, None
+        loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1),
+                               ignore_index=-1, reduction=reduction)
+        if reduction == "none":
+            loss = loss.view(B, T)
+        return logits, loss
+
+    # -- generation ---------------------------------------------------------------------------
+    def _step(self, idx: torch.Tensor, positions: torch.Tensor, cache: KVCache) -> torch.Tensor:
+        """Run new tokens idx (B, t) at per-row ``positions`` (B, t) through the cache; returns
+        the logits of the last new token (B, V)."""
+        B, t = idx.shape
+        need = int(positions.max()) + 1
+        if need > self._rope_len:
+            self._grow_rope(need)
+        cos = self.rope_cos[positions][:, :, None, :]
+        sin = self.rope_sin[positions][:, :, None, :]
+        start, end = cache.pos, cache.pos + t
+        # query slot start+i sees valid keys at slots <= start+i, and always itself (a pad
+        # query attending to nothing would give NaN, which would leak through 0 * NaN)
+        slots = torch.arange(end, device=idx.device)
+        qslots = torch.arange(start, end, device=idx.device)
+        causal = slots[None, :] <= qslots[:, None]                        # (t, end)
+        mask = causal[None] & cache.valid[:, None, :end]                  # (B, t, end)
+        mask = mask | (slots[None, :] == qslots[:, None])[None]
+        mask = mask[:, None]                                              # (B, 1, t, end)
+        x = rms_norm(self.wte(idx), self.config.norm_eps)
+        for i, block in enumerate(self.blocks):
+            x = block(x, cos, sin, cache, i, mask)
+        cache.pos = end
+        return self._logits(x[:, -1])
+
+    @staticmethod
+    def _sample(logits: torch.Tensor, temperature: float, top_k: int | None, generator) -> torch.Tensor:
+        if not temperature or temperature <= 0:
+            return logits.argmax(dim=-1)
+        logits = logits / temperature
+        if top_k is not None and top_k > 0 and top_k < logits.size(-1):
+            kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
+            logits = logits.masked_fill(logits < kth, float("-inf"))
+        probs = torch.softmax(logits, dim=-1)
+        return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+    @torch.no_grad()
+    def _generate_steps(self, prompts: Sequence[Sequence[int]], max_new_tokens: int, temperature: float,
+                        top_k: int | None, stop_ids, seed: int | None) -> Iterator[torch.Tensor]:
+        """Yields (B,) next tokens per step until every row has stopped or the budget is spent."""
+        if not prompts or any(len(p) == 0 for p in prompts):
+            raise ValueError("every prompt needs at least one token (start it with <|bos|>)")
+        device = self.wte.weight.device
+        B, P = len(prompts), max(len(p) for p in prompts)
+        pad = torch.tensor([P - len(p) for p in prompts], device=device)
+        idx = torch.zeros(B, P, dtype=torch.long, device=device)
+        for r, p in enumerate(prompts):
+            idx[r, P - len(p):] = torch.tensor(list(p), dtype=torch.long, device=device)
+        positions = (torch.arange(P, device=device)[None, :] - pad[:, None]).clamp(min=0)
+        cache = KVCache(self.config.n_layer, B, self.config.n_head, P + max_new_tokens, self.config.head_dim,
+                        device, self.wte.weight.dtype)
+        cache.valid[:, :P] = torch.arange(P, device=device)[None, :] >= pad[:, None]
+        generator = None
+        if seed is not None:
+            generator = torch.Generator(device=device)
+            generator.manual_seed(int(seed))
+        stop = torch.tensor(sorted(set(int(s) for s in stop_ids)) or [-1], device=device)
+        done = torch.zeros(B, dtype=torch.bool, device=device)
+        logits = self._step(idx, positions, cache)
+        last_pos = positions[:, -1]
+        for _ in range(max_new_tokens):
+            nxt = self._sample(logits, temperature, top_k, generator)
+            yield nxt
+            done = done | torch.isin(nxt, stop)
+            if bool(done.all()):
+                return
+            cache.valid[:, cache.pos] = True
+            last_pos = last_pos + 1
+            logits = self._step(nxt[:, None], last_pos[:, None], cache)
+
+    def generate(self, prompts: list[list[int]], max_new_tokens: int, temperature: float = 1.0,
+                 top_k: int | None = None, stop_ids: Sequence[int] = (), seed: int | None = None) -> list[list[int]]:
+        """New tokens for each prompt, each cut after its first stop id (the stop id is kept)."""
+        was_training = self.training
+        self.eval()
+        try:
+            out: list[list[int]] = [[] for _ in prompts]
+            finished = [False] * len(prompts)
+            stops = set(int(s) for s in stop_ids)
+            for nxt in self._generate_steps(prompts, max_new_tokens, temperature, top_k, stop_ids, seed):
+                for r, tok in enumerate(nxt.tolist()):
+                    if not finished[r]:
+                        out[r].append(tok)
+                        finished[r] = tok in stops
+            return out
+        finally:
+            self.train(was_training)
+
+    def stream(self, prompt: list[int], max_new_tokens: int = 256, temperature: float = 1.0,
+               top_k: int | None = None, stop_ids: Sequence[int] = (), seed: int | None = None) -> Iterator[int]:
+        """Yields the new token ids one by one (the stop id, if reached, is yielded last)."""
+        was_training = self.training
+        self.eval()
+        try:
+            for nxt in self._generate_steps([prompt], max_new_tokens, temperature, top_k, stop_ids, seed):
+                yield int(nxt[0])
+        finally:
+            self.train(was_training)
