@@ -284,11 +284,12 @@ def run(config: dict, resume: bool = False, init: str | None = None) -> dict:
           f"({len(train_items)} train / {len(eval_items)} held-out), reward {s.reward}, "
           f"{s.prompts_per_step} prompts x {s.group_size} samples, {s.steps} steps", flush=True)
     before = state.get("before") or run_eval(step)
-    meta_out = {**{k: v for k, v in meta.items() if k not in ("train", "phase", "init")},
+    meta_out = {**{k: v for k, v in meta.items() if k not in ("train", "phase", "init", "step", "checkpoint")},
                 "phase": "rl", "init": str(init_path), "train": asdict(s)}
 
     def save(at: int) -> Path:
-        return save_checkpoint(out_dir, at, model, optimizer, {"step": at, "before": before}, meta_out)
+        return save_checkpoint(out_dir, at, model, optimizer, {"step": at, "before": before}, meta_out,
+                               tokenizer=tok)
 
     t_start = time.monotonic()
     last = before
