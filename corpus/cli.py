@@ -30,7 +30,7 @@ EXIT_INPUT_FAULTS = 3
 
 def _pipeline_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("pipeline", nargs="?", default=DEFAULT_PIPELINE,
-                   help=f"pipeline YAML (default {DEFAULT_PIPELINE})")
+                   help=f"pipeline YAML (default {DEFAULT_PIPELINE}); `stats` also takes an output directory")
     p.add_argument("--input", action="append", dest="inputs", metavar="PATH_OR_URL",
                    help="input file, glob, URL or Common Crawl paths file (repeatable; replaces the YAML's inputs)")
     p.add_argument("--output", help="output directory (replaces the YAML's output)")
@@ -117,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
     if args.command in EXTRA_COMMANDS:
         return importlib.import_module(EXTRA_COMMANDS[args.command]).main(args) or 0
+    if args.command == "stats":  # takes a pipeline YAML or any output directory
+        from .stats import cli_main
+        return cli_main(args)
     try:
         config = cfg.load_pipeline(args.pipeline, args.overrides, inputs=args.inputs,
                                    output=args.output, workers=args.workers,

@@ -78,3 +78,100 @@ def fake_config(root: Path, **stages) -> dict:
     for k, v in stages.items():
         config["stages"][k] = {**config["stages"].get(k, {}), **v}
     return config
+
+
+# --- a whole fake pipeline (extract -> filter -> dedup) through the real runner --------
+
+from corpus.docs import iter_batches, list_parts, rejected_schema  # noqa: E402
+from corpus.runner import Stage, Task  # noqa: E402
+
+
+class FakeExtract(Stage):
+    """Generated documents; every 10th record is a `not_response`, every 25th a `read_error`."""
+
+    name = "extract"
+
+    def tasks(self):
+        return [Task(f"part-{i:05d}", {"i": i}) for i in range(3)]
+
+    def process(self, task, out):
+        i = task.payload["i"]
+        rng = random.Random(i)
+        kept = out.writer(DEDUP_SCHEMA)
+        rejected = out.writer(rejected_schema(DEDUP_SCHEMA), "rejected")
+        counts = {"in": 0, "kept": 0, "rejected": {}, "errors": {}}
+        for j in range(100):
+            counts["in"] += 1
+            lang = rng.choice(["en", "en", "de", "fr", "zh", "ja"])
+            row = {"id": f"{i:04x}{j:08x}-0000-0000-0000-000000000000", "url": f"https://s{j % 5}.example/{i}/{j}",
+                   "domain": f"s{j % 5}.example", "date": datetime(2024, 1, 1, tzinfo=timezone.utc),
+                   "source": "fake.warc.gz", "offset": j, "length": 1, "text": make_text(rng, lang),
+                   "language": lang, "language_score": 0.9, "cluster": None}
+            if j % 25 == 24:
+                counts["errors"]["read_error"] = counts["errors"].get("read_error", 0) + 1
+            elif j % 10 == 0:
+                rejected.write({**row, "text": "", "reason": "not_response", "reason_value": None,
+                                "reason_detail": None})
+                counts["rejected"]["not_response"] = counts["rejected"].get("not_response", 0) + 1
+            else:
+                kept.write(row)
+                counts["kept"] += 1
+        return counts
+
+
+class _FakeReject(Stage):
+    def rule(self, row, j):
+        raise NotImplementedError
+
+    def tasks(self):
+        return [Task(p.stem, {"path": str(p)}) for p in list_parts(self.input_dir())]
+
+    def process(self, task, out):
+        kept = out.writer(DEDUP_SCHEMA)
+        rejected = out.writer(rejected_schema(DEDUP_SCHEMA), "rejected")
+        counts = {"in": 0, "kept": 0, "rejected": {}}
+        for batch in iter_batches(task.payload["path"]):
+            for j, row in enumerate(batch.to_pylist()):
+                counts["in"] += 1
+                reason = self.rule(row, counts["in"])
+                if reason:
+                    rejected.write({**row, "reason": reason, "reason_value": 1.0, "reason_detail": None})
+                    counts["rejected"][reason] = counts["rejected"].get(reason, 0) + 1
+                else:
+                    kept.write(row)
+                    counts["kept"] += 1
+        return counts
+
+
+class FakeFilter(_FakeReject):
+    """Drops Japanese (`lang`) and very short documents (`gopher_quality`)."""
+
+    name = "filter"
+
+    def rule(self, row, j):
+        if row["language"] == "ja":
+            return "lang"
+        if len(row["text"]) < 60:
+            return "gopher_quality"
+        return None
+
+
+class FakeDedup(_FakeReject):
+    """Calls every 7th document an exact duplicate."""
+
+    name = "dedup"
+
+    def rule(self, row, j):
+        return "exact_duplicate" if j % 7 == 0 else None
+
+
+def build_fake_pipeline(root: Path) -> dict:
+    """extract -> filter -> dedup (fake, real runner) -> tokenizer -> tokenize (real)."""
+    from corpus.runner import run_stage
+    from corpus.shards import TokenizeStage
+    from corpus.tokenizer import TokenizerStage
+
+    config = fake_config(root)
+    for cls in (FakeExtract, FakeFilter, FakeDedup, TokenizerStage, TokenizeStage):
+        run_stage(cls(config), show_progress=False)
+    return config

@@ -1,0 +1,113 @@
+"""`corpus stats`: the waterfall agrees with the stage manifests and the rejected parts, the
+tables print for a pipeline output and for single directories, the report's images exist."""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from corpus.cli import main as corpus_main
+from corpus.manifest import read_manifest
+from tokenize_fixtures import build_fake_pipeline
+
+
+@pytest.fixture(scope="module")
+def fake_pipeline(tmp_path_factory):
+    root = tmp_path_factory.mktemp("stats")
+    build_fake_pipeline(root)
+    return root
+
+
+def _check_waterfall(root, stats):
+    """Every count of the waterfall equals the manifests' counts; chars equal the parts'."""
+    import pyarrow.compute as pc
+
+    from corpus.docs import read_table
+
+    rows = {r["step"]: r for r in stats["waterfall"]}
+    stages = [s for s in ("extract", "filter", "dedup") if read_manifest(root / s)]
+    assert rows[f"{stages[0]}: records in"]["documents"] == read_manifest(root / stages[0])["counts"]["in"]
+    for stage in stages:
+        c = read_manifest(root / stage)["counts"]
+        assert rows[f"{stage}: kept"]["documents"] == c["kept"]
+        kept_chars = pc.sum(pc.utf8_length(read_table(root / stage, columns=["text"]).column("text"))).as_py()
+        assert rows[f"{stage}: kept"]["chars"] == kept_chars
+        for kind in ("rejected", "errors"):
+            for reason, n in c[kind].items():
+                assert rows[f"{stage}: - {reason}"]["documents"] == -n
+        listed = {r["reason"] for r in stats["waterfall"] if r["stage"] == stage and "reason" in r}
+        assert listed == set(c["rejected"]) | set(c["errors"])
+        rejected = read_table(root / stage / "rejected", columns=["reason", "text"])
+        for reason in set(rejected.column("reason").to_pylist()):
+            t = rejected.filter(pc.equal(rejected.column("reason"), reason))
+            assert rows[f"{stage}: - {reason}"]["chars"] == -(pc.sum(pc.utf8_length(t.column("text"))).as_py() or 0)
+    tok = read_manifest(root / "shards")
+    last = stats["waterfall"][-1]
+    assert last["step"] == "tokenize: tokens written"
+    assert last["documents"] == tok["counts"]["in"] == read_manifest(root / stages[-1])["counts"]["kept"]
+    assert last["tokens"] == tok["splits"]["train"]["tokens"] + tok["splits"]["val"]["tokens"]
+    assert stats["checks"] == []
+
+
+def test_waterfall_agrees_with_manifests(fake_pipeline, capsys):
+    root = fake_pipeline
+    assert corpus_main(["stats", str(root), "--quiet", "--workers", "2"]) == 0
+    printed = capsys.readouterr().out
+    stats = json.loads((root / "report" / "stats.json").read_text())
+    _check_waterfall(root, stats)
+    # the printed table carries the same numbers
+    for r in stats["waterfall"]:
+        line = next(line for line in printed.splitlines() if line.strip().startswith(r["step"]))
+        assert f"{r['documents']:,}" in line
+    assert "Waterfall" in printed and "filter: - lang" in printed
+    assert re.search(r"top languages \(\d+ distinct\): en", printed)
+    m = read_manifest(root / "report")
+    assert m["report"] == "index.html" and m["checks"] == []
+
+
+def test_report_files(fake_pipeline):
+    root = fake_pipeline
+    if not (root / "report" / "index.html").exists():
+        corpus_main(["stats", str(root), "--quiet"])
+    page = (root / "report" / "index.html").read_text()
+    images = re.findall(r"<img src='([^']+)'", page)
+    assert set(images) == {"waterfall.png", "lengths.png", "languages.png", "shards.png"}
+    for img in images:
+        data = (root / "report" / img).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+    assert "http://" not in page and "https://" not in page and "<script" not in page
+
+
+def test_stats_of_single_directories(fake_pipeline, capsys):
+    root = fake_pipeline
+    assert corpus_main(["stats", str(root / "filter")]) == 0
+    out = capsys.readouterr().out
+    kept = read_manifest(root / "filter")["counts"]["kept"]
+    assert f"filter: {kept:,} documents" in out and "rejected lang:" in out
+    assert corpus_main(["stats", str(root / "shards")]) == 0
+    out = capsys.readouterr().out
+    splits = read_manifest(root / "shards")["splits"]
+    assert f"train: {splits['train']['documents']:,} documents, {splits['train']['tokens']:,} tokens" in out
+    assert not (root / "filter" / "report").exists() and not (root / "shards" / "report").exists()
+
+
+def test_stats_reports_disagreement(fake_pipeline, tmp_path):
+    """A manifest whose counts disagree with its parts is flagged, not smoothed over."""
+    import shutil
+
+    from corpus.stats import stats_of_directory
+
+    copy = tmp_path / "copy"
+    shutil.copytree(fake_pipeline, copy, ignore=shutil.ignore_patterns("report"))
+    m = json.loads((copy / "filter" / "manifest.json").read_text())
+    m["counts"]["rejected"]["lang"] += 1
+    m["counts"]["in"] += 1
+    (copy / "filter" / "manifest.json").write_text(json.dumps(m))
+    stats = stats_of_directory(copy)
+    assert any("lang" in c for c in stats["checks"])
+
+
+def test_empty_directory_is_a_clear_error(tmp_path, capsys):
+    assert corpus_main(["stats", str(tmp_path)]) == 1
+    assert "no Parquet parts" in capsys.readouterr().err
