@@ -126,7 +126,7 @@ def render_html(stats: dict, images: dict[str, str]) -> str:
         out.append("</table>")
         for c in stats.get("checks", []):
             out.append(f"<p class=warn>{e(c)}</p>")
-    for key, title in (("waterfall", "Waterfall"), ("lengths", "Document lengths"),
+    for key, title in (("waterfall", "Where the documents went"), ("lengths", "Document lengths"),
                        ("languages", "Languages"), ("shards", "Tokens per shard")):
         if images.get(key):
             out.append(f"<h2>{title}</h2><img src='{e(images[key])}' alt='{e(title)}'>")
