@@ -1,0 +1,366 @@
+"""English word lists and templates (hand-written for the embedded sample)."""
+from .prose import lines
+
+SLOTS = {
+    "S": lines("""
+        the city council|p
+        the regional government
+        a small group of volunteers|p
+        the new director
+        local farmers|p
+        the research team
+        several neighbours|p
+        the school board
+        our reporter
+        the harbour authority
+        the museum staff|p
+        a retired engineer
+        the football club
+        the library
+        young families|p
+        the mayor
+        the transport company
+        most shop owners|p
+        the health service
+        a panel of experts|p
+        the river trust
+        the festival organisers|p
+        the university
+        two students|p
+        the fire brigade
+        the weather office
+        the bakery on the corner
+        the orchestra
+        the committee
+        residents of the old town|p
+        the hospital
+        a local historian
+        the union|p
+        the ministry
+        the gardeners|p
+        the chief architect
+        the police
+        the tourist office
+        a team of nurses|p
+        the village choir
+        the energy cooperative
+        the cycling club
+        the court
+        the editor
+        the children|p
+        the owners of the mill|p
+        the rail operator
+        the planning office
+        the youth theatre
+        a group of parents|p
+    """),
+    "V": lines("""
+        presented
+        approved
+        rejected
+        discussed
+        published
+        announced
+        opened
+        repaired
+        reviewed
+        defended
+        criticised
+        welcomed
+        delayed
+        funded
+        prepared
+        organised
+        tested
+        questioned
+        supported
+        described
+        explained
+        planned
+        measured
+        restored
+        recorded
+        replaced
+        expanded
+        shared
+        finished
+        examined
+        postponed
+        promoted
+        celebrated
+        improved
+        collected
+        studied
+        visited
+        painted
+        cleaned
+        designed
+    """),
+    "O": lines("""
+        a plan for the riverside
+        the new bus timetable
+        the annual budget
+        a proposal for cheaper housing
+        the results of the survey
+        a report on air quality
+        the old railway bridge
+        a list of urgent repairs
+        the design for a new playground
+        the winter programme
+        a study of local birds
+        the rules for street parking
+        the harvest figures
+        a petition about the park
+        the costs of the new school
+        a map of the cycling routes
+        the opening hours of the pool
+        a guide for new residents
+        the plans for the market square
+        an exhibition of old photographs
+        the water supply
+        the roof of the town hall
+        a series of public lectures
+        the schedule for the summer
+        a concert in the cathedral
+        the flood defences
+        a competition for young writers
+        the future of the harbour
+        the menu for the school canteen
+        a new route for the ferry
+        the findings of the inquiry
+        the repair of the clock tower
+        a fund for small businesses
+        the list of candidates
+        a campaign against litter
+        the heating system
+        the records of the parish
+        a garden for the hospital
+        the price of the tickets
+        a new path along the coast
+        the idea of a weekly market
+        the damage after the storm
+        a scheme to plant more trees
+        the contract for the tunnel
+        a collection of letters
+        the speed limits near schools
+        a training course for drivers
+        the figures for unemployment
+        the old windmill
+        a workshop on bee keeping
+    """),
+    "P": lines("""
+        in the town hall
+        at the library
+        near the station
+        in the old quarter
+        on the main square
+        at the harbour
+        in the community centre
+        behind the cathedral
+        at the edge of the forest
+        in the northern district
+        along the river
+        in a crowded hall
+        at the primary school
+        outside the museum
+        in the village
+        on the university campus
+        at the sports ground
+        in the market hall
+        by the lake
+        in a quiet street
+        at the county fair
+        in the valley
+        near the airport
+        on the island
+        in the industrial park
+    """),
+    "T": lines("""
+        on Monday
+        on Tuesday evening
+        last week
+        this morning
+        after a long debate
+        earlier this year
+        at the end of the month
+        during the summer
+        before the holidays
+        on Friday afternoon
+        in the spring
+        over the weekend
+        last autumn
+        after several delays
+        within a few days
+        at a meeting on Thursday
+        in early December
+        late on Wednesday
+        two weeks ago
+        for the first time
+    """),
+    "ADV": lines("""
+        However,
+        Meanwhile,
+        At the same time,
+        In addition,
+        As a result,
+        Nevertheless,
+        For many people,
+        According to the organisers,
+        In the end,
+        Surprisingly,
+        Not everyone agreed, and
+        Once again,
+        By contrast,
+        Until now,
+        In practice,
+        Later,
+        Fortunately,
+        Some residents say that
+        Critics argue that
+        Supporters believe that
+    """),
+    "NAME": lines("""
+        Anna Fletcher
+        Tom Barker
+        Margaret Owens
+        David Lin
+        Sarah Whitfield
+        James Okafor
+        Helen Marsh
+        Peter Gallagher
+        Ruth Campbell
+        Michael Dunmore
+        Laura Fenwick
+        Samuel Price
+        Grace Holloway
+        Daniel Reyes
+        Emily Thornton
+        George Abbott
+        Olivia Hart
+        Robert Kingsley
+        Alice Moreton
+        Henry Walsh
+    """),
+    "ROLE": lines("""
+        who chairs the committee
+        a spokesperson for the council
+        the head of the project
+        a teacher at the local school
+        who has lived here for forty years
+        a member of the board
+        the owner of a nearby cafe
+        an engineer with the water company
+        a nurse at the hospital
+        who leads the residents association
+        a historian at the university
+        the manager of the club
+        a volunteer at the food bank
+        the director of the museum
+        a farmer from the valley
+    """),
+    "ADJ": lines("""
+        careful
+        costly
+        popular
+        difficult
+        welcome
+        unusual
+        modest
+        ambitious
+        urgent
+        practical
+        sensible
+        overdue
+        generous
+        controversial
+        remarkable
+    """),
+    "NUM": lines("""
+        twelve
+        twenty
+        thirty
+        forty
+        fifty
+        sixty
+        seventy
+        a hundred
+        two hundred
+        several hundred
+        eighteen
+        fifteen
+    """),
+    "GRP": lines("""
+        residents
+        visitors
+        pupils
+        members
+        workers
+        households
+        drivers
+        shops
+        farms
+        families
+        patients
+        readers
+    """),
+    "FEEL": lines("""
+        the change came too late
+        the plan was a good start
+        the decision was fair
+        more money would be needed
+        the work should continue next year
+        the town needed a clear answer
+        the process had been too slow
+        nobody had asked them
+        the costs were still unclear
+        the project would help the whole region
+        the results spoke for themselves
+        the old system had worked well enough
+        young people would benefit most
+        the weather had made everything harder
+        the details still had to be agreed
+    """),
+}
+
+CLAUSES = lines("""
+    {S} {V} {O}
+    {S} {V} {O} {P}
+    {S} {V} {O} {T}
+    {S} {V} {O} {P} {T}
+    {FEEL}
+""")
+
+SENTENCES = lines("""
+    {S} {V} {O} {P} {T}.
+    {T}, {S} {V} {O}.
+    {ADV} {S} {V} {O} {P}.
+    {ADV} {C}.
+    "{C}," said {NAME}, {ROLE}.
+    {NAME}, {ROLE}, said that {FEEL}.
+    {S} {V} {O} after {S2} {V2} {O2}.
+    {S} {V} {O}, while {S2} {V2} {O2} {P2}.
+    About {NUM} {GRP} came to see how {S} {V} {O} {P}.
+    It was a {ADJ} step: {S} {V} {O} {T}.
+    Many {GRP} felt that {FEEL}, but {S} {V} {O} anyway.
+    Why was it {ADJ} that {S} {V} {O} {T}? {NAME} thinks that {FEEL}.
+    The decision was {ADJ}, and {S} {V} {O} {P}.
+    {T}, {S} {V} {O}, and {S2} {V2} {O2}.
+    Nobody expected that {S} {V} {O} so quickly.
+    {S} also {V} {O}, which many {GRP} found {ADJ}.
+    According to {NAME}, {S} {V} {O} {T}.
+    Before {S} {V} {O}, {S2} {V2} {O2}.
+    {ADV} around {NUM} {GRP} said that {FEEL}.
+    {NAME} remembers how {S} {V} {O} {P} {T}.
+    The plan is {ADJ}, says {NAME}, because {FEEL}.
+    {S} {V} {O}; {S2} {V2} {O2} {T2}.
+""")
+
+TITLES = lines("""
+    {S} {V} {O}
+    How {S} {V} {O}
+    {NAME}: "{FEEL}"
+    Why {S} {V} {O} {T}
+    {S} {V} {O} {P}
+""")
+
+STOPWORDS = {"the", "be", "to", "of", "and", "that", "have", "with"}

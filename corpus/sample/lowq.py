@@ -1,0 +1,57 @@
+"""Low-quality pages: the kinds of junk a crawl is full of and the filters must catch.
+
+Each function returns ``(title, paragraphs)``; ``paragraphs`` is what sits in the page's
+article element (empty for boilerplate-only pages) and becomes the truth's main text.
+"""
+from __future__ import annotations
+
+import random
+
+from .prose import Composer
+
+SPAM = {
+    "en": "cheap best price buy now discount free shipping shoes watches loans casino online deal sale offer top quality fast delivery",
+    "de": "günstig billig kaufen jetzt rabatt gratis versand schuhe uhren kredit casino online angebot sale top qualität sofort",
+    "fr": "pas cher meilleur prix acheter maintenant promo livraison gratuite chaussures montres crédit casino en ligne offre soldes",
+    "es": "barato mejor precio comprar ahora descuento envío gratis zapatos relojes préstamos casino en línea oferta rebajas",
+    "it": "economico miglior prezzo compra subito sconto spedizione gratuita scarpe orologi prestiti casinò online offerta saldi",
+    "pt": "barato melhor preço comprar agora desconto envio grátis sapatos relógios empréstimos casino online promoção saldos",
+    "zh": "便宜 最低价 立即购买 折扣 免费送货 鞋子 手表 贷款 在线 特价 促销 正品 包邮",
+    "ja": "激安 最安値 今すぐ購入 割引 送料無料 靴 腕時計 ローン オンライン 特価 セール 正規品",
+}
+
+KINDS = ("keyword_spam", "link_list", "repeated_lines", "boilerplate_only", "too_short")
+
+
+def keyword_spam(lang: str, comp: Composer, rng: random.Random) -> tuple[str, list[str]]:
+    words = SPAM[lang].split()
+    sep = "" if lang in ("zh", "ja") else " "
+    title = sep.join(rng.sample(words, 4))
+    paras = []
+    for _ in range(rng.randint(3, 6)):
+        paras.append(sep.join(rng.choice(words) for _ in range(rng.randint(25, 60))))
+    return title, paras
+
+
+def link_list(lang: str, comp: Composer, rng: random.Random) -> tuple[str, list[str]]:
+    """A page of links; the 'text' is a list of headlines with no prose between them."""
+    title = comp.title()
+    return title, [comp.title() for _ in range(rng.randint(15, 40))]
+
+
+def repeated_lines(lang: str, comp: Composer, rng: random.Random) -> tuple[str, list[str]]:
+    title = comp.title()
+    block = [comp.sentence() for _ in range(rng.randint(1, 3))]
+    return title, [block[i % len(block)] for i in range(rng.randint(12, 30))]
+
+
+def boilerplate_only(lang: str, comp: Composer, rng: random.Random) -> tuple[str, list[str]]:
+    return comp.title(), []
+
+
+def too_short(lang: str, comp: Composer, rng: random.Random) -> tuple[str, list[str]]:
+    return comp.title(), [comp.sentence()]
+
+
+MAKERS = {"keyword_spam": keyword_spam, "link_list": link_list, "repeated_lines": repeated_lines,
+          "boilerplate_only": boilerplate_only, "too_short": too_short}

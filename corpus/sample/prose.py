@@ -1,0 +1,131 @@
+"""A tiny template grammar that composes varied, plausible prose in several languages.
+
+Each language module (``lang_en.py`` ...) holds hand-written word lists (slots) and
+sentence templates. Composition draws slot values *without replacement* within a page,
+so one page rarely repeats a phrase: the generated text passes the repetition and
+quality heuristics real pipelines apply, while every word of it was written here.
+
+Template syntax: ``{S}`` a subject, ``{V}`` a verb agreeing with the subject of the same
+index (``{S2}``/``{V2}``), ``{Vt}`` the verb's tail (German participle), ``{C}`` a whole
+clause from the language's ``CLAUSES``; any other ``{NAME}`` is a draw from ``SLOTS[NAME]``.
+Slot entries ``text|p`` are plural subjects; verb entries are ``singular|plural[|tail]``.
+"""
+from __future__ import annotations
+
+import random
+import re
+from types import ModuleType
+
+_SLOT = re.compile(r"\{([A-Za-z]+)(\d?)\}")
+
+
+class Bag:
+    """Draws without replacement, reshuffling when empty, so repeats are spread apart."""
+
+    def __init__(self, rng: random.Random, items: list[str]):
+        self.rng = rng
+        self.items = items
+        self.pool: list[str] = []
+
+    def draw(self) -> str:
+        if not self.pool:
+            self.pool = list(self.items)
+            self.rng.shuffle(self.pool)
+        return self.pool.pop()
+
+
+def lines(text: str) -> list[str]:
+    """A word list written one entry per line (blank lines and surrounding space ignored)."""
+    return [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+
+
+class Composer:
+    """Writes sentences, paragraphs and articles for one page in one language."""
+
+    def __init__(self, lang: ModuleType, rng: random.Random):
+        self.lang = lang
+        self.rng = rng
+        self.bags: dict[str, Bag] = {}
+        self.used: set[str] = set()
+
+    def _bag(self, name: str) -> Bag:
+        bag = self.bags.get(name)
+        if bag is None:
+            if name == "C":
+                items = self.lang.CLAUSES
+            elif name == "SENT":
+                items = self.lang.SENTENCES
+            elif name == "TITLE":
+                items = self.lang.TITLES
+            else:
+                items = self.lang.SLOTS[name]
+            bag = self.bags[name] = Bag(self.rng, items)
+        return bag
+
+    def fill(self, template: str) -> str:
+        drawn: dict[tuple[str, str], str] = {}
+        plural: dict[str, bool] = {}
+        verbs: dict[str, list[str]] = {}
+
+        def subst(m: re.Match) -> str:
+            base, idx = m.group(1), m.group(2)
+            if base == "C":
+                return self.fill(self._bag("C").draw())
+            if base == "S":
+                if (base, idx) not in drawn:
+                    text, _, num = self._bag("S").draw().partition("|")
+                    drawn[(base, idx)] = text
+                    plural[idx] = num == "p"
+                return drawn[(base, idx)]
+            if base in ("V", "Vt"):
+                if idx not in verbs:
+                    verbs[idx] = self._bag("V").draw().split("|")
+                forms = verbs[idx]
+                if base == "Vt":
+                    return forms[2] if len(forms) > 2 else ""
+                return forms[1] if plural.get(idx) and len(forms) > 1 else forms[0]
+            key = (base, idx)
+            if key not in drawn:
+                drawn[key] = self._bag(base).draw()
+            return drawn[key]
+
+        text = _SLOT.sub(subst, template)
+        return re.sub(r"\s{2,}", " ", text).replace(" ,", ",").strip()
+
+    def sentence(self) -> str:
+        """A new sentence, never one this page already has."""
+        post = getattr(self.lang, "postprocess", None)
+        for _ in range(20):
+            s = self.fill(self._bag("SENT").draw())
+            if post:
+                s = post(s)
+            s = s[:1].upper() + s[1:]
+            if s not in self.used:
+                self.used.add(s)
+                return s
+        return s
+
+    def title(self) -> str:
+        post = getattr(self.lang, "postprocess", None)
+        t = self.fill(self._bag("TITLE").draw())
+        t = post(t) if post else t
+        return t[:1].upper() + t[1:]
+
+    def paragraph(self, n_sentences: int) -> str:
+        joiner = getattr(self.lang, "JOINER", " ")
+        return joiner.join(self.sentence() for _ in range(n_sentences))
+
+    def article(self, target_units: int) -> list[str]:
+        """Paragraphs totalling about ``target_units`` words (characters for CJK), 3 to 10 of them."""
+        unit = _count_units if not getattr(self.lang, "CJK", False) else len
+        paras: list[str] = []
+        total = 0
+        while (total < target_units or len(paras) < 3) and len(paras) < 9:
+            p = self.paragraph(self.rng.randint(2, 5))
+            paras.append(p)
+            total += unit(p)
+        return paras
+
+
+def _count_units(text: str) -> int:
+    return len(text.split())
