@@ -1,0 +1,220 @@
+"""Word n-gram shingles, hashed for a whole batch of documents at once in numpy.
+
+Why this shape: the expensive part of MinHash in Python is one call per shingle
+(datasketch hashes each shingle with sha1), and Python's ``re`` is slow on Unicode
+classes. Here a batch of texts is lower-cased and encoded once, token boundaries are
+found by classifying the UTF-8 bytes in numpy, every token is hashed by a polynomial
+over its bytes (a few vectorised passes over one buffer), and n-gram hashes are
+combined from token hashes: a handful of integer operations per shingle.
+
+Normalisation (as FineWeb's ``simplify_text``): lower case, every digit becomes ``0``,
+ASCII and common Unicode punctuation and spaces only separate tokens. Scripts written
+without spaces (Chinese, Japanese kana, Thai, Lao, Khmer, Myanmar) give one token per
+character, so a 5-gram there is a 5-character shingle and mixed-script text works.
+``tokenize`` returns the same tokens as strings (for tests and true Jaccard).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+U64 = np.uint64
+_R = 0x9E3779B97F4A7C15 | 1          # odd: invertible modulo 2**64
+_R_INV = pow(_R, -1, 1 << 64)
+_NGRAM_MULT_SEED = 0x5EED5
+
+# ASCII: letters and digits are word bytes, everything else separates; bytes of
+# multi-byte characters are word bytes unless _scan marks them (punctuation, no-space).
+_ASCII_SEP = np.ones(256, dtype=bool)
+for _c in b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789":
+    _ASCII_SEP[_c] = False
+_ASCII_SEP[0x80:] = False
+_IS_DIGIT = np.zeros(256, dtype=bool)
+_IS_DIGIT[0x30:0x3A] = True
+_BYTE_VALUE = np.arange(256, dtype=U64)   # the value hashed for each byte: digits are all "0"
+_BYTE_VALUE[0x30:0x3A] = 0x30
+_BYTE_VALUE[0x41:0x5B] += 0x20            # ASCII texts skip str.lower(): fold case here
+_C2_PUNCT = np.zeros(256, dtype=bool)   # U+00A0 nbsp, ¡ « · » ¿
+_C2_PUNCT[[0xA0, 0xA1, 0xAB, 0xB7, 0xBB, 0xBF]] = True
+_FF_PUNCT = np.zeros(256, dtype=bool)   # fullwidth ！＂＃…／ ：；＜＝＞？＠ ［＼］＾＿｀ (after EF BC)
+_FF_PUNCT[0x80:0x90] = True
+_FF_PUNCT[0x9A:0xA1] = True
+_FF_PUNCT[0xBB:0xC0] = True
+
+
+def _scan(texts: Sequence[str | None]):
+    """Lower-case and encode a batch; returns (bytes, token starts, token ends, tokens per doc)."""
+    encoded = [t.encode("utf-8") if t.isascii() else t.lower().encode("utf-8", "surrogatepass")
+               for t in (t or "" for t in texts)]
+    lengths = np.fromiter((len(e) + 1 for e in encoded), dtype=np.int64, count=len(encoded))
+    blob = b"\n".join(encoded) + b"\n"
+    buf = np.frombuffer(blob, dtype=np.uint8)
+    n = len(buf)
+    sep = _ASCII_SEP.take(buf)
+    high = np.flatnonzero(buf >= 0xC2)    # lead bytes of multi-byte characters
+    lead = None
+    if len(high):
+        padded = np.concatenate((buf, np.zeros(2, dtype=np.uint8)))
+        c0, c1, c2 = buf[high], padded[high + 1], padded[high + 2]
+        two = (c0 == 0xC2) & _C2_PUNCT[c1]
+        three = (((c0 == 0xE2) & ((c1 == 0x80) | (c1 == 0x81)))         # U+2000-207F
+                 | ((c0 == 0xE3) & (c1 == 0x80))                         # U+3000-303F
+                 | ((c0 == 0xEF) & (c1 == 0xBC) & _FF_PUNCT[c2])
+                 | ((c0 == 0xEF) & (c1 == 0xBD) & (c2 >= 0x9B) & (c2 <= 0xA5)))
+        for k, mask in ((2, two), (3, three)):
+            idx = high[mask]
+            for j in range(k):
+                sep[np.minimum(idx + j, n - 1)] = True
+        single = ((((c0 >= 0xE3) & (c0 <= 0xE9)) & ~three)                # kana, CJK
+                  | ((c0 == 0xE0) & (c1 >= 0xB8) & (c1 <= 0xBB))           # Thai, Lao
+                  | ((c0 == 0xE1) & ((c1 == 0x80) | (c1 == 0x81)           # Myanmar
+                                     | (c1 == 0x9E) | (c1 == 0x9F)))      # Khmer
+                  | ((c0 == 0xEF) & (c1 >= 0xA4) & (c1 <= 0xAB)))          # CJK compatibility
+        lead = high[single]
+    cut = sep.copy()                      # a token boundary lies just before byte i
+    cut[1:] |= sep[:-1]
+    cut[0] = True
+    if lead is not None and len(lead):
+        cut[lead] = True
+        cut[np.minimum(lead + 3, n - 1)] = True
+    word = ~sep
+    starts = np.flatnonzero(cut & word)
+    ends = np.flatnonzero(cut[1:] & word[:-1]) + 1   # the blob ends with a separator
+    tokens_before = np.searchsorted(starts, np.cumsum(lengths))
+    counts = np.diff(tokens_before, prepend=0).astype(np.int64)
+    return buf, starts, ends, counts
+
+
+def tokenize(text: str) -> list[str]:
+    """Normalised tokens of one text, as strings (digits shown as ``0``)."""
+    buf, starts, ends, _ = _scan([text])
+    raw = _BYTE_VALUE.take(buf).astype(np.uint8).tobytes()
+    return [raw[s:e].decode("utf-8", "surrogatepass") for s, e in zip(starts.tolist(), ends.tolist())]
+
+
+def mix64(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser: spreads every input bit over every output bit (in place safe)."""
+    x = x ^ (x >> U64(30))
+    x *= U64(0xBF58476D1CE4E5B9)
+    x ^= x >> U64(27)
+    x *= U64(0x94D049BB133111EB)
+    x ^= x >> U64(31)
+    return x
+
+
+class _Powers:
+    """Cached tables of R**i and R**-i modulo 2**64 (grown on demand)."""
+
+    def __init__(self) -> None:
+        self.fwd = np.ones(1, dtype=U64)
+        self.inv = np.ones(1, dtype=U64)
+
+    def ensure(self, n: int) -> None:
+        if len(self.fwd) >= n:
+            return
+        size = max(n, 2 * len(self.fwd), 1 << 16)
+        with np.errstate(over="ignore"):
+            fwd = np.full(size, _R, dtype=U64)
+            fwd[0] = 1
+            self.fwd = np.cumprod(fwd, dtype=U64)
+            inv = np.full(size, _R_INV, dtype=U64)
+            inv[0] = 1
+            self.inv = np.cumprod(inv, dtype=U64)
+
+
+_POWERS = _Powers()
+
+
+def ngram_multipliers(n: int) -> np.ndarray:
+    """Fixed odd 64-bit multipliers, one per position in an n-gram (order matters)."""
+    rng = np.random.default_rng(_NGRAM_MULT_SEED + n)
+    return rng.integers(0, 1 << 63, size=n, dtype=np.int64).astype(U64) * U64(2) + U64(1)
+
+
+@dataclass
+class TokenBatch:
+    """Token hashes of a batch of documents, laid out document after document."""
+
+    hashes: np.ndarray   # (T,) uint64, one per token, independent of position
+    counts: np.ndarray   # (n,) int64 tokens per document
+
+    @property
+    def starts(self) -> np.ndarray:
+        return np.concatenate(([0], np.cumsum(self.counts)[:-1])).astype(np.int64)
+
+    @classmethod
+    def from_texts(cls, texts: Sequence[str | None]) -> "TokenBatch":
+        buf, starts, ends, counts = _scan(texts)
+        if len(starts) == 0:
+            return cls(np.zeros(0, dtype=U64), counts)
+        _POWERS.ensure(len(buf) + 1)
+        with np.errstate(over="ignore"):
+            # polynomial hash of each token's bytes, shifted back to position 0 so
+            # that equal tokens hash equally wherever they are
+            prefix = np.zeros(len(buf) + 1, dtype=U64)
+            weighted = _BYTE_VALUE.take(buf)
+            weighted *= _POWERS.fwd[: len(buf)]
+            np.cumsum(weighted, out=prefix[1:])
+            sums = (prefix[ends] - prefix[starts]) * _POWERS.inv[starts]
+            hashes = mix64(sums + (ends - starts).astype(U64))
+        return cls(hashes, counts)
+
+    def text_keys(self) -> np.ndarray:
+        """One 64-bit key per document for its whole normalised token sequence (0: empty)."""
+        n = len(self.counts)
+        keys = np.zeros(n, dtype=U64)
+        if len(self.hashes) == 0:
+            return keys
+        starts = self.starts
+        pos = np.arange(len(self.hashes), dtype=np.int64) - np.repeat(starts, self.counts)
+        _POWERS.ensure(int(pos.max()) + 1)
+        with np.errstate(over="ignore"):
+            weighted = self.hashes * _POWERS.fwd[pos]
+            nonempty = self.counts > 0
+            sums = np.add.reduceat(weighted, starts[nonempty])
+            keys[nonempty] = mix64(sums + self.counts[nonempty].astype(U64) * U64(_R)) | U64(1)
+        return keys
+
+    def ngrams(self, n: int, short_docs: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Hashes (uint64) of every n-gram of consecutive tokens inside each document, and
+        the document each belongs to. With ``short_docs``, a document with fewer than n
+        tokens gives one shingle of all its tokens (so it still has a signature)."""
+        T = len(self.hashes)
+        if T == 0:
+            return np.zeros(0, dtype=U64), np.zeros(0, dtype=np.int64)
+        counts = self.counts
+        starts = self.starts
+        ends_per_token = np.repeat(starts + counts, counts)
+        idx = np.arange(T, dtype=np.int64)
+        mult = ngram_multipliers(n)
+        padded = np.concatenate((self.hashes, np.zeros(n, dtype=U64)))
+        acc = np.zeros(T, dtype=U64)
+        with np.errstate(over="ignore"):
+            for j in range(n):
+                term = padded[j: j + T] * mult[j]
+                if short_docs:
+                    term[idx + j >= ends_per_token] = 0
+                acc += term
+            valid = idx + n <= ends_per_token
+            if short_docs:
+                short = (counts > 0) & (counts < n)
+                valid[starts[short]] = True
+            grams = mix64(acc[valid])
+        doc = np.repeat(np.arange(len(counts), dtype=np.int64), counts)[valid]
+        return grams, doc
+
+
+def shingle_sets(text: str, n: int = 5) -> set[tuple[str, ...]]:
+    """The exact word n-gram set of one text (for tests and true-Jaccard checks)."""
+    toks = tokenize(text)
+    if 0 < len(toks) < n:
+        return {tuple(toks)}
+    return {tuple(toks[i: i + n]) for i in range(len(toks) - n + 1)}
+
+
+def jaccard(a: set, b: set) -> float:
+    if not a and not b:
+        return 1.0
+    return len(a & b) / len(a | b)
