@@ -1,0 +1,74 @@
+"""Score documents with a fastText quality classifier (DCLM-style) and keep the best.
+
+The model is one trained by ``corpus quality-train`` (or any fastText supervised
+model): ``score`` is its probability for the positive label. Keep documents scoring
+at least ``threshold``, or, with ``top_fraction``, the best fraction of the corpus
+(the cut-off is computed over every document the earlier filters kept, before the
+map; see ``FilterStage.prepare``).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pyarrow as pa
+
+from . import words as W
+from .base import Filter
+from .langid import load_model
+
+POSITIVE = "__label__hq"
+NEGATIVE = "__label__lq"
+
+
+def normalise(text: str, max_chars: int = 20000) -> str:
+    """The classifier's view of a text: lower-cased words (CJK per character), one line."""
+    if max_chars and len(text) > max_chars:
+        text = text[:max_chars]
+    return " ".join(W.words(text.lower()))
+
+
+def score(model, texts: Sequence[str], label: str = POSITIVE, max_chars: int = 20000) -> np.ndarray:
+    """Probability of ``label`` for each text (batched fastText call)."""
+    if not texts:
+        return np.zeros(0)
+    lines = [normalise(t or "", max_chars) for t in texts]
+    labels, probs = model.predict(lines, k=-1)
+    out = np.zeros(len(lines))
+    for i, (labs, ps) in enumerate(zip(labels, probs)):
+        for lab, p in zip(labs, ps):
+            if lab == label:
+                out[i] = min(1.0, float(p))
+                break
+    return out
+
+
+class QualityClassifier(Filter):
+    name = "quality_classifier"
+    reason = "quality_classifier"
+    defaults = {
+        "model": None,          # path to a fastText .bin from `corpus quality-train`
+        "label": POSITIVE,      # the label whose probability is the score
+        "threshold": 0.5,       # keep score >= threshold ...
+        "top_fraction": None,   # ... or keep this best fraction of the documents instead
+        "max_chars": 20000,
+    }
+
+    def __init__(self, params: dict | None = None):
+        params = dict(params or {})
+        params.setdefault("enabled", params.get("model") is not None)
+        super().__init__(params)
+        if self.enabled and not self.p["model"]:
+            raise ValueError("stages.filter.quality_classifier: enabled but no `model` path given")
+        top = self.p["top_fraction"]
+        if top is not None and not 0 < float(top) <= 1:
+            raise ValueError("stages.filter.quality_classifier.top_fraction must be in (0, 1]")
+
+    def signal_fields(self) -> list[pa.Field]:
+        return [pa.field("quality_score", pa.float64())]
+
+    def model(self):
+        return load_model(self.p["model"])
+
+    def scores(self, texts: Sequence[str]) -> np.ndarray:
+        return score(self.model(), texts, self.p["label"], self.p["max_chars"])
