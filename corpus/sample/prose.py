@@ -28,10 +28,12 @@ class Bag:
         self.pool: list[str] = []
 
     def draw(self) -> str:
-        if not self.pool:
-            self.pool = list(self.items)
-            self.rng.shuffle(self.pool)
-        return self.pool.pop()
+        pool = self.pool
+        if not pool:
+            pool = self.pool = list(self.items)
+        i = self.rng.randrange(len(pool))
+        pool[i], pool[-1] = pool[-1], pool[i]
+        return pool.pop()
 
 
 def lines(text: str) -> list[str]:
