@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import re
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -60,14 +63,17 @@ def _digest_files(d: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(d.iterdir())}
 
 
-def test_same_seed_gives_identical_bytes(sample_crawl, tmp_path):
-    again = tmp_path / "again"
-    generate_sample(again, seed=0)
-    assert _digest_files(again) == _digest_files(sample_crawl)
-    small_a, small_b = tmp_path / "a", tmp_path / "b"
-    generate_sample(small_a, seed=1, pages=120)
-    generate_sample(small_b, seed=2, pages=120)
-    a, b = _digest_files(small_a), _digest_files(small_b)
+def test_same_seed_gives_identical_bytes(tmp_path):
+    """Same seed, same bytes, even in another process with another hash seed; another seed differs."""
+    here, there = tmp_path / "here", tmp_path / "there"
+    generate_sample(here, seed=0, pages=300)
+    code = f"from corpus.sample import generate_sample; generate_sample({str(there)!r}, seed=0, pages=300)"
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=Path(__file__).resolve().parent.parent)
+    assert _digest_files(here) == _digest_files(there)
+    other = tmp_path / "other"
+    generate_sample(other, seed=1, pages=300)
+    a, b = _digest_files(here), _digest_files(other)
     assert a.keys() == b.keys()
     assert all(a[k] != b[k] for k in a)
 
