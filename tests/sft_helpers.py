@@ -51,3 +51,41 @@ def train_tiny_tokenizer(out_dir: Path, vocab_size: int = 800, extra: list[str] 
 def load_tokenizer(model_path: Path):
     from train.tokenizer import Tokenizer
     return Tokenizer(str(model_path))
+
+
+def make_tiny_checkpoint(run_dir: Path, tokenizer_model: Path, n_layer: int = 2, n_embd: int = 128,
+                         n_head: int = 2, seq_len: int = 128, seed: int = 0) -> Path:
+    """A freshly initialised tiny GPT saved with train.checkpoint, as pretraining would."""
+    import torch
+    from train.checkpoint import save_checkpoint
+    from train.model import GPT, GPTConfig
+    from train.tokenizer import Tokenizer
+
+    tok = Tokenizer(tokenizer_model)
+    torch.manual_seed(seed)
+    model = GPT(GPTConfig(vocab_size=tok.vocab_size, n_layer=n_layer, n_head=n_head, n_embd=n_embd,
+                          seq_len=seq_len))
+    save_checkpoint(run_dir, 0, model, None, {}, {"phase": "init"}, tokenizer=tok)
+    return Path(run_dir)
+
+
+def sft_config(out: Path, init: Path, **sft) -> dict:
+    """A pipeline dict with only what `train sft` reads."""
+    return {"output": str(out), "train": {"sft": {"init": str(init), **sft}}}
+
+
+def one_thread():
+    """Context manager: torch on one thread. On a shared, loaded 2-core box two OpenMP
+    threads per tiny matmul spin against each other (10x slower); one is steady."""
+    import contextlib
+    import torch
+
+    @contextlib.contextmanager
+    def cm():
+        old = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(old)
+    return cm()
