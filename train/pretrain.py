@@ -1,0 +1,397 @@
+"""`train pretrain PIPELINE [--set train.pretrain.KEY=VALUE] [--resume]`: next-token training
+of the GPT on the token shards.
+
+One plain loop: micro-batches from ``TokenLoader``, gradient accumulation up to the total
+batch size in tokens, clipping, one optimizer step, a scheduled learning rate. Every
+``eval_every`` steps: val loss and bits per byte; every ``ckpt_every`` steps and at the end: a
+checkpoint (weights, optimizer, loader position). Under ``torchrun --nproc_per_node=N`` the same
+script runs DDP (NCCL on GPU, gloo on CPU); every rank reads its own documents.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+
+from train import config as train_config
+from train.checkpoint import latest_checkpoint, load_training_state, save_checkpoint, unwrap
+from train.data import Split, TokenLoader, unigram_baseline
+from train.model import GPT, GPTConfig
+from train.optim import build_optimizers, lr_multiplier, set_lr
+from train.tokenizer import Tokenizer
+
+# Defaults: a tiny model that trains in minutes on a laptop CPU. pipelines/*.yaml override them.
+DEFAULTS = {
+    "shards": None,              # default <output>/shards
+    "depth": 4,                  # n_layer = depth, n_embd = 64 * depth (unless n_embd/n_layer are given)
+    "head_dim": 64,
+    "n_layer": None, "n_embd": None, "n_head": None,
+    "mlp": "relu2",
+    "tie_embeddings": False,
+    "logit_softcap": 15.0,
+    "seq_len": 256,
+    "device_batch_size": 8,      # rows per micro-batch per rank
+    "total_batch_tokens": None,  # tokens per optimizer step (all ranks); default one micro-batch per rank
+    "max_steps": 200,
+    "max_seconds": None,         # stop early (with a checkpoint) when training has run this long
+    "stop_at_step": None,        # stop after this step as if preempted (checkpoint; --resume continues)
+    "optimizer": "adamw",        # adamw | muon (Muon for the block matrices)
+    "matrix_lr": 3e-3, "embedding_lr": 3e-2, "unembedding_lr": 3e-3, "muon_lr": 0.02,
+    "weight_decay": 0.0, "beta1": 0.9, "beta2": 0.95,
+    "schedule": "cosine",        # cosine | wsd | constant
+    "warmup_steps": 10, "final_lr_frac": 0.1, "decay_frac": 0.2,
+    "grad_clip": 1.0,
+    "eval_every": 50, "eval_batches": 8,
+    "ckpt_every": 100, "keep_checkpoints": 2,
+    "log_every": 10,
+    "seed": 0, "shuffle": True, "buffer_size": 32,
+    "device": "auto",            # auto | cuda | mps | cpu
+    "compile": False,
+    "dtype": "auto",             # auto: bfloat16 autocast on CUDA, float32 elsewhere
+    "prefetch": 4,
+    "threads": None,             # torch CPU threads (default: torch's choice)
+    "tensorboard": False, "wandb": False, "wandb_project": "crawl2tokens",
+}
+
+PEAK_FLOPS_BF16 = {"H100": 989e12, "H200": 989e12, "GH200": 989e12, "B200": 2250e12,
+                   "A100": 312e12, "L40S": 362e12, "A10G": 125e12, "4090": 165e12, "3090": 71e12}
+
+
+def pick_device(name: str) -> torch.device:
+    if name and name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def peak_flops(device: torch.device) -> float | None:
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    for key, value in PEAK_FLOPS_BF16.items():
+        if key in name:
+            return value
+    return None
+
+
+def model_config(p: dict, vocab_size: int) -> GPTConfig:
+    extra = {k: p[k] for k in ("mlp", "tie_embeddings", "logit_softcap") if p.get(k) is not None}
+    if p.get("n_embd") or p.get("n_layer"):
+        n_embd = int(p.get("n_embd") or 64 * int(p["depth"]))
+        n_layer = int(p.get("n_layer") or p["depth"])
+        n_head = int(p.get("n_head") or max(1, n_embd // int(p["head_dim"])))
+        return GPTConfig(vocab_size=vocab_size, n_layer=n_layer, n_head=n_head, n_embd=n_embd,
+                         seq_len=int(p["seq_len"]), **extra)
+    return GPTConfig.from_depth(int(p["depth"]), vocab_size, int(p["seq_len"]), head_dim=int(p["head_dim"]), **extra)
+
+
+class Dist:
+    """Rank, world size and a few collectives; a no-op without torchrun."""
+
+    def __init__(self, device_pref: str) -> None:
+        self.enabled = "RANK" in os.environ and "WORLD_SIZE" in os.environ
+        self.rank = int(os.environ.get("RANK", 0))
+        self.local_rank = int(os.environ.get("LOCAL_RANK", 0))
+        self.world = int(os.environ.get("WORLD_SIZE", 1))
+        device = pick_device(device_pref)
+        if self.enabled:
+            if device.type == "cuda":
+                device = torch.device("cuda", self.local_rank)
+                torch.cuda.set_device(device)
+                dist.init_process_group("nccl", device_id=device)
+            else:
+                dist.init_process_group("gloo")
+        elif device.type == "cuda":
+            device = torch.device("cuda", torch.cuda.current_device())
+        self.device = device
+        self.master = self.rank == 0
+
+    def sum(self, values: list[float]) -> list[float]:
+        if not self.enabled:
+            return values
+        t = torch.tensor(values, dtype=torch.float64, device=self.device)
+        dist.all_reduce(t)
+        return t.tolist()
+
+    def any(self, flag: bool) -> bool:
+        return self.sum([1.0 if flag else 0.0])[0] > 0
+
+    def gather(self, obj) -> list:
+        if not self.enabled:
+            return [obj]
+        out = [None] * self.world
+        dist.all_gather_object(out, obj)
+        return out
+
+    def close(self) -> None:
+        if self.enabled and dist.is_initialized():
+            dist.barrier()
+            dist.destroy_process_group()
+
+
+class Logger:
+    """stdout + <run_dir>/log.jsonl (+ TensorBoard / W&B when installed and asked for); rank 0 only."""
+
+    def __init__(self, run_dir: Path, enabled: bool, p: dict, resume_step: int | None, config: dict) -> None:
+        self.enabled = enabled
+        self.path = run_dir / "log.jsonl"
+        self.tb = self.wandb = None
+        if not enabled:
+            return
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if resume_step is not None and self.path.exists():   # drop records past the checkpoint
+            kept = [line for line in self.path.read_text().splitlines()
+                    if line.strip() and json.loads(line).get("step", 0) <= resume_step]
+            self.path.write_text("".join(line + "\n" for line in kept))
+        elif resume_step is None and self.path.exists():
+            self.path.unlink()
+        if p.get("tensorboard"):
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+                self.tb = SummaryWriter(str(run_dir / "tensorboard"))
+            except ImportError:
+                print("tensorboard asked for but not installed; logging to log.jsonl only", file=sys.stderr)
+        if p.get("wandb"):
+            try:
+                import wandb
+                self.wandb = wandb.init(project=p.get("wandb_project"), config=config, resume="allow")
+            except ImportError:
+                print("wandb asked for but not installed; logging to log.jsonl only", file=sys.stderr)
+
+    def log(self, record: dict, line: str | None = None) -> None:
+        if not self.enabled:
+            return
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        if line:
+            print(line, flush=True)
+        step = record.get("step", 0)
+        for key, value in record.items():
+            if isinstance(value, (int, float)) and key != "step":
+                if self.tb:
+                    self.tb.add_scalar(key, value, step)
+        if self.wandb:
+            self.wandb.log({k: v for k, v in record.items() if isinstance(v, (int, float))}, step=step)
+
+    def close(self) -> None:
+        if self.tb:
+            self.tb.close()
+        if self.wandb:
+            self.wandb.finish()
+
+
+@torch.no_grad()
+def evaluate(model, shards: Path, p: dict, d: Dist, token_bytes: torch.Tensor, autocast) -> dict:
+    """Val loss (nats/token over all targets) and bits per byte (over targets that are text:
+    sum of nats / (ln 2 * sum of their UTF-8 bytes)), summed over ranks."""
+    val = Split(shards, "val", shuffle=False)
+    T = int(p["seq_len"])
+    B = max(1, min(int(p["device_batch_size"]), val.num_docs // d.world))
+    n_batches = max(1, min(int(p["eval_batches"]), (val.num_tokens or 10**12) // (B * T * d.world)))
+    loader = TokenLoader(shards, "val", B, T, 1, d.rank, d.world, shuffle=False,
+                         buffer_size=int(p["buffer_size"]), device=d.device, prefetch=0)
+    was_training = model.training
+    model.eval()
+    nats = n_tok = text_nats = n_bytes = 0.0
+    for _ in range(n_batches):
+        x, y = loader.next()
+        with autocast:
+            _, loss = model(x, y, reduction="none")
+        loss = loss.float()
+        nb = token_bytes[y]
+        nats += float(loss.sum())
+        n_tok += y.numel()
+        text_nats += float((loss * (nb > 0)).sum())
+        n_bytes += float(nb.sum())
+    model.train(was_training)
+    nats, n_tok, text_nats, n_bytes = d.sum([nats, n_tok, text_nats, n_bytes])
+    return {"val_loss": nats / n_tok, "val_bpb": text_nats / (math.log(2) * max(n_bytes, 1)),
+            "val_tokens": int(n_tok)}
+
+
+def train(p: dict, run_dir: Path, shards: Path, resume: bool, pipeline: dict | None = None) -> dict:
+    d = Dist(p["device"])
+    device = d.device
+    if p.get("threads"):
+        torch.set_num_threads(int(p["threads"]))
+    torch.manual_seed(int(p["seed"]))
+    tokenizer = Tokenizer.from_shards(shards)
+    cfg = model_config(p, tokenizer.vocab_size)
+    model = GPT(cfg).to(device)
+    T, B = cfg.seq_len, int(p["device_batch_size"])
+    per_micro = B * T * d.world
+    total = int(p["total_batch_tokens"] or per_micro)
+    if total % per_micro:
+        raise ValueError(f"total_batch_tokens={total} is not a multiple of device_batch_size * seq_len * "
+                         f"world_size = {B} * {T} * {d.world} = {per_micro}")
+    accum = total // per_micro
+    optimizers = build_optimizers(model, p, device.type)
+    loader = TokenLoader(shards, "train", B, T, accum, d.rank, d.world, seed=int(p["seed"]),
+                         shuffle=bool(p["shuffle"]), buffer_size=int(p["buffer_size"]), device=device,
+                         prefetch=int(p["prefetch"]))
+    step, tokens_seen, train_time = 0, 0, 0.0
+    ckpt = latest_checkpoint(run_dir) if resume else None
+    if resume and ckpt is None and d.master:
+        print(f"--resume: no checkpoint in {run_dir}; starting from scratch", flush=True)
+    if ckpt is not None:
+        state = load_training_state(ckpt, model, optimizers)
+        loader.load_state_dict(state["loader"][d.rank])
+        step, tokens_seen, train_time = state["step"], state["tokens"], state.get("train_time", 0.0)
+    max_steps = int(p["max_steps"])
+    use_bf16 = device.type == "cuda" and p.get("dtype", "auto") in ("auto", "bfloat16", "bf16")
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if use_bf16 else contextlib.nullcontext())
+    compiled = torch.compile(model) if p.get("compile") else model
+    net = compiled
+    if d.enabled:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+        net = DDP(net, device_ids=[device.index] if device.type == "cuda" else None)
+    eval_net = compiled
+    token_bytes = torch.tensor(tokenizer.token_bytes(), dtype=torch.float32, device=device)
+    flops_per_token = model.estimate_flops_per_token()
+    peak = peak_flops(device)
+    meta = {"train_config": p, "pipeline": pipeline or {}, "world_size": d.world,
+            "tokenizer": {"path": str(tokenizer.model_path), "special_tokens": tokenizer.special}}
+    log = Logger(run_dir, d.master, p, step if ckpt is not None else None, meta)
+    if d.master:
+        print(f"pretrain: {model.num_params() / 1e6:.2f}M params ({cfg.n_layer} layers, {cfg.n_embd} wide, "
+              f"{cfg.n_head} heads), vocab {cfg.vocab_size}, seq {T}, {B} rows x {accum} accum x {d.world} "
+              f"ranks = {total} tokens/step, {max_steps} steps on {device}"
+              + (" (bf16 autocast)" if use_bf16 else " (float32)")
+              + (f", resuming at step {step}" if ckpt is not None else ""), flush=True)
+
+    def checkpoint(at_step: int) -> None:
+        loader_states = d.gather(loader.state_dict())
+        if d.master:
+            state = {"loader": loader_states, "tokens": tokens_seen, "train_time": train_time}
+            save_checkpoint(run_dir, at_step, model, optimizers, state, meta, tokenizer=tokenizer,
+                            keep=int(p["keep_checkpoints"]) or None)
+        if d.enabled:
+            dist.barrier()
+
+    last_eval = None
+    stop_at = int(p["stop_at_step"]) if p.get("stop_at_step") else None
+    max_seconds = float(p["max_seconds"]) if p.get("max_seconds") else None
+    net.train()
+    while step < max_steps:
+        t0 = time.perf_counter()
+        lr = set_lr(optimizers, lr_multiplier(step, max_steps, int(p["warmup_steps"]), p["schedule"],
+                                              float(p["final_lr_frac"]), float(p["decay_frac"])))
+        loss_sum = torch.zeros((), device=device)
+        for micro in range(accum):
+            x, y = loader.next()
+            sync = contextlib.nullcontext()
+            if d.enabled and micro < accum - 1:
+                sync = net.no_sync()
+            with sync:
+                with autocast:
+                    _, loss = net(x, y)
+                (loss / accum).backward()
+            loss_sum += loss.detach()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), float(p["grad_clip"])) \
+            if p.get("grad_clip") else None
+        for opt in optimizers:
+            opt.step()
+        for opt in optimizers:
+            opt.zero_grad(set_to_none=True)
+        loss_value = float(loss_sum) / accum
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        dt = time.perf_counter() - t0
+        step += 1
+        tokens_seen += total
+        train_time += dt
+        if d.enabled:
+            loss_value = d.sum([loss_value])[0] / d.world
+        record = {"step": step, "loss": loss_value, "lr": lr, "tokens": tokens_seen, "tok_per_s": total / dt,
+                  "dt": dt, "epoch": loader.epoch()}
+        if grad_norm is not None:
+            record["grad_norm"] = float(grad_norm)
+        if peak:
+            record["mfu"] = flops_per_token * total / dt / (peak * d.world)
+        line = None
+        if step % int(p["log_every"]) == 0 or step == 1 or step == max_steps:
+            line = (f"step {step:5d}/{max_steps} | loss {loss_value:.4f} | lr {lr:.2e} | "
+                    f"{total / dt / 1e3:.1f}k tok/s" + (f" | mfu {record['mfu'] * 100:.1f}%" if peak else ""))
+        log.log(record, line)
+        out_of_time = max_seconds is not None and d.any(train_time >= max_seconds)
+        finishing = step == max_steps or step == stop_at or out_of_time
+        if step % int(p["eval_every"]) == 0 or finishing:
+            last_eval = evaluate(eval_net, shards, p, d, token_bytes, autocast)
+            log.log({"step": step, **last_eval},
+                    f"step {step:5d} | val loss {last_eval['val_loss']:.4f} | val bpb {last_eval['val_bpb']:.4f}")
+        if step % int(p["ckpt_every"]) == 0 or finishing:
+            checkpoint(step)
+        if finishing:
+            if out_of_time and d.master and step < max_steps:
+                print(f"stopping at step {step}: max_seconds={max_seconds} reached", flush=True)
+            break
+
+    result = {"step": step, "tokens": tokens_seen, "train_time": train_time,
+              "cropped_share": d.sum([loader.cropped_share()])[0] / d.world, **(last_eval or {})}
+    ranks = d.gather({"rank": d.rank, "first_lane": loader.first_lane, "lanes": len(loader.lanes),
+                      "docs": sum(s["docs"] for s in loader.state_dict()["lanes"])})
+    loader.close()
+    if d.master:
+        if step >= max_steps:
+            result["unigram_loss"] = unigram_baseline(shards, cfg.vocab_size)
+        log.log({"step": step, "final": True, "ranks": ranks, **result})
+        msg = (f"done: {step} steps, {tokens_seen / 1e6:.2f}M tokens in {train_time:.1f}s, "
+               f"{result['cropped_share'] * 100:.1f}% of document tokens cropped")
+        if "val_loss" in result:
+            msg += f"\nval loss {result['val_loss']:.4f} nats/token, {result['val_bpb']:.4f} bits/byte"
+        if "unigram_loss" in result:
+            msg += (f"; unigram baseline {result['unigram_loss']:.4f} nats/token "
+                    f"({result['val_loss'] - result['unigram_loss']:+.4f})")
+        msg += f"\ncheckpoint: {latest_checkpoint(run_dir)}"
+        print(msg, flush=True)
+    log.close()
+    d.close()
+    return result
+
+
+def resolve_params(config: dict) -> tuple[dict, Path, Path]:
+    p = dict(DEFAULTS)
+    section = train_config.section(config, "pretrain")
+    unknown = sorted(set(section) - set(DEFAULTS) - {"out_dir"})
+    if unknown:
+        raise train_config.ConfigError(f"train.pretrain: unknown keys {unknown}; known: {sorted(DEFAULTS)}")
+    p.update(section)
+    run_dir = train_config.output_dir(config, "pretrain")
+    shards = Path(p["shards"]) if p.get("shards") else Path(config["output"]) / "shards"
+    return p, run_dir, shards
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="train pretrain", description=__doc__.split("\n\n")[0])
+    ap.add_argument("pipeline", help="pipeline YAML (or JSON); settings under train.pretrain")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a setting, e.g. --set train.pretrain.max_steps=50 (repeatable)")
+    ap.add_argument("--resume", action="store_true", help="continue from the latest checkpoint of the run dir")
+    args = ap.parse_args(argv)
+    try:
+        config = train_config.load(args.pipeline, args.overrides)
+        p, run_dir, shards = resolve_params(config)
+    except train_config.ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if not (shards / "manifest.json").exists():
+        print(f"error: no token shards at {shards} (run `corpus tokenize` first, or set train.pretrain.shards)",
+              file=sys.stderr)
+        return 2
+    train(p, run_dir, shards, args.resume, config)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
