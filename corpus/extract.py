@@ -1,0 +1,348 @@
+"""The extract stage: crawl files (WARC / WET) -> one document per HTML page, the rest accounted for.
+
+Every record ends in exactly one place: a kept document (``part-*.parquet``), or a
+row in ``rejected/`` with a reason (``not_response``, ``revisit``, ``http_status``,
+``not_html``, ``too_large``, ``no_text``, ``extract_timeout``) or an error
+(``read_error``, ``decode_error``, ``extract_error``). Unreadable stretches of a
+file are also listed as ``faults`` (file, byte offset, message) in the manifest.
+
+Tasks are byte ranges of files (see :mod:`corpus.warc_split`), so one big file
+keeps every worker busy; the ranges depend on the file size only, so the output is
+the same for any worker count and executor.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from typing import Iterator
+
+import pyarrow as pa
+
+from . import inputs as inp
+from .docs import BASE_FIELDS, doc_id_from_record_id, rejected_schema, url_domain
+from .records import (DecodeError, Record, RecordError, decode_html, is_html, mime_of, parse_http,
+                      parse_warc, payload)
+from .runner import Stage, Task, TaskOutput
+from .warc_split import (CHUNK, Fault, RawRecord, iter_gzip_records, iter_plain_records,
+                         plan_ranges, sniff)
+
+DOC_SCHEMA = pa.schema(BASE_FIELDS + [
+    pa.field("content_type", pa.string()),
+    pa.field("http_status", pa.int32()),
+    pa.field("charset", pa.string()),
+    pa.field("extractor", pa.string()),
+])
+REJECTED_SCHEMA = rejected_schema(DOC_SCHEMA)
+
+REJECT_REASONS = ("not_response", "revisit", "http_status", "not_html", "too_large", "no_text",
+                  "extract_timeout")
+ERROR_REASONS = ("read_error", "decode_error", "extract_error")
+
+DEFAULTS = {
+    "extractor": "trafilatura",       # trafilatura | resiliparse
+    "trafilatura": {},                # options for trafilatura.extract (see corpus.extractors)
+    "resiliparse": {},                # options for resiliparse's extract_plain_text
+    "timeout_s": 1.0,                 # per page; longer -> extract_timeout
+    "max_bytes": 8 << 20,             # record payload above this -> too_large
+    "split_bytes": "auto",            # byte range per task inside a .warc.gz
+    "paths_prefix": inp.COMMONCRAWL_PREFIX,  # for Common Crawl *.paths.gz lists
+    "paths_limit": None,              # take the first N files of a paths list
+}
+
+_EXTRACTOR_CACHE: dict[str, object] = {}
+
+
+def settings(params: dict) -> dict:
+    out = dict(DEFAULTS)
+    unknown = set(params) - set(out) - {"input_stage"}
+    if unknown:
+        raise ValueError(f"stages.extract: unknown key(s) {sorted(unknown)}; known: {sorted(out)}")
+    out.update(params)
+    return out
+
+
+def _extractor(s: dict):
+    """The per-process extractor (built once per worker, not per task)."""
+    from .extractors import make_extractor, with_timeout
+
+    key = json.dumps([s["extractor"], s.get(s["extractor"]), s["timeout_s"]], sort_keys=True,
+                     default=str)
+    fn = _EXTRACTOR_CACHE.get(key)
+    if fn is None:
+        fn = with_timeout(make_extractor(s["extractor"], s.get(s["extractor"])), s["timeout_s"])
+        _EXTRACTOR_CACHE[key] = fn
+    return fn
+
+
+class _Prefixed:
+    """A stream with bytes already read (for sniffing) put back in front."""
+
+    def __init__(self, head: bytes, fh):
+        self.head, self.fh = head, fh
+
+    def read(self, n: int = -1) -> bytes:
+        if not self.head:
+            return self.fh.read(n)
+        if n < 0:
+            out, self.head = self.head + self.fh.read(), b""
+            return out
+        out, self.head = self.head[:n], self.head[n:]
+        return out
+
+
+def _synthetic_id(source: str, offset: int) -> str:
+    return hashlib.sha1(f"{source}@{offset}".encode()).hexdigest()
+
+
+def iter_items(payload: dict, max_bytes: int) -> Iterator[RawRecord | Fault | Record]:
+    """Raw records and faults of one task's byte range (any open/read failure is a fault)."""
+    src = payload["source"]
+    start, end = payload.get("start", 0), payload.get("end")
+    try:
+        fh = inp.open_stream(src) if inp.is_remote(src) else open(src, "rb")
+    except FileNotFoundError:
+        yield Fault(0, "file not found", count=False)
+        return
+    except Exception as err:
+        yield Fault(0, f"cannot open: {type(err).__name__}: {err}", count=False)
+        return
+    try:
+        with fh:
+            fmt = payload.get("format")
+            stream = fh
+            if fmt is None:  # remote: sniff the stream's first bytes, then put them back
+                head = fh.read(CHUNK)
+                fmt = sniff(head)
+                stream = _Prefixed(head, fh)
+            elif start:
+                fh.seek(start)
+            if fmt == "empty":
+                yield Fault(0, "empty file (0 bytes)", count=False)
+            elif fmt == "warc.gz":
+                yield from iter_gzip_records(stream, start, end, max_bytes)
+            elif fmt == "warc":
+                yield from iter_plain_records(stream, max_bytes)
+            elif fmt in ("arc", "arc.gz"):
+                yield from _iter_arc(stream)
+            else:
+                head = payload.get("head") or b""
+                yield Fault(0, "not a WARC/ARC file (no gzip member or 'WARC/' header at the start"
+                               + (f"; starts with {bytes.fromhex(head)[:8]!r}" if head else "") + ")")
+    except OSError as err:  # network or disk failure mid-file
+        yield Fault(start or 0, f"read failed: {type(err).__name__}: {err}")
+
+
+def _iter_arc(stream) -> Iterator[Record | Fault]:
+    """ARC files, through warcio (converted to WARC-like records)."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    it = ArchiveIterator(stream, arc2warc=True)
+    try:
+        for rec in it:
+            body = rec.content_stream().read()
+            http = rec.http_headers.to_bytes() if rec.http_headers else b""
+            h = {k.lower(): v for k, v in rec.rec_headers.headers}
+            url = h.get("warc-target-uri", "")
+            from .records import parse_date
+
+            yield Record(it.get_record_offset(), 0, h.get("warc-type", "response"),
+                         h.get("warc-record-id", ""), url, parse_date(h.get("warc-date", "")), h,
+                         http + body)
+    except Exception as err:
+        yield Fault(it.offset if hasattr(it, "offset") else 0, f"ARC read failed: {err}")
+
+
+class _Books:
+    """Counts, rows and faults of one task."""
+
+    __slots__ = ("src", "docs", "rejected", "n_in", "kept", "rej", "err", "faults")
+
+    def __init__(self, src: str, docs, rejected):
+        self.src, self.docs, self.rejected = src, docs, rejected
+        self.n_in = self.kept = 0
+        self.rej: dict[str, int] = {}
+        self.err: dict[str, int] = {}
+        self.faults: list[dict] = []
+
+    def reject(self, row: dict, reason: str, value=None, detail=None, error=False) -> None:
+        box = self.err if error else self.rej
+        box[reason] = box.get(reason, 0) + 1
+        row["reason"], row["reason_value"], row["reason_detail"] = reason, value, detail
+        row["text"] = None
+        self.rejected.write(row)
+
+    def fault(self, f: Fault) -> None:
+        self.faults.append({"stage": "extract", "file": self.src, "offset": f.offset,
+                            "message": f"{self.src} at byte {f.offset}: {f.message}"})
+        if f.count:
+            self.n_in += 1
+            self.reject({"id": _synthetic_id(self.src, f.offset), "source": self.src,
+                         "offset": f.offset}, "read_error", None, f.message, error=True)
+
+
+def _row(rec: Record, src: str) -> dict:
+    return {"id": doc_id_from_record_id(rec.record_id) if rec.record_id else
+            _synthetic_id(src, rec.offset),
+            "url": rec.url, "domain": url_domain(rec.url), "date": rec.date, "source": src,
+            "offset": rec.offset, "length": rec.length}
+
+
+def handle_record(rec: Record, b: _Books, extract, s: dict) -> None:
+    """Route one record to a document or a reason."""
+    row = _row(rec, b.src)
+    kind = rec.warc_type
+    if kind == "response":
+        if rec.too_large:
+            row["content_type"] = None
+            return b.reject(row, "too_large", float(rec.size), f"record of {rec.size} bytes > "
+                            f"max_bytes {s['max_bytes']}")
+        resp = parse_http(rec.block)
+        if resp is None:
+            row["content_type"] = mime_of(rec.headers.get("content-type", ""))
+            return b.reject(row, "not_html", None, "response without an HTTP header")
+        ctype = resp.headers.get("content-type", "")
+        mime = mime_of(ctype)
+        row["content_type"], row["http_status"] = mime, resp.status
+        if resp.status != 200:
+            return b.reject(row, "http_status", float(resp.status), str(resp.status))
+        try:
+            body = payload(resp)
+        except DecodeError as err:
+            return b.reject(row, "decode_error", None, str(err), error=True)
+        if not is_html(mime, body, rec.headers.get("warc-identified-payload-type", "")):
+            return b.reject(row, "not_html", None, mime or "(no content type)")
+        if len(body) > s["max_bytes"]:
+            return b.reject(row, "too_large", float(len(body)), f"payload of {len(body)} bytes")
+        try:
+            html, charset = decode_html(body, ctype)
+        except DecodeError as err:
+            return b.reject(row, "decode_error", None, str(err), error=True)
+        row["charset"], row["extractor"] = charset, s["extractor"]
+        from .extractors import ExtractTimeout
+
+        try:
+            text = extract(html, rec.url)
+        except ExtractTimeout:
+            return b.reject(row, "extract_timeout", float(s["timeout_s"]),
+                            f"no result within {s['timeout_s']} s")
+        except Exception as err:
+            return b.reject(row, "extract_error", None, f"{type(err).__name__}: {err}"[:500],
+                            error=True)
+        if not text or not text.strip():
+            return b.reject(row, "no_text", None, None)
+        row["text"] = text
+        b.kept += 1
+        b.docs.write(row)
+    elif kind == "conversion":  # WET: Common Crawl's own text, taken as-is
+        row["content_type"] = mime_of(rec.headers.get("content-type", "")) or "text/plain"
+        row["charset"], row["extractor"] = "utf-8", "wet"
+        if rec.too_large:
+            return b.reject(row, "too_large", float(rec.size), f"record of {rec.size} bytes")
+        text = rec.block.decode("utf-8", "replace").strip()
+        if not text:
+            return b.reject(row, "no_text", None, None)
+        row["text"] = text
+        b.kept += 1
+        b.docs.write(row)
+    elif kind == "revisit":
+        b.reject(row, "revisit", None, rec.headers.get("warc-profile", "")[-80:] or None)
+    else:
+        row["content_type"] = mime_of(rec.headers.get("content-type", ""))
+        b.reject(row, "not_response", None, kind or "(no WARC-Type)")
+
+
+class ExtractStage(Stage):
+    name = "extract"
+    unit = "records"
+
+    def __init__(self, config: dict):
+        super().__init__(config)
+        self.settings = settings(self.params)
+        self._sources: list[str] | None = None
+
+    def sources(self) -> list[str]:
+        if self._sources is None:
+            s = self.settings
+            self._sources = inp.resolve_inputs(list(self.config.get("inputs") or []),
+                                               s["paths_prefix"], s["paths_limit"])
+        return self._sources
+
+    def inputs(self) -> list[str]:
+        return self.sources()
+
+    def fingerprint_source(self):
+        stamp = []
+        for src in self.sources():
+            if not inp.is_remote(src) and os.path.exists(src):
+                st = os.stat(src)
+                stamp.append([src, st.st_size, st.st_mtime_ns])
+            else:
+                stamp.append([src])
+        return {"stage": self.name, "params": self.settings, "inputs": stamp}
+
+    def tasks(self) -> list[Task]:
+        out: list[Task] = []
+        for src in self.sources():
+            base = {"source": src}
+            if inp.is_remote(src) or not os.path.isfile(src):
+                out.append(Task(f"part-{len(out):05d}", base))
+                continue
+            size = os.path.getsize(src)
+            with open(src, "rb") as fh:
+                head = fh.read(CHUNK)
+            fmt = sniff(head)
+            base.update(format=fmt, size=size)
+            if fmt == "unknown":
+                base["head"] = head[:16].hex()
+            if fmt == "warc.gz":
+                for start, end in plan_ranges(size, self.settings["split_bytes"]):
+                    out.append(Task(f"part-{len(out):05d}", {**base, "start": start, "end": end}))
+            else:
+                out.append(Task(f"part-{len(out):05d}", base))
+        return out
+
+    def process(self, task: Task, out: TaskOutput) -> dict:
+        s = self.settings
+        p = task.payload
+        extract = _extractor(s)
+        b = _Books(p["source"], out.writer(DOC_SCHEMA), out.writer(REJECTED_SCHEMA, "rejected"))
+        max_bytes = int(s["max_bytes"])
+        for item in iter_items(p, max_bytes):
+            if isinstance(item, Fault):
+                b.fault(item)
+                continue
+            if isinstance(item, Record):
+                records = [item]
+            else:
+                try:
+                    records = parse_warc(item.offset, item.length, item.data, item.too_large,
+                                         item.size)
+                except RecordError as err:
+                    b.fault(Fault(item.offset, str(err)))
+                    continue
+            for rec in records:
+                b.n_in += 1
+                try:
+                    handle_record(rec, b, extract, s)
+                except Exception as err:  # a bug or an oddity we did not foresee: count it
+                    b.reject(_row(rec, b.src), "extract_error", None,
+                             f"{type(err).__name__}: {err}"[:500], error=True)
+        from .extractors import timer_available
+
+        return {"in": b.n_in, "kept": b.kept, "rejected": b.rej, "errors": b.err,
+                "faults": b.faults, "extra": {"timeout_active": timer_available()}}
+
+    def finish(self, run, results: list[dict]) -> dict:
+        kept = sum(r.get("kept", 0) for r in results)
+        n_in = sum(r.get("in", 0) for r in results)
+        faults = sum(len(r.get("faults", [])) for r in results)
+        secs = sum(r.get("seconds", 0) for r in results)
+        files = len(self.sources())
+        summary = (f"{kept:,} documents from {n_in:,} records in {files} file(s), "
+                   f"{len(results)} part(s)" + (f"; {faults} input fault(s)" if faults else "")
+                   + (f"; {n_in / secs:,.1f} records/s per worker" if secs else ""))
+        return {"summary": summary,
+                "extract": {"files": files, "extractor": self.settings["extractor"],
+                            "timeout_active": all(r.get("extra", {}).get("timeout_active", True)
+                                                  for r in results)}}

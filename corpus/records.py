@@ -1,0 +1,286 @@
+"""One WARC record: its headers, its HTTP response, and its HTML decoded to text.
+
+Parsing is a few byte splits on the record already in memory (no per-record
+stream objects), so reading costs far less than extracting. Decoding follows the
+order a browser trusts (byte-order mark, HTTP header, ``<meta>``), except that bytes
+which are valid UTF-8 *and* not plain ASCII are read as UTF-8 even when mislabelled
+(a legacy single-byte text is practically never valid UTF-8); detection with
+charset-normalizer is the last resort.
+"""
+from __future__ import annotations
+
+import codecs
+import re
+import zlib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+#: Payload types we extract from.
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+#: Declared types that say nothing; we sniff the payload instead.
+GENERIC_TYPES = ("", "application/octet-stream", "unknown/unknown", "application/unknown",
+                 "binary/octet-stream", "content/unknown")
+
+_META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([a-zA-Z0-9_.:\-]{1,40})""",
+                           re.IGNORECASE)
+_HTML_SNIFF = re.compile(rb"<!doctype\s+html|<html[\s>]|<head[\s>]|<body[\s>]|<title[\s>]|<meta[\s>]"
+                         rb"|<div[\s>]|<p[\s>]", re.IGNORECASE)
+#: WHATWG: these labels mean windows-1252 in browsers.
+_WINDOWS_1252 = {"iso8859-1", "ascii", "cp1252"}
+
+
+class RecordError(ValueError):
+    """A record whose bytes cannot be parsed as WARC (counted as ``read_error``)."""
+
+
+class DecodeError(ValueError):
+    """A payload that cannot be decoded (counted as ``decode_error``)."""
+
+
+@dataclass(slots=True)
+class Record:
+    offset: int
+    length: int
+    warc_type: str
+    record_id: str
+    url: str
+    date: datetime | None
+    headers: dict
+    block: bytes
+    too_large: bool = False
+    size: int = 0
+
+
+@dataclass(slots=True)
+class HttpResponse:
+    status: int
+    headers: dict = field(default_factory=dict)
+    body: bytes = b""
+
+    @property
+    def mime(self) -> str:
+        return mime_of(self.headers.get("content-type", ""))
+
+
+def mime_of(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def parse_date(value: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        d = datetime.fromisoformat(value.strip())
+    except ValueError:
+        try:  # ARC: 14 digits
+            d = datetime.strptime(value.strip()[:14], "%Y%m%d%H%M%S")
+        except ValueError:
+            return None
+    return d.replace(tzinfo=timezone.utc) if d.tzinfo is None else d.astimezone(timezone.utc)
+
+
+def _parse_headers(lines: list[bytes]) -> dict:
+    out: dict[str, str] = {}
+    last = None
+    for line in lines:
+        if not line:
+            continue
+        if line[:1] in b" \t" and last:  # folded continuation
+            out[last] += " " + line.strip().decode("latin-1")
+            continue
+        name, sep, value = line.partition(b":")
+        if not sep:
+            continue
+        last = name.strip().decode("latin-1").lower()
+        value = value.strip().decode("utf-8", "replace")
+        out[last] = f"{out[last]}, {value}" if last in out and last != "content-length" else value
+    return out
+
+
+def parse_warc(offset: int, length: int, data: bytes, too_large: bool = False,
+               size: int = 0) -> list[Record]:
+    """The record(s) in one member's bytes (normally exactly one)."""
+    out: list[Record] = []
+    pos = 0
+    n = len(data)
+    while pos < n:
+        while pos < n and data[pos] in (13, 10):
+            pos += 1
+        if pos >= n:
+            break
+        head_end = data.find(b"\r\n\r\n", pos)
+        if head_end < 0 or not data.startswith(b"WARC/", pos):
+            if out:
+                break  # trailing junk after a good record: ignore
+            raise RecordError(f"not a WARC record (starts with {data[pos:pos + 16]!r})")
+        headers = _parse_headers(data[pos:head_end].split(b"\r\n")[1:])
+        try:
+            clen = int(headers.get("content-length", ""))
+        except ValueError:
+            raise RecordError("WARC record without a valid Content-Length") from None
+        body_start = head_end + 4
+        block = data[body_start:body_start + clen]
+        if len(block) < clen and not too_large:
+            raise RecordError(f"record block truncated: {len(block)} of {clen} bytes")
+        url = headers.get("warc-target-uri", "").strip()
+        if url.startswith("<") and url.endswith(">"):
+            url = url[1:-1]
+        out.append(Record(offset, length, headers.get("warc-type", "").strip().lower(),
+                          headers.get("warc-record-id", "").strip(), url,
+                          parse_date(headers.get("warc-date", "")), headers, block,
+                          too_large, size or len(data)))
+        if too_large:
+            break
+        pos = body_start + clen
+    if not out:
+        raise RecordError("empty record")
+    return out
+
+
+def _dechunk(body: bytes) -> bytes:
+    out = []
+    pos = 0
+    while True:
+        nl = body.find(b"\r\n", pos)
+        if nl < 0:
+            raise ValueError("bad chunk header")
+        size = int(body[pos:nl].split(b";", 1)[0].strip() or b"0", 16)
+        if size == 0:
+            break
+        out.append(body[nl + 2:nl + 2 + size])
+        pos = nl + 2 + size + 2
+        if pos > len(body):
+            break
+    return b"".join(out)
+
+
+def _inflate(body: bytes, encoding: str) -> bytes:
+    if encoding in ("gzip", "x-gzip"):
+        return zlib.decompressobj(31).decompress(body)
+    if encoding == "deflate":
+        try:
+            return zlib.decompress(body)
+        except zlib.error:
+            return zlib.decompress(body, -15)
+    if encoding == "br":
+        import brotli  # optional; an ImportError becomes a decode_error
+
+        return brotli.decompress(body)
+    if encoding in ("", "identity", "none"):
+        return body
+    raise DecodeError(f"unsupported Content-Encoding {encoding!r}")
+
+
+def parse_http(block: bytes) -> HttpResponse | None:
+    """The HTTP response in a ``response`` record's block; None if it holds none."""
+    if not block.startswith(b"HTTP/"):
+        return None
+    head_end = block.find(b"\r\n\r\n")
+    sep = 4
+    if head_end < 0:
+        head_end = block.find(b"\n\n")
+        sep = 2
+        if head_end < 0:
+            head_end, sep = len(block), 0
+    lines = block[:head_end].replace(b"\r\n", b"\n").split(b"\n")
+    parts = lines[0].split(None, 2)
+    try:
+        status = int(parts[1])
+    except (IndexError, ValueError):
+        status = 0
+    return HttpResponse(status, _parse_headers(lines[1:]), block[head_end + sep:])
+
+
+def payload(resp: HttpResponse) -> bytes:
+    """The body as the server meant it: de-chunked and decompressed when the WARC kept
+    the wire form (Common Crawl stores it already decoded)."""
+    body = resp.body
+    h = resp.headers
+    if "chunked" in h.get("transfer-encoding", "").lower():
+        try:
+            body = _dechunk(body)
+        except ValueError:
+            pass  # many "chunked" records are stored de-chunked already
+    enc = h.get("content-encoding", "").strip().lower()
+    if enc and enc not in ("identity", "none"):
+        try:
+            body = _inflate(body, enc)
+        except DecodeError:
+            raise
+        except Exception as err:
+            if body.lstrip()[:1] == b"<":  # stored already decoded despite the header
+                return body
+            raise DecodeError(f"Content-Encoding {enc}: {type(err).__name__}: {err}") from None
+    return body
+
+
+def looks_like_html(body: bytes) -> bool:
+    return _HTML_SNIFF.search(body[:2048]) is not None
+
+
+def is_html(mime: str, body: bytes, identified: str = "") -> bool:
+    """HTML by its declared type, or by its bytes when the type says nothing useful."""
+    if mime in HTML_TYPES:
+        return True
+    if mime in GENERIC_TYPES:
+        return mime_of(identified) in HTML_TYPES or looks_like_html(body)
+    return False
+
+
+def _codec(label: str | None) -> str | None:
+    if not label:
+        return None
+    try:
+        name = codecs.lookup(label.strip().strip("'\"").lower()).name
+    except LookupError:
+        return None
+    return "cp1252" if name in _WINDOWS_1252 else name
+
+
+def declared_charsets(content_type: str, body: bytes) -> tuple[str | None, str | None]:
+    header = None
+    for part in content_type.split(";")[1:]:
+        k, _, v = part.partition("=")
+        if k.strip().lower() == "charset":
+            header = v.strip()
+    m = _META_CHARSET.search(body[:4096])
+    meta = m.group(1).decode("ascii", "replace") if m else None
+    return header, meta
+
+
+def decode_html(body: bytes, content_type: str = "") -> tuple[str, str]:
+    """``(text, codec name)``; raises :class:`DecodeError` when nothing fits."""
+    if body[:3] == codecs.BOM_UTF8:
+        return body[3:].decode("utf-8", "replace"), "utf-8"
+    if body[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        return body.decode("utf-16", "replace"), "utf-16"
+    header, meta = declared_charsets(content_type, body)
+    if body.isascii():
+        return body.decode("ascii"), _codec(header) or _codec(meta) or "ascii"
+    try:
+        return body.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    for label in (header, meta):
+        name = _codec(label)
+        if name == "utf-8":  # declared UTF-8 with a few bad bytes: still UTF-8
+            return body.decode("utf-8", "replace"), name
+        if name and not name.startswith(("utf-16", "utf-32")):
+            try:
+                return body.decode(name), name
+            except UnicodeDecodeError:
+                if name == "cp1252":  # the five bytes cp1252 leaves undefined
+                    return body.decode("latin-1"), "latin-1"
+    from charset_normalizer import from_bytes
+
+    sample = body if len(body) < 20000 else body[:10000] + body[-10000:]
+    best = from_bytes(sample).best()
+    if best is not None and best.encoding:
+        name = _codec(best.encoding) or best.encoding
+        try:
+            return body.decode(name, "replace"), name
+        except LookupError:
+            pass
+    if b"\x00" in body[:4096]:
+        raise DecodeError("binary payload (NUL bytes) with no usable charset")
+    return body.decode("utf-8", "replace"), "utf-8"

@@ -1,0 +1,269 @@
+"""The extract stage on real crawls, the embedded sample and broken inputs."""
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import os
+import threading
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from corpus.cli import main as cli_main
+from corpus.config import load_pipeline
+from corpus.docs import list_parts, read_table
+from corpus.extract import ExtractStage
+from corpus.runner import run_stage
+from corpus.warc_split import RawRecord, iter_gzip_records
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_extract(tmp: Path, inputs: list[str], workers: int = 1, **params) -> dict:
+    config = load_pipeline(None, inputs=inputs, output=str(tmp), workers=workers)
+    config["stages"] = {"extract": params}
+    return run_stage(ExtractStage(config), show_progress=False)
+
+
+def slice_warc(src: Path, dst: Path, start: int, count: int) -> list[RawRecord]:
+    """Copy ``count`` gzip members of a real WARC (from the ``start``-th) into ``dst``."""
+    members = []
+    with open(src, "rb") as fh:
+        for i, rec in enumerate(iter_gzip_records(fh)):
+            if i >= start + count:
+                break
+            if i >= start:
+                members.append(rec)
+    with open(src, "rb") as fh, open(dst, "wb") as out:
+        for m in members:
+            fh.seek(m.offset)
+            out.write(fh.read(m.length))
+    return members
+
+
+def write_warc(path: Path, pages: list[tuple[str, bytes, str]]) -> None:
+    """A small gzipped WARC of HTTP 200 responses: (url, body, content type)."""
+    from io import BytesIO
+
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    with open(path, "wb") as fh:
+        writer = WARCWriter(fh, gzip=True)
+        for url, body, ctype in pages:
+            http = StatusAndHeaders("200 OK", [("Content-Type", ctype)], protocol="HTTP/1.1")
+            writer.write_record(writer.create_warc_record(url, "response", payload=BytesIO(body),
+                                                          http_headers=http))
+
+
+def html_response(url: str, html: str, ctype: str = "text/html; charset=utf-8",
+                  encoding: str = "utf-8") -> tuple[str, bytes, str]:
+    return url, html.encode(encoding), ctype
+
+
+def balanced(manifest: dict) -> bool:
+    c = manifest["counts"]
+    return c["in"] == c["kept"] + sum(c["rejected"].values()) + sum(c["errors"].values())
+
+
+def rows(directory: Path, drop=("source",)) -> list[dict]:
+    table = read_table(directory)
+    out = [{k: v for k, v in r.items() if k not in drop} for r in table.to_pylist()]
+    return sorted(out, key=lambda r: (r["id"], r.get("offset") or 0))
+
+
+@pytest.fixture(scope="module")
+def realweb_slice(real_data, tmp_path_factory) -> Path:
+    """24 real pages (a slice of realweb-dev), for the tests that run several times."""
+    path = tmp_path_factory.mktemp("slice") / "realweb-slice.warc.gz"
+    slice_warc(real_data / "realweb-dev.warc.gz", path, 100, 24)
+    return path
+
+
+@pytest.mark.real
+@pytest.mark.slow
+def test_realweb_f1_and_nothing_lost(real_data, tmp_path):
+    from corpus.extract_score import load_truth, score_stage_dir
+
+    truth = load_truth(real_data / "realweb-dev.truth.json")
+    m = run_extract(tmp_path, [str(real_data / "realweb-dev.warc.gz")], workers=2)
+    s = score_stage_dir(tmp_path / "extract", truth)
+    assert s.f1 >= 0.91, str(s)
+    assert m["counts"]["in"] == len(truth) == 488 and balanced(m)
+    assert not m["faults"]
+    kept = read_table(tmp_path / "extract", columns=["url"]).column("url").to_pylist()
+    rejected = read_table(tmp_path / "extract" / "rejected", columns=["url", "reason"]).to_pylist()
+    assert set(kept) | {r["url"] for r in rejected} == set(truth)
+    assert all(r["reason"] for r in rejected)
+
+
+@pytest.mark.real
+def test_same_parts_for_any_worker_count(realweb_slice, tmp_path):
+    a = run_extract(tmp_path / "a", [str(realweb_slice)], workers=1, split_bytes=100_000)
+    b = run_extract(tmp_path / "b", [str(realweb_slice)], workers=2, split_bytes=100_000)
+    parts_a = list_parts(tmp_path / "a" / "extract")
+    assert len(parts_a) > 3, "the slice should span several byte ranges"
+    assert [p.name for p in parts_a] == [p.name for p in list_parts(tmp_path / "b" / "extract")]
+    for p in parts_a:
+        assert p.read_bytes() == (tmp_path / "b" / "extract" / p.name).read_bytes()
+    assert a["counts"] == b["counts"] and a["counts"]["in"] == 24
+    # each record is read exactly once, whatever range it straddles
+    docs = read_table(tmp_path / "a" / "extract", columns=["id", "offset"]).to_pylist()
+    rej = read_table(tmp_path / "a" / "extract" / "rejected", columns=["id", "offset"]).to_pylist()
+    assert len({d["id"] for d in docs + rej}) == 24
+    # provenance: offset/length give back the very record
+    from corpus.show import raw_record
+
+    row = read_table(tmp_path / "a" / "extract").to_pylist()[7]
+    raw = raw_record(row["source"], row["offset"], row["length"])
+    assert raw.startswith(b"WARC/1.") and row["id"].encode() in raw.lower()
+
+
+@pytest.mark.real
+def test_real_dolma_whirlwind_wet_wat(real_data, tmp_path):
+    files = ["dolma-sample-0000.warc.gz", "dolma-sample-0001.warc.gz", "cc-whirlwind.warc.gz",
+             "cc-whirlwind.warc.wet.gz", "cc-whirlwind.warc.wat.gz"]
+    m = run_extract(tmp_path, [str(real_data / f) for f in files], workers=2)
+    assert not m["faults"], m["faults"]
+    assert balanced(m) and not m["counts"]["errors"]
+    docs = read_table(tmp_path / "extract").to_pylist()
+    by_file: dict[str, list] = {}
+    for d in docs:
+        by_file.setdefault(Path(d["source"]).name, []).append(d)
+    # dolma: every HTML 200 response is a page (37 pages, 22 + 15); no request/warcinfo doc
+    dolma = by_file["dolma-sample-0000.warc.gz"] + by_file["dolma-sample-0001.warc.gz"]
+    assert len(dolma) >= 30 and all(d["http_status"] == 200 for d in dolma)
+    assert all(d["url"].startswith("http") and not d["url"].startswith("<") for d in dolma)
+    # whirlwind: the page, and Common Crawl's own text from the WET, marked as such
+    (page,) = by_file["cc-whirlwind.warc.gz"]
+    assert page["extractor"] == "trafilatura" and "Escopete" in page["text"]
+    wet = by_file["cc-whirlwind.warc.wet.gz"]
+    assert wet and all(d["extractor"] == "wet" for d in wet)
+    assert wet[0]["text"].startswith("Escopete - Biquipedia")
+    assert "cc-whirlwind.warc.wat.gz" not in by_file  # WAT holds metadata only
+    rejected = read_table(tmp_path / "extract" / "rejected").to_pylist()
+    wat = [r for r in rejected if r["source"].endswith(".wat.gz")]
+    assert wat and {r["reason"] for r in wat} == {"not_response"}
+
+
+def test_sample_crawl_every_record_as_expected(tmp_path):
+    """The generated crawl says what each record should become; check every one."""
+    from corpus.sample import generate_sample
+
+    truth = json.loads(generate_sample(tmp_path / "crawl", seed=3, pages=120).read_text())
+    m = run_extract(tmp_path / "out", [str(tmp_path / "crawl" / "*.warc.gz")], workers=2)
+    got = {}
+    for r in read_table(tmp_path / "out" / "extract").to_pylist():
+        got[(Path(r["source"]).name, r["offset"])] = "document"
+    for r in read_table(tmp_path / "out" / "extract" / "rejected").to_pylist():
+        got[(Path(r["source"]).name, r["offset"])] = r["reason"]
+    wrong = []
+    for rec in truth["records"]:
+        outcome = got.get((rec["file"], rec["offset"]))
+        expect = rec["expect"]
+        ok = outcome == expect or (expect == "document" and outcome == "no_text")
+        if not ok:
+            wrong.append((rec["file"], rec["offset"], expect, outcome))
+    assert not wrong, wrong[:10]
+    n_docs = sum(r["expect"] == "document" for r in truth["records"])
+    assert m["counts"]["kept"] >= n_docs * 0.95
+    assert m["counts"]["errors"].get("read_error", 0) == sum(r["expect"] == "read_error"
+                                                             for r in truth["records"])
+    assert balanced(m)
+
+
+@pytest.mark.real
+def test_faults_are_reported_and_others_carry_on(realweb_slice, tmp_path):
+    good = tmp_path / "good.warc.gz"
+    good.write_bytes(realweb_slice.read_bytes())
+    members = slice_warc(realweb_slice, tmp_path / "tmp.warc.gz", 0, 6)
+    cut_at = members[5].offset + members[5].length // 2
+    truncated = tmp_path / "truncated.warc.gz"
+    truncated.write_bytes((tmp_path / "tmp.warc.gz").read_bytes()[:cut_at])
+    random_bytes = tmp_path / "random.warc.gz"
+    random_bytes.write_bytes(os.urandom(5000))
+    empty = tmp_path / "empty.warc.gz"
+    empty.write_bytes(b"")
+    missing = tmp_path / "missing.warc.gz"
+    inputs = [str(p) for p in (good, truncated, random_bytes, empty, missing)]
+
+    m = run_extract(tmp_path / "out", inputs, workers=2)
+    assert balanced(m)
+    faults = {Path(f["file"]).name: f for f in m["faults"]}
+    assert set(faults) == {"truncated.warc.gz", "random.warc.gz", "empty.warc.gz", "missing.warc.gz"}
+    assert faults["truncated.warc.gz"]["offset"] == members[5].offset
+    assert "truncated" in faults["truncated.warc.gz"]["message"]
+    assert str(truncated) in faults["truncated.warc.gz"]["message"]
+    assert "not found" in faults["missing.warc.gz"]["message"]
+    assert "empty" in faults["empty.warc.gz"]["message"]
+    assert "not a WARC" in faults["random.warc.gz"]["message"]
+    docs = read_table(tmp_path / "out" / "extract", columns=["source"]).column("source").to_pylist()
+    rej = read_table(tmp_path / "out" / "extract" / "rejected", columns=["source", "reason"]).to_pylist()
+    # records before the fault are kept; the good file is complete
+    assert docs.count(str(truncated)) + sum(r["source"] == str(truncated) and r["reason"] != "read_error"
+                                            for r in rej) == 5
+    assert docs.count(str(good)) + sum(r["source"] == str(good) for r in rej) == 24
+    assert m["counts"]["errors"]["read_error"] == 2  # the cut record + the random file
+
+    # the CLI says so: exit 3, or 0 when told to tolerate it
+    pipe = tmp_path / "p.yaml"
+    pipe.write_text(f"inputs: {json.dumps(inputs)}\noutput: {tmp_path / 'cli'}\n")
+    assert cli_main(["extract", str(pipe), "--workers", "1", "--quiet"]) == 3
+    assert cli_main(["extract", str(pipe), "--workers", "1", "--quiet", "--tolerate-failures"]) == 0
+
+
+@pytest.mark.real
+def test_corrupt_member_midfile_resumes_after_it(realweb_slice, tmp_path):
+    members = slice_warc(realweb_slice, tmp_path / "ten.warc.gz", 0, 10)
+    data = bytearray((tmp_path / "ten.warc.gz").read_bytes())
+    bad = members[4]
+    for i in range(bad.offset + 40, bad.offset + 200):
+        data[i] ^= 0x5A
+    path = tmp_path / "corrupt.warc.gz"
+    path.write_bytes(bytes(data))
+    m = run_extract(tmp_path / "out", [str(path)], workers=1)
+    assert [f["offset"] for f in m["faults"]] == [bad.offset]
+    assert m["counts"]["in"] == 10 and m["counts"]["errors"] == {"read_error": 1}
+    offsets = set(read_table(tmp_path / "out" / "extract", columns=["offset"]).column("offset").to_pylist())
+    assert members[9].offset in offsets and members[3].offset in offsets
+
+
+def test_slow_page_times_out_and_the_worker_carries_on(tmp_path):
+    # ~10k paragraphs: trafilatura walks them in Python for seconds (about 3 s of CPU here)
+    slow = ("<html><body><article>" + "".join(f"<p>Sentence {i} with some words in it.</p>"
+                                             for i in range(10000)) + "</article></body></html>")
+    fine = ("<html><head><title>t</title></head><body><article><p>"
+            + "A perfectly ordinary paragraph of text about rivers and trees. " * 20
+            + "</p></article></body></html>")
+    path = tmp_path / "slow.warc.gz"
+    write_warc(path, [html_response("http://a.example/1", fine),
+                      html_response("http://a.example/slow", slow),
+                      html_response("http://a.example/2", fine.replace("rivers", "lakes"))])
+    m = run_extract(tmp_path / "out", [str(path)], workers=1, timeout_s=0.3)
+    assert m["counts"]["rejected"] == {"extract_timeout": 1}
+    assert m["counts"]["kept"] == 2 and balanced(m)
+    rej = read_table(tmp_path / "out" / "extract" / "rejected").to_pylist()
+    assert rej[0]["url"] == "http://a.example/slow" and rej[0]["reason_value"] == 0.3
+
+
+@pytest.mark.real
+def test_remote_url_gives_the_same_rows(realweb_slice, tmp_path):
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(realweb_slice.parent))
+    handler.log_message = lambda *a, **k: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/{realweb_slice.name}"
+        remote = run_extract(tmp_path / "remote", [url], workers=1)
+        local = run_extract(tmp_path / "local", [str(realweb_slice)], workers=2)
+        missing = run_extract(tmp_path / "missing", [url + ".nope"], workers=1)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert not remote["faults"] and remote["counts"] == local["counts"]
+    assert rows(tmp_path / "remote" / "extract") == rows(tmp_path / "local" / "extract")
+    assert set(read_table(tmp_path / "remote" / "extract", columns=["source"]).column("source").to_pylist()) == {url}
+    assert missing["faults"] and url in missing["faults"][0]["message"]
