@@ -1,0 +1,69 @@
+"""The datatrove peer for our benchmarks: its own venv, and a way to run a script in it.
+
+datatrove pins ``trafilatura<1.12``, so it cannot share our venv; it lives in
+``bench/.venv-datatrove`` (created on first use: datatrove 0.10.x with the ``io`` and
+``processing`` extras, plus spaCy for its word splitting). See
+``../shared/bench/DATATROVE.md`` for running it offline.
+
+    from peer_datatrove import datatrove_python, run_peer
+    out = run_peer(SCRIPT, "arg1", "arg2")   # SCRIPT: Python source run in that venv; returns stdout
+
+Running this file creates the venv (if missing) and prints the datatrove version.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / "bench" / ".venv-datatrove"
+DATATROVE = "datatrove[io,processing]==0.10.1"
+EXTRA = ["spacy"]
+
+
+class PeerUnavailable(RuntimeError):
+    """The peer venv could not be made (no registry access, build failure...)."""
+
+
+def datatrove_python() -> Path:
+    """The peer venv's python, creating the venv on first use (a few minutes, once)."""
+    py = VENV / "bin" / "python"
+    stamp = VENV / ".installed"
+    if py.exists() and stamp.exists():
+        return py
+    print(f"[peer] creating {VENV} with {DATATROVE} + {' '.join(EXTRA)} (once)...", file=sys.stderr)
+    try:
+        if not py.exists():
+            subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+        subprocess.run([str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                        DATATROVE, *EXTRA], check=True)
+    except (subprocess.CalledProcessError, OSError) as err:
+        raise PeerUnavailable(f"could not create {VENV}: {err}") from err
+    stamp.write_text(DATATROVE + "\n")
+    return py
+
+
+def run_peer(script: str, *args: str, timeout: float | None = None, env: dict | None = None) -> str:
+    """Run Python source ``script`` in the datatrove venv with ``args``; returns its stdout.
+
+    Its stderr passes through (progress, warnings); a failure raises with the tail of it.
+    """
+    py = datatrove_python()
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as fh:
+        fh.write(script)
+        path = fh.name
+    try:
+        proc = subprocess.run([str(py), path, *map(str, args)], capture_output=True, text=True,
+                              timeout=timeout, env={**os.environ, **(env or {})})
+    finally:
+        os.unlink(path)
+    if proc.returncode != 0:
+        raise RuntimeError(f"datatrove peer script failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return proc.stdout
+
+
+if __name__ == "__main__":
+    print(run_peer("import datatrove, importlib.metadata as m; print('datatrove', m.version('datatrove'))").strip())
