@@ -141,6 +141,10 @@ class GopherRepetition(Filter):
         "max_dup_line_char_frac": 0.2,
         "max_top_ngram_char_frac": {2: 0.2, 3: 0.18, 4: 0.16},
         "max_dup_ngram_char_frac": {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10},
+        # Languages without spaces count characters as words; n words are about 2n
+        # characters there (Chinese words average 1.5-2 characters, and Japanese verb
+        # endings such as "しました。" alone fill a 5-gram), so n-grams are scaled.
+        "no_space_ngram_scale": 2,
     }
 
     def __init__(self, params: dict | None = None):
@@ -193,13 +197,16 @@ class GopherRepetition(Filter):
             sig[f"dup_{n}gram_char_frac"] = 0.0
         if not (top or dup) or W < 2:
             return trip
+        scale = max(1, int(self.p["no_space_ngram_scale"] or 1)) if doc.no_space else 1
+        top_at = {n * scale: n for n in top}
+        dup_at = {n * scale: n for n in dup}
         lens = doc.word_lengths
         total = float(lens.sum()) or 1.0
         csum = np.concatenate(([0], np.cumsum(lens)))
         h = np.array(list(map(hash, words)), dtype=np.int64).view(np.uint64)
         pos = np.arange(W - 1)
         g = h[:-1]
-        max_n = max([*top, *dup])
+        max_n = max([*top_at, *dup_at])
         for n in range(2, max_n + 1):
             ok = pos + (n - 1) < W
             if not ok.all():
@@ -214,26 +221,28 @@ class GopherRepetition(Filter):
             np.not_equal(gs[1:], gs[:-1], out=new[1:])
             starts = np.flatnonzero(new)
             sizes = np.diff(np.append(starts, len(gs)))
-            if n in top:
+            if n in top_at:
+                k = top_at[n]
                 b = int(np.argmax(sizes))
                 c = int(sizes[b])
                 if c > 1:
                     i = int(pos[order[starts[b]]])  # the earliest copy (stable sort)
                     frac = c * float(csum[i + n] - csum[i]) / total
-                    sig[f"top_{n}gram_char_frac"] = frac
-                    if frac > top[n]:
-                        trip = trip or (f"top_{n}gram_char_frac", frac)
+                    sig[f"top_{k}gram_char_frac"] = frac
+                    if frac > top[k]:
+                        trip = trip or (f"top_{k}gram_char_frac", frac)
                         if not full:
                             return trip
-            if n in dup:
+            if n in dup_at:
+                k = dup_at[n]
                 later = pos[order[~new]]  # every copy after the first
                 if len(later):
                     cover = (np.bincount(later, minlength=W + 1)
                              - np.bincount(later + n, minlength=W + 1))
                     frac = float(lens[np.cumsum(cover[:W]) > 0].sum()) / total
-                    sig[f"dup_{n}gram_char_frac"] = frac
-                    if frac > dup[n]:
-                        trip = trip or (f"dup_{n}gram_char_frac", frac)
+                    sig[f"dup_{k}gram_char_frac"] = frac
+                    if frac > dup[k]:
+                        trip = trip or (f"dup_{k}gram_char_frac", frac)
                         if not full:
                             return trip
             multi = np.repeat(sizes > 1, sizes)

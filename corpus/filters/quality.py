@@ -29,17 +29,21 @@ def normalise(text: str, max_chars: int = 20000) -> str:
 
 
 def score(model, texts: Sequence[str], label: str = POSITIVE, max_chars: int = 20000) -> np.ndarray:
-    """Probability of ``label`` for each text (batched fastText call)."""
+    """Probability of ``label`` for each text (batched fastText call; binary models)."""
     if not texts:
         return np.zeros(0)
     lines = [normalise(t or "", max_chars) for t in texts]
-    labels, probs = model.predict(lines, k=-1)
+    idx = [i for i, line in enumerate(lines) if line]  # an empty text scores 0
     out = np.zeros(len(lines))
-    for i, (labs, ps) in enumerate(zip(labels, probs)):
-        for lab, p in zip(labs, ps):
-            if lab == label:
-                out[i] = min(1.0, float(p))
-                break
+    if not idx:
+        return out
+    # k=1 only: fasttext-wheel 0.9.2's batch predict returns the top probability for
+    # every label when k > 1. For a two-label model P(other) = 1 - P(top).
+    labels, probs = model.predict([lines[i] for i in idx], k=1)
+    for i, labs, ps in zip(idx, labels, probs):
+        if labs:
+            p = min(1.0, float(ps[0]))
+            out[i] = p if labs[0] == label else 1.0 - p
     return out
 
 
