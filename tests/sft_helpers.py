@@ -41,7 +41,7 @@ def train_tiny_tokenizer(out_dir: Path, vocab_size: int = 800, extra: list[str] 
         user_defined_symbols=list(SPECIAL_PIECES.values()), bos_id=-1, eos_id=-1,
         unk_id=0, pad_id=-1, num_threads=1, minloglevel=2,
         normalization_rule_name="identity", remove_extra_whitespaces=False,
-        split_digits=True, allow_whitespace_only_pieces=True)
+        split_digits=True, allow_whitespace_only_pieces=True, add_dummy_prefix=False)
     sp = spm.SentencePieceProcessor(model_file=str(out_dir / "tokenizer.model"))
     special = {k: sp.piece_to_id(v) for k, v in SPECIAL_PIECES.items()}
     (out_dir / "special_tokens.json").write_text(json.dumps(special))

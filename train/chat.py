@@ -19,7 +19,7 @@ from train import config as train_config
 from train.chat_format import render_prompt, stop_ids
 
 PHASES = ("rl", "sft", "pretrain")   # most trained first
-DEFAULTS = {"temperature": 0.7, "top_k": 50, "max_new_tokens": 256, "system": None, "device": "cpu"}
+DEFAULTS = {"temperature": 0.7, "top_k": 50, "max_new_tokens": 256, "system": None, "device": "auto"}
 
 
 def find_checkpoint(target: str, overrides: list[str] | None = None) -> tuple[Path, dict]:

@@ -32,7 +32,7 @@ from train.chat_format import decode_reply, render_prompt, stop_ids
 from train.sft_data import REFUSAL, write_jsonl
 
 DEFAULTS = {"samples": 8, "threshold": 0.5, "temperature": 0.8, "top_k": 50, "max_new_tokens": 48,
-            "batch_size": 64, "seed": 0, "refusal": REFUSAL, "device": "cpu"}
+            "batch_size": 64, "seed": 0, "refusal": REFUSAL, "device": "auto"}
 
 
 def normalize(text: str) -> str:

@@ -58,7 +58,8 @@ DEFAULTS = {
     "keep": 2,                 # newest step dirs kept (0: all)
     "max_seconds": 0,          # >0: stop (and save) after this much training time
     "seed": 0,
-    "device": "cpu",           # cpu | cuda | auto
+    "device": "auto",          # auto (cuda when present) | cuda | cpu
+    "threads": None,           # torch CPU threads (default: torch's choice)
     "samples": ["Hello!", "Who are you?", "What is 7 plus 5?"],   # generated after training
 }
 
@@ -218,7 +219,13 @@ def run(config: dict, resume: bool = False, init: str | None = None) -> Path:
     from train.checkpoint import latest_checkpoint, load_model, load_training_state, save_checkpoint
     from train.tokenizer import Tokenizer
 
-    params = {**DEFAULTS, **train_config.section(config, "sft")}
+    section = train_config.section(config, "sft")
+    unknown = sorted(set(section) - set(DEFAULTS) - {"out_dir"})
+    if unknown:
+        raise ValueError(f"train.sft: unknown keys {unknown}; known: {sorted(DEFAULTS)}")
+    params = {**DEFAULTS, **section}
+    if params["threads"]:
+        torch.set_num_threads(int(params["threads"]))
     out_dir = train_config.output_dir(config, "sft")
     device = resolve_device(str(params["device"]))
     torch.manual_seed(int(params["seed"]))
@@ -348,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--init", help="checkpoint to start from (overrides train.sft.init)")
     ap.add_argument("--output", help="pipeline output root (overrides `output`)")
     args = ap.parse_args(argv)
-    overrides = [s if s.startswith(("train.", "output")) else f"train.{s}" for s in args.set]
+    overrides = [f"train.{s}" if s.startswith("sft.") else s for s in args.set]
     try:
         config = train_config.load(args.pipeline, overrides)
         if args.output:
