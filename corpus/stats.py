@@ -242,14 +242,21 @@ class StatsStage(Stage):
         datasets = pipeline_datasets(self.root())
         if not datasets:
             raise StageError(f"stats: no stage output under {self.root()}; run the pipeline first")
-        return [Task(f"part-{i:05d}", {"stage": s, "kind": k, "path": str(p)})
-                for i, (s, k, p) in enumerate(datasets)]
+        groups: dict[tuple[str, str], list[str]] = {}
+        for s, k, p in datasets:  # one task per dataset: profiling a part takes milliseconds
+            groups.setdefault((s, k), []).append(str(p))
+        return [Task(f"part-{i:05d}", {"stage": s, "kind": k, "paths": paths})
+                for i, ((s, k), paths) in enumerate(groups.items())]
 
     def process(self, task: Task, out: TaskOutput) -> dict:
         p = task.payload
-        table = profile_part(p["stage"], p["kind"], p["path"])
-        out.writer(PROFILE_SCHEMA, "profile").write_table(table)
-        return {"in": table.num_rows, "kept": table.num_rows}
+        writer = out.writer(PROFILE_SCHEMA, "profile")
+        n = 0
+        for path in p["paths"]:
+            table = profile_part(p["stage"], p["kind"], path)
+            writer.write_table(table)
+            n += table.num_rows
+        return {"in": n, "kept": n}
 
     def finish(self, run: RunContext, results: list[dict]) -> dict:
         from .report import write_report
