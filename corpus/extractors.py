@@ -92,11 +92,11 @@ def make_resiliparse(params: dict | None) -> Callable[[str, str], str | None]:
         raise ImportError("extractor 'resiliparse' needs the optional package: "
                           "pip install 'crawl2tokens[resiliparse]'") from None
     opts = {"main_content": True, "alt_texts": False, "links": False, "list_bullets": True,
-            "preserve_formatting": True, "comments": True}
+            "preserve_formatting": True}
     opts.update(params or {})
 
     def run(html: str, url: str) -> str | None:
-        return extract_plain_text(HTMLTree.parse(html), **opts) or None
+        return extract_plain_text(HTMLTree.parse(html), **opts).strip() or None
 
     return run
 
