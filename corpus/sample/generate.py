@@ -34,6 +34,15 @@ LOWQ_SHARE = 0.12
 COPY_SHARE = 0.13  # exact + near copies, of all HTML pages
 EXACT_OF_COPIES = 0.45
 
+#: What each kind of site writes about (languages with topic vocabularies use it; None = civic news).
+STYLE_TOPICS = {
+    "news": (None, None, "sport", "science", "food", "travel", "technology"),
+    "blog": ("food", "travel", "science", None),
+    "gov": (None,),
+    "shop": ("technology", "food"),
+    "forum": ("sport", "technology", None),
+}
+
 _LANGS: dict = {}
 
 
@@ -102,8 +111,8 @@ class Planner:
             self.sites_by_lang.setdefault(s.lang, []).append(s)
         self.counter = 0
 
-    def composer(self, lang: str, tag: str) -> Composer:
-        return Composer(lang_module(lang), random.Random(f"crawl2tokens-sample-{self.seed}-{tag}"))
+    def composer(self, lang: str, tag: str, topic: str | None = None) -> Composer:
+        return Composer(lang_module(lang), random.Random(f"crawl2tokens-sample-{self.seed}-{tag}"), topic)
 
     def new_url(self, site: Site, title: str) -> str:
         self.counter += 1
@@ -122,7 +131,7 @@ class Planner:
             cjk = getattr(lang_module(lang), "CJK", False)
             for i in range(n):
                 site = rng.choice(self.sites_by_lang[lang])
-                comp = self.composer(lang, f"clean-{lang}-{i}")
+                comp = self.composer(lang, f"clean-{lang}-{i}", rng.choice(STYLE_TOPICS[site.style]))
                 # Lengths skewed towards the short end, like real articles.
                 lo, hi = (320, 1500) if cjk else (160, 700)
                 target = int(lo + (hi - lo) * rng.random() ** 1.6)

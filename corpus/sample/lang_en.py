@@ -364,3 +364,268 @@ TITLES = lines("""
 """)
 
 STOPWORDS = {"the", "be", "to", "of", "and", "that", "have", "with"}
+
+# Topic vocabularies mixed into the general slots, so pages on different sites read differently.
+TOPICS = {
+    "sport": {
+        "S": lines("""
+            the home team|p
+            the new coach
+            the goalkeeper
+            the rowing club
+            the young striker
+            the league officials|p
+            two veteran runners|p
+            the tennis academy
+            the swimming squad
+            the club captain
+            the referees|p
+            the visiting side
+            the hockey players|p
+            the marathon organisers|p
+            the cricket club
+        """),
+        "O": lines("""
+            the training schedule for the new season
+            a late winning goal
+            the plans for a new stadium roof
+            the results of the spring tournament
+            a record time over ten kilometres
+            the rules for youth matches
+            the ticket prices for the final
+            a fitness programme for older members
+            the pitch after heavy rain
+            the squad for the away game
+            a charity match against the firefighters
+            the renovation of the changing rooms
+            a summer camp for young players
+            the timetable of the regional cup
+            the medals from the national championship
+        """),
+        "P": lines("""
+            at the stadium
+            on the training ground
+            at the indoor arena
+            on the home pitch
+            at the swimming baths
+            along the marathon route
+            in the clubhouse
+        """),
+        "V": lines("""
+            won
+            lost
+            trained for
+            coached
+            scored
+            celebrated
+        """),
+    },
+    "science": {
+        "S": lines("""
+            a team of biologists|p
+            the observatory
+            the chemistry department
+            a young astronomer
+            the marine researchers|p
+            the soil scientists|p
+            the laboratory
+            a doctoral student
+            the climate institute
+            the geologists|p
+            the botanical garden
+            the physics society
+            a group of engineers|p
+            the science museum
+        """),
+        "O": lines("""
+            a new species of beetle
+            the data from the weather balloons
+            samples of river sediment
+            a telescope on the hill
+            the growth of sea grass
+            a model of the glacier
+            the results of a ten year study
+            the migration of the swallows
+            a method to clean old paintings
+            the temperature of the lake
+            a map of underground water
+            the age of the oldest oak
+            a cheaper way to store energy
+            the sounds of bats at night
+            the first images from the satellite
+        """),
+        "P": lines("""
+            in the laboratory
+            at the research station
+            on the mountain ridge
+            in the salt marsh
+            at the observatory
+            on the research ship
+            in the old greenhouse
+        """),
+        "V": lines("""
+            analysed
+            discovered
+            observed
+            modelled
+            calculated
+            catalogued
+        """),
+    },
+    "food": {
+        "S": lines("""
+            the head chef
+            a family bakery
+            the cheese makers|p
+            the vineyard
+            a small brewery
+            the market traders|p
+            the cookery school
+            a vegetarian cafe
+            the fishmonger
+            the beekeepers|p
+            the orchard owners|p
+            the food bank
+            a pastry cook
+            the tea room
+        """),
+        "O": lines("""
+            a new recipe for rye bread
+            the autumn menu
+            a harvest of late apples
+            the first honey of the year
+            a soup made from wild garlic
+            the price of flour
+            a stall with local cheeses
+            a guide to seasonal vegetables
+            the old bread oven
+            a tasting of regional wines
+            a course on making pasta
+            the plum jam competition
+            a lunch for two hundred guests
+            the smoked fish from the harbour
+            a cake for the village fair
+        """),
+        "P": lines("""
+            in the kitchen
+            at the farmers market
+            in the old bakery
+            in the orchard
+            at the harvest festival
+            behind the cafe
+            in the cellar
+        """),
+        "V": lines("""
+            baked
+            cooked
+            tasted
+            served
+            sold
+            harvested
+        """),
+    },
+    "travel": {
+        "S": lines("""
+            a group of hikers|p
+            the ferry company
+            the mountain guides|p
+            a young couple|p
+            the coach operator
+            the youth hostel
+            the island council
+            two cyclists from the south|p
+            the travel writer
+            the campsite owners|p
+            the lighthouse keeper
+            the walking club
+            the harbour master
+            a family from the city|p
+        """),
+        "O": lines("""
+            a new walking route across the hills
+            the night train to the coast
+            the view from the old fortress
+            a map of hidden beaches
+            the timetable of the island ferry
+            a guide to mountain huts
+            the ruins of the abbey
+            the long path around the lake
+            a week by bicycle through the valleys
+            the oldest inn in the region
+            a boat trip to the seal colony
+            the winter opening of the cable car
+            a tour of the salt mines
+            the coastal path after the landslide
+            a list of quiet places to camp
+        """),
+        "P": lines("""
+            on the mountain pass
+            at the ferry terminal
+            on the coastal path
+            in the fishing village
+            at the old fortress
+            on the island
+            near the waterfall
+        """),
+        "V": lines("""
+            explored
+            crossed
+            photographed
+            recommended
+            mapped
+            toured
+        """),
+    },
+    "technology": {
+        "S": lines("""
+            the software team
+            a local start-up
+            the network engineers|p
+            the library's digital service
+            a group of students|p
+            the electronics shop
+            the council's IT department
+            the developers|p
+            a retired programmer
+            the broadband provider
+            the repair cafe
+            the robotics club
+            the data protection officer
+            the makers in the workshop|p
+        """),
+        "O": lines("""
+            a new app for bus tickets
+            the fibre network in the villages
+            a cheaper way to repair phones
+            the update for the booking system
+            a course on writing software
+            the old computers from the school
+            a robot that sorts waste
+            the charging points for electric cars
+            a sensor that measures noise
+            the website of the town hall
+            a guide to safer passwords
+            the wireless network in the park
+            the backup of the archive
+            a small satellite built by pupils
+            the rules for storing personal data
+        """),
+        "P": lines("""
+            in the workshop
+            at the technology fair
+            in the server room
+            at the repair cafe
+            in the new office
+            at the coding club
+            in the computer room
+        """),
+        "V": lines("""
+            built
+            installed
+            upgraded
+            programmed
+            launched
+            debugged
+        """),
+    },
+}

@@ -35,8 +35,15 @@ def keyword_spam(lang: str, comp: Composer, rng: random.Random) -> tuple[str, li
 
 def link_list(lang: str, comp: Composer, rng: random.Random) -> tuple[str, list[str]]:
     """A page of links; the 'text' is a list of headlines with no prose between them."""
-    title = comp.title()
-    return title, [comp.title() for _ in range(rng.randint(15, 40))]
+    def headline() -> str:
+        for _ in range(10):  # anchors read like headlines: no closing quote or full stop
+            t = comp.title()
+            if t[-1] not in "\"»」”.!?。":
+                return t
+        return t.rstrip("\"»」”.!?。")
+
+    title = headline()
+    return title, [headline() for _ in range(rng.randint(15, 40))]
 
 
 def repeated_lines(lang: str, comp: Composer, rng: random.Random) -> tuple[str, list[str]]:

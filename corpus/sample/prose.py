@@ -44,9 +44,11 @@ def lines(text: str) -> list[str]:
 class Composer:
     """Writes sentences, paragraphs and articles for one page in one language."""
 
-    def __init__(self, lang: ModuleType, rng: random.Random):
+    def __init__(self, lang: ModuleType, rng: random.Random, topic: str | None = None):
         self.lang = lang
         self.rng = rng
+        # A topic's own words join the general ones (languages without topics ignore it).
+        self.topic = getattr(lang, "TOPICS", {}).get(topic or "", {})
         self.bags: dict[str, Bag] = {}
         self.used: set[str] = set()
 
@@ -64,6 +66,18 @@ class Composer:
             bag = self.bags[name] = Bag(self.rng, items)
         return bag
 
+    def draw(self, name: str) -> str:
+        """A slot value: from the page's topic words more often than not, when it has some."""
+        if name in self.topic and self.rng.random() < 0.6:
+            # Topic words are few: each is used at most once a page, then general words take over.
+            left = self.bags.get("topic:" + name)
+            if left is None:
+                left = self.bags["topic:" + name] = Bag(self.rng, self.topic[name])
+                left.pool = list(left.items)
+            if left.pool:
+                return left.draw()
+        return self._bag(name).draw()
+
     def fill(self, template: str) -> str:
         drawn: dict[tuple[str, str], str] = {}
         plural: dict[str, bool] = {}
@@ -75,20 +89,20 @@ class Composer:
                 return self.fill(self._bag("C").draw())
             if base == "S":
                 if (base, idx) not in drawn:
-                    text, _, num = self._bag("S").draw().partition("|")
+                    text, _, num = self.draw("S").partition("|")
                     drawn[(base, idx)] = text
                     plural[idx] = num == "p"
                 return drawn[(base, idx)]
             if base in ("V", "Vt"):
                 if idx not in verbs:
-                    verbs[idx] = self._bag("V").draw().split("|")
+                    verbs[idx] = self.draw("V").split("|")
                 forms = verbs[idx]
                 if base == "Vt":
                     return forms[2] if len(forms) > 2 else ""
                 return forms[1] if plural.get(idx) and len(forms) > 1 else forms[0]
             key = (base, idx)
             if key not in drawn:
-                drawn[key] = self._bag(base).draw()
+                drawn[key] = self.draw(base)
             return drawn[key]
 
         text = _SLOT.sub(subst, template)
