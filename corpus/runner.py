@@ -175,6 +175,13 @@ class RunContext:
         return results
 
 
+def _sweep_temporaries(directory: Path) -> None:
+    """Remove temporary files a killed run left behind (a SIGKILL gives no chance to clean up)."""
+    for tmp in directory.rglob(".*.tmp-*"):
+        if tmp.is_file():
+            tmp.unlink(missing_ok=True)
+
+
 def run_stage(stage: Stage, force: bool = False, show_progress: bool = True,
               executor=None) -> dict:
     """Run (or resume) one stage; returns its manifest."""
@@ -197,6 +204,7 @@ def run_stage(stage: Stage, force: bool = False, show_progress: bool = True,
             log.info("%s: up to date (%s); --force redoes it", stage.name, stage.dir)
             return manifest
 
+    _sweep_temporaries(stage.dir)
     tasks = stage.tasks()
     ids = [t.id for t in tasks]
     if len(set(ids)) != len(ids):
