@@ -9,7 +9,7 @@ import pytest
 
 from corpus.cli import main as corpus_main
 from corpus.manifest import read_manifest
-from tokenize_fixtures import build_fake_pipeline
+from tokenize_fixtures import build_fake_pipeline, check_waterfall
 
 
 @pytest.fixture(scope="module")
@@ -19,43 +19,12 @@ def fake_pipeline(tmp_path_factory):
     return root
 
 
-def _check_waterfall(root, stats):
-    """Every count of the waterfall equals the manifests' counts; chars equal the parts'."""
-    import pyarrow.compute as pc
-
-    from corpus.docs import read_table
-
-    rows = {r["step"]: r for r in stats["waterfall"]}
-    stages = [s for s in ("extract", "filter", "dedup") if read_manifest(root / s)]
-    assert rows[f"{stages[0]}: records in"]["documents"] == read_manifest(root / stages[0])["counts"]["in"]
-    for stage in stages:
-        c = read_manifest(root / stage)["counts"]
-        assert rows[f"{stage}: kept"]["documents"] == c["kept"]
-        kept_chars = pc.sum(pc.utf8_length(read_table(root / stage, columns=["text"]).column("text"))).as_py()
-        assert rows[f"{stage}: kept"]["chars"] == kept_chars
-        for kind in ("rejected", "errors"):
-            for reason, n in c[kind].items():
-                assert rows[f"{stage}: - {reason}"]["documents"] == -n
-        listed = {r["reason"] for r in stats["waterfall"] if r["stage"] == stage and "reason" in r}
-        assert listed == set(c["rejected"]) | set(c["errors"])
-        rejected = read_table(root / stage / "rejected", columns=["reason", "text"])
-        for reason in set(rejected.column("reason").to_pylist()):
-            t = rejected.filter(pc.equal(rejected.column("reason"), reason))
-            assert rows[f"{stage}: - {reason}"]["chars"] == -(pc.sum(pc.utf8_length(t.column("text"))).as_py() or 0)
-    tok = read_manifest(root / "shards")
-    last = stats["waterfall"][-1]
-    assert last["step"] == "tokenize: tokens written"
-    assert last["documents"] == tok["counts"]["in"] == read_manifest(root / stages[-1])["counts"]["kept"]
-    assert last["tokens"] == tok["splits"]["train"]["tokens"] + tok["splits"]["val"]["tokens"]
-    assert stats["checks"] == []
-
-
 def test_waterfall_agrees_with_manifests(fake_pipeline, capsys):
     root = fake_pipeline
     assert corpus_main(["stats", str(root), "--quiet", "--workers", "2"]) == 0
     printed = capsys.readouterr().out
     stats = json.loads((root / "report" / "stats.json").read_text())
-    _check_waterfall(root, stats)
+    check_waterfall(root, stats)
     # the printed table carries the same numbers
     for r in stats["waterfall"]:
         line = next(line for line in printed.splitlines() if line.strip().startswith(r["step"]))

@@ -175,3 +175,35 @@ def build_fake_pipeline(root: Path) -> dict:
     for cls in (FakeExtract, FakeFilter, FakeDedup, TokenizerStage, TokenizeStage):
         run_stage(cls(config), show_progress=False)
     return config
+
+
+def check_waterfall(root, stats):
+    """Every count of the waterfall equals the manifests' counts; chars equal the parts'."""
+    import pyarrow.compute as pc
+
+    from corpus.docs import read_table
+    from corpus.manifest import read_manifest
+
+    rows = {r["step"]: r for r in stats["waterfall"]}
+    stages = [s for s in ("extract", "filter", "dedup") if read_manifest(root / s)]
+    assert rows[f"{stages[0]}: records in"]["documents"] == read_manifest(root / stages[0])["counts"]["in"]
+    for stage in stages:
+        c = read_manifest(root / stage)["counts"]
+        assert rows[f"{stage}: kept"]["documents"] == c["kept"]
+        kept_chars = pc.sum(pc.utf8_length(read_table(root / stage, columns=["text"]).column("text"))).as_py()
+        assert rows[f"{stage}: kept"]["chars"] == kept_chars
+        for kind in ("rejected", "errors"):
+            for reason, n in c[kind].items():
+                assert rows[f"{stage}: - {reason}"]["documents"] == -n
+        listed = {r["reason"] for r in stats["waterfall"] if r["stage"] == stage and "reason" in r}
+        assert listed == set(c["rejected"]) | set(c["errors"])
+        rejected = read_table(root / stage / "rejected", columns=["reason", "text"])
+        for reason in set(rejected.column("reason").to_pylist()):
+            t = rejected.filter(pc.equal(rejected.column("reason"), reason))
+            assert rows[f"{stage}: - {reason}"]["chars"] == -(pc.sum(pc.utf8_length(t.column("text"))).as_py() or 0)
+    tok = read_manifest(root / "shards")
+    last = stats["waterfall"][-1]
+    assert last["step"] == "tokenize: tokens written"
+    assert last["documents"] == tok["counts"]["in"] == read_manifest(root / stages[-1])["counts"]["kept"]
+    assert last["tokens"] == tok["splits"]["train"]["tokens"] + tok["splits"]["val"]["tokens"]
+    assert stats["checks"] == []
