@@ -137,6 +137,8 @@ def _iter_arc(stream) -> Iterator[Record | Fault]:
     """ARC files, through warcio (converted to WARC-like records)."""
     from warcio.archiveiterator import ArchiveIterator
 
+    from .records import parse_date
+
     it = ArchiveIterator(stream, arc2warc=True)
     try:
         for rec in it:
@@ -144,11 +146,11 @@ def _iter_arc(stream) -> Iterator[Record | Fault]:
             http = rec.http_headers.to_bytes() if rec.http_headers else b""
             h = {k.lower(): v for k, v in rec.rec_headers.headers}
             url = h.get("warc-target-uri", "")
-            from .records import parse_date
-
-            yield Record(it.get_record_offset(), 0, h.get("warc-type", "response"),
-                         h.get("warc-record-id", ""), url, parse_date(h.get("warc-date", "")), h,
-                         http + body)
+            offset = it.get_record_offset()
+            # warcio invents random record ids for ARC; ours must be stable across runs
+            rid = f"arc:{url} {h.get('warc-date', '')} {offset}"
+            yield Record(offset, it.get_record_length(), h.get("warc-type", "response"), rid, url,
+                         parse_date(h.get("warc-date", "")), h, http + body)
     except Exception as err:
         yield Fault(it.offset if hasattr(it, "offset") else 0, f"ARC read failed: {err}")
 

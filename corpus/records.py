@@ -273,7 +273,7 @@ def decode_html(body: bytes, content_type: str = "") -> tuple[str, str]:
                     return body.decode("latin-1"), "latin-1"
     from charset_normalizer import from_bytes
 
-    sample = body if len(body) < 20000 else body[:10000] + body[-10000:]
+    sample = body if len(body) < 10000 else body[:5000] + body[-5000:]  # as trafilatura does
     best = from_bytes(sample).best()
     if best is not None and best.encoding:
         name = _codec(best.encoding) or best.encoding
