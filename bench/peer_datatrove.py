@@ -29,20 +29,30 @@ class PeerUnavailable(RuntimeError):
 
 
 def datatrove_python() -> Path:
-    """The peer venv's python, creating the venv on first use (a few minutes, once)."""
+    """The peer venv's python, creating the venv on first use (a few minutes, once).
+
+    Several benchmarks may ask at once: a lock file makes the others wait for the one
+    that installs."""
+    import fcntl
+
     py = VENV / "bin" / "python"
     stamp = VENV / ".installed"
     if py.exists() and stamp.exists():
         return py
-    print(f"[peer] creating {VENV} with {DATATROVE} + {' '.join(EXTRA)} (once)...", file=sys.stderr)
-    try:
-        if not py.exists():
-            subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-        subprocess.run([str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                        DATATROVE, *EXTRA], check=True)
-    except (subprocess.CalledProcessError, OSError) as err:
-        raise PeerUnavailable(f"could not create {VENV}: {err}") from err
-    stamp.write_text(DATATROVE + "\n")
+    VENV.mkdir(parents=True, exist_ok=True)
+    with open(VENV / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if py.exists() and stamp.exists():
+            return py
+        print(f"[peer] creating {VENV} with {DATATROVE} + {' '.join(EXTRA)} (once)...", file=sys.stderr)
+        try:
+            if not py.exists():
+                subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+            subprocess.run([str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                            DATATROVE, *EXTRA], check=True)
+        except (subprocess.CalledProcessError, OSError) as err:
+            raise PeerUnavailable(f"could not create {VENV}: {err}") from err
+        stamp.write_text(DATATROVE + "\n")
     return py
 
 

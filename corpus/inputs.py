@@ -15,6 +15,9 @@ from typing import BinaryIO
 #: Where Common Crawl path lists point (their lines are relative to this).
 COMMONCRAWL_PREFIX = "https://data.commoncrawl.org/"
 
+#: What a directory given as input contributes.
+CRAWL_SUFFIXES = (".warc.gz", ".warc", ".arc.gz", ".arc", ".wet.gz", ".wat.gz")
+
 REMOTE_SCHEMES = ("http://", "https://", "s3://", "gs://", "gcs://", "hf://")
 
 
@@ -79,7 +82,11 @@ def resolve_inputs(patterns: list[str], prefix: str = COMMONCRAWL_PREFIX,
                 out.append(pattern)
         else:
             pattern = os.path.expanduser(pattern)
-            matches = sorted(glob.glob(pattern)) if _has_glob(pattern) else [pattern]
+            if os.path.isdir(pattern):  # a directory: the crawl files in it
+                matches = sorted(p for p in glob.glob(os.path.join(pattern, "*"))
+                                 if p.endswith(CRAWL_SUFFIXES))
+            else:
+                matches = sorted(glob.glob(pattern)) if _has_glob(pattern) else [pattern]
             out.extend(os.path.abspath(m) for m in (matches or [pattern]))
     seen: set[str] = set()
     return [s for s in out if not (s in seen or seen.add(s))]

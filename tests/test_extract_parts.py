@@ -115,6 +115,9 @@ def test_path_list_with_prefix_and_limit(tmp_path):
     # globs are sorted and absolute; a pattern matching nothing stays (reported as missing later)
     assert inp.resolve_inputs([str(tmp_path / "crawl" / "*.warc.gz")])[-1].endswith("c.warc.gz")
     assert inp.resolve_inputs([str(tmp_path / "none-*.warc.gz")]) == [str(tmp_path / "none-*.warc.gz")]
+    (tmp_path / "crawl" / "notes.txt").write_text("not a crawl file")
+    assert [Path(p).name for p in inp.resolve_inputs([str(tmp_path / "crawl")])] == [
+        "a.warc.gz", "b.warc.gz", "c.warc.gz"]
 
 
 def test_show_prints_the_document_and_its_raw_record(real_data, tmp_path, capsys):
