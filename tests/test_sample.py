@@ -132,7 +132,8 @@ def test_counts_meet_the_issue_minimums(truth, read_back):
 
 def test_non_html_and_status_payloads(truth, read_back):
     recs = _records(read_back)
-    magic = {"application/pdf": b"%PDF-", "image/png": b"\x89PNG\r\n\x1a\n", "image/jpeg": b"\xff\xd8\xff"}
+    magic = {"application/pdf": b"%PDF-", "image/png": b"\x89PNG\r\n\x1a\n", "image/jpeg": b"\xff\xd8\xff",
+             "text/plain": b"User-agent: *"}
     seen = Counter()
     response_ids = {r["record_id"] for r in recs.values() if r["type"] == "response"}
     for pos, r in recs.items():
@@ -144,7 +145,7 @@ def test_non_html_and_status_payloads(truth, read_back):
         if r["type"] == "revisit":
             assert r["headers"].get_header("WARC-Refers-To") in response_ids
             assert r["headers"].get_header("WARC-Payload-Digest")
-    assert len(seen) == 3
+    assert len(seen) == 4
     expect = {(x["file"], x["offset"]): x["expect"] for x in truth["records"]}
     for pos, r in recs.items():
         if r["type"] in ("request", "metadata", "warcinfo"):

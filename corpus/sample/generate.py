@@ -213,7 +213,7 @@ class Planner:
         comp = self.composer(lang, f"near-{n}")
         paras = list(orig.paragraphs)
         units = sum(len(p) if cjk else len(p.split()) for p in paras)
-        edits = 1 if units < (900 if cjk else 400) else 2
+        edits = 1 if units < (1100 if cjk else 550) else 2
         splitter = re.compile(r"(?<=[。！？])" if cjk else r"(?<=[.!?»“])\s+")
         for _ in range(edits):
             pi = rng.randrange(len(paras))
@@ -273,6 +273,11 @@ def _other_fetches(planner: Planner, pages: list[Page]) -> list[Fetch]:
         out.append(Fetch("binary", site.url(f"files/{2024 - i % 3}/report-{i + 1}.pdf"), rng.random(),
                          content_type="application/pdf", body=body))
     for i in range(n):
+        site = SITES[(i * 13 + 4) % len(SITES)]
+        body = (f"User-agent: *\nDisallow: /search\nDisallow: /cart\nDisallow: /login\n\n"
+                f"Sitemap: https://{site.domain}/sitemap.xml\n").encode()
+        out.append(Fetch("binary", site.url("robots.txt"), rng.random(), content_type="text/plain", body=body))
+    for i in range(n):
         site = SITES[(i * 7) % len(SITES)]
         out.append(Fetch("binary", site.url(f"images/photo-{i + 1}.png"), rng.random(), content_type="image/png",
                          body=binaries.png(random.Random(f"png-{planner.seed}-{i}"))))
@@ -285,8 +290,9 @@ def _other_fetches(planner: Planner, pages: list[Page]) -> list[Fetch]:
                 f"<p>The requested URL was not found on this server.</p></body></html>").encode()
         out.append(Fetch("status", site.url(f"old/page-{i + 1}.html"), rng.random(), 404, "Not Found",
                          "text/html; charset=utf-8", body))
+    canonical = [p for p in pages if p.dup_kind != "exact"]
     for i in range(2 * n):
-        target = pages[rng.randrange(len(pages))]
+        target = canonical[rng.randrange(len(canonical))]
         src = target.url.replace(".html", "") if i % 2 else target.url.replace("https://", "http://", 1)
         if src == target.url:
             src = target.url + "/"
