@@ -56,7 +56,9 @@ DEFAULTS = {
     "character_coverage": 0.9995,  # rarer characters are spelled as bytes
     "max_piece_length": 16,
     "seed": 0,
-    "threads": 0,                 # sentencepiece training threads (0 = one per core)
+    # sentencepiece training threads: a fixed number, not "one per core", because the model
+    # file records it (the pieces are the same for any count; the bytes would not be)
+    "threads": 4,
 }
 
 SAMPLE_SCHEMA = pa.schema([pa.field("key", pa.uint64()), pa.field("id", pa.string()),
@@ -142,7 +144,7 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 def train_sentencepiece(texts, vocab_size: int, *, max_doc_chars: int = 8000,
                         character_coverage: float = 0.9995, max_piece_length: int = 16,
-                        threads: int = 0) -> bytes:
+                        threads: int = 4) -> bytes:
     """Train the BPE model on an iterable of texts; returns the serialized model."""
     import sentencepiece as spm
 
@@ -158,7 +160,7 @@ def train_sentencepiece(texts, vocab_size: int, *, max_doc_chars: int = 8000,
             max_sentencepiece_length=max_piece_length,
             unk_id=0, bos_id=-1, eos_id=-1, pad_id=-1,
             max_sentence_length=4 * max_doc_chars + 16, input_sentence_size=0,
-            shuffle_input_sentence=False, num_threads=threads or os.cpu_count() or 1,
+            shuffle_input_sentence=False, num_threads=max(1, threads),
             minloglevel=2)
     except RuntimeError as err:
         msg = str(err)

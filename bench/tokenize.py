@@ -1,0 +1,194 @@
+"""Tokenizer and tokenize benchmark on real pages (realweb-dev: 488 pages, mostly de/en).
+
+    .venv/bin/python bench/tokenize.py [--vocab 8192] [--copies 4] [--work out/bench/tokenize]
+
+1. Text: the extract stage (corpus.extract) over ``../shared/data/real/realweb-dev.warc.gz``
+   (falls back to trafilatura over warcio when the stage is missing). Split train/val by
+   id exactly as ``corpus tokenize`` does (val 10%).
+2. Tokenizer training on the train documents: ours (sentencepiece BPE, byte fallback,
+   identity normalization) vs a Hugging Face ``tokenizers`` byte-level BPE with the same
+   vocabulary size and the same special tokens. Prints training time, bytes per token on
+   the val split (higher = better compression) and whether decode(encode(x)) == x.
+3. Encoding throughput of ``corpus tokenize`` (the whole stage: encode, split, shuffle,
+   shards) with 1 and 2 workers over ``--copies`` copies of the documents (one part each),
+   in MB of UTF-8 text per second.
+
+Timings on a shared machine are noisy; run it twice.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# this file is named like the stdlib's `tokenize`: keep bench/ off the import path
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
+sys.path.insert(0, str(ROOT))
+REAL = ROOT.parent / "shared" / "data" / "real" / "realweb-dev.warc.gz"
+HF_TOKENIZERS = "tokenizers==0.23.3"
+
+
+def extract_documents(work: Path) -> Path:
+    """realweb-dev as document parts (our extract stage), cached in ``work/extract``."""
+    from corpus.config import load_pipeline
+    from corpus.runner import run_stage
+
+    config = load_pipeline(None, inputs=[str(REAL)], output=str(work), workers=2)
+    try:
+        from corpus.extract import ExtractStage
+    except ImportError:
+        return extract_fallback(work)
+    m = run_stage(ExtractStage(config), show_progress=False)
+    print(f"extract: {m['counts']['in']} records -> {m['counts']['kept']} documents "
+          f"({m['duration_s']:.1f}s, corpus.extract)")
+    return work / "extract"
+
+
+def extract_fallback(work: Path) -> Path:
+    import trafilatura
+    from warcio.archiveiterator import ArchiveIterator
+
+    from corpus.docs import BASE_SCHEMA, PartWriter, doc_id_from_record_id, url_domain
+
+    out = work / "extract"
+    with open(REAL, "rb") as f, PartWriter(out / "part-00000.parquet", BASE_SCHEMA) as w:
+        for rec in ArchiveIterator(f):
+            if rec.rec_type != "response":
+                continue
+            url = rec.rec_headers.get_header("WARC-Target-URI")
+            text = trafilatura.extract(rec.content_stream().read(), url=url, fast=True) or ""
+            if text:
+                w.write({"id": doc_id_from_record_id(rec.rec_headers.get_header("WARC-Record-ID")),
+                         "url": url, "domain": url_domain(url), "date": None, "source": str(REAL),
+                         "offset": 0, "length": 0, "text": text})
+    print("extract: trafilatura over warcio (fallback)")
+    return out
+
+
+def ensure_hf_tokenizers():
+    try:
+        import tokenizers  # noqa: F401
+    except ImportError:
+        print(f"installing {HF_TOKENIZERS} for the comparison ...", flush=True)
+        subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", HF_TOKENIZERS])
+    import tokenizers
+    return tokenizers
+
+
+def train_hf(texts: list[str], vocab: int, specials: list[str]):
+    tokenizers = ensure_hf_tokenizers()
+    from tokenizers import decoders, models, pre_tokenizers, trainers
+
+    tok = tokenizers.Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab, special_tokens=specials, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(texts, trainer=trainer)
+    return tok
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--vocab", type=int, default=8192)
+    p.add_argument("--copies", type=int, default=4, help="copies of the documents for the throughput run")
+    p.add_argument("--work", default=str(ROOT / "out" / "bench" / "tokenize"))
+    args = p.parse_args(argv)
+    if not REAL.exists():
+        print(f"skipped: {REAL} not found")
+        return 0
+    import numpy as np
+    import sentencepiece as spm
+
+    from corpus.docs import read_table
+    from corpus.shards import split_is_val
+    from corpus.tokenizer import SPECIAL_TOKENS, encode_documents, train_sentencepiece
+
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    docs_dir = extract_documents(work)
+    table = read_table(docs_dir, columns=["id", "text"])
+    ids, texts = table.column("id").to_pylist(), table.column("text").to_pylist()
+    val = split_is_val(ids, 0, 0.1)
+    train_texts = [t for t, v in zip(texts, val) if not v]
+    val_texts = [t for t, v in zip(texts, val) if v]
+    val_bytes = sum(len(t.encode()) for t in val_texts)
+    print(f"documents: {len(texts)} ({sum(len(t) for t in texts):,} chars); train {len(train_texts)}, "
+          f"val {len(val_texts)} ({val_bytes:,} bytes)")
+
+    # --- training and compression ---------------------------------------------------
+    t0 = time.perf_counter()
+    blob = train_sentencepiece(train_texts, args.vocab, max_doc_chars=max(len(t) for t in texts), threads=2)
+    ours_s = time.perf_counter() - t0
+    sp = spm.SentencePieceProcessor(model_proto=blob)
+    ours_ids = encode_documents(sp, val_texts)
+    ours_tokens = sum(len(x) for x in ours_ids)
+    ours_exact = all(sp.decode(x) == t for x, t in zip(ours_ids, val_texts))
+
+    t0 = time.perf_counter()
+    hf = train_hf(train_texts, args.vocab, list(SPECIAL_TOKENS.values()))
+    hf_s = time.perf_counter() - t0
+    hf_enc = hf.encode_batch(val_texts, add_special_tokens=False)
+    hf_tokens = sum(len(e.ids) for e in hf_enc)
+    hf_exact = all(hf.decode(e.ids, skip_special_tokens=False) == t for e, t in zip(hf_enc, val_texts))
+
+    print(f"\ntokenizer training on {len(train_texts)} docs, vocab {args.vocab}:")
+    print(f"  {'':<38} {'train s':>8} {'val tokens':>11} {'bytes/token':>12} {'exact round trip':>17}")
+    print(f"  {'ours: sentencepiece BPE (byte fallback)':<38} {ours_s:>8.2f} {ours_tokens:>11,} "
+          f"{val_bytes / ours_tokens:>12.3f} {str(ours_exact):>17}")
+    print(f"  {'HF tokenizers byte-level BPE':<38} {hf_s:>8.2f} {hf_tokens:>11,} "
+          f"{val_bytes / hf_tokens:>12.3f} {str(hf_exact):>17}")
+
+    # --- encoding throughput of the stage ---------------------------------------------
+    import pyarrow as pa
+
+    from corpus.config import load_pipeline
+    from corpus.docs import PartWriter
+    from corpus.runner import run_stage
+    from corpus.shards import TokenizeStage
+    from corpus.tokenizer import MODEL_FILE, SPECIALS_FILE, special_ids
+
+    root = work / "throughput"
+    shutil.rmtree(root, ignore_errors=True)
+    (root / "tokenizer").mkdir(parents=True)
+    (root / "tokenizer" / MODEL_FILE).write_bytes(blob)
+    (root / "tokenizer" / SPECIALS_FILE).write_text(json.dumps(special_ids(sp)))
+    base = read_table(docs_dir)
+    for c in range(args.copies):
+        t = base.set_column(base.schema.get_field_index("id"), "id",
+                            pa.array([f"{i}-copy{c}" for i in ids]))
+        with PartWriter(root / "dedup" / f"part-{c:05d}.parquet", t.schema) as w:
+            w.write_table(t)
+    total_bytes = sum(len(t.encode()) for t in texts) * args.copies
+    print(f"\ncorpus tokenize over {args.copies} parts, {total_bytes / 1e6:.1f} MB of text:")
+    rates = {}
+    for workers in (1, 2, 1, 2):
+        config = load_pipeline(None, output=str(root), workers=workers)
+        config["stages"] = {"tokenize": {"shard_tokens": 2_000_000, "val_fraction": 0.1}}
+        m = run_stage(TokenizeStage(config), force=True, show_progress=False)
+        rate = total_bytes / 1e6 / m["duration_s"]
+        rates.setdefault(workers, []).append(rate)
+        print(f"  {workers} worker(s): {m['duration_s']:.2f}s  {rate:.2f} MB/s  "
+              f"({sum(m['splits'][s]['tokens'] for s in ('train', 'val')):,} tokens)")
+    best = {w: max(r) for w, r in rates.items()}
+    print(f"  best of 2: 1 worker {best[1]:.2f} MB/s, 2 workers {best[2]:.2f} MB/s, "
+          f"speed-up {best[2] / best[1]:.2f}x")
+    t0 = time.perf_counter()
+    n = sum(len(x) for x in encode_documents(sp, texts))
+    enc_s = time.perf_counter() - t0
+    print(f"  reference: sentencepiece batch encode alone, one process: "
+          f"{sum(len(t.encode()) for t in texts) / 1e6 / enc_s:.2f} MB/s ({n:,} tokens); "
+          f"HF tokenizers encode_batch: ", end="", flush=True)
+    t0 = time.perf_counter()
+    hf.encode_batch(texts, add_special_tokens=False)
+    print(f"{sum(len(t.encode()) for t in texts) / 1e6 / (time.perf_counter() - t0):.2f} MB/s (its own threads)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
