@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"warning: {len(faults)} input fault(s); see the manifests' 'faults' lists", file=sys.stderr)
         for f in faults[:5]:
             print(f"  {json.dumps(f)}", file=sys.stderr)
-        if not args.tolerate_failures:
+        if not (args.tolerate_failures or config.get("tolerate_failures")):
             return EXIT_INPUT_FAULTS
     return 0
 

@@ -42,6 +42,7 @@ DEFAULTS: dict[str, Any] = {
     "name": "pipeline",
     "inputs": [],
     "output": "out",
+    "tolerate_failures": False,
     "executor": {"type": "local", "workers": 0, "ray_address": None},
     "stages": {},
     "train": {},
