@@ -65,7 +65,7 @@ def check_images(chromium: str, report_dir: Path) -> dict[str, str]:
     return dict(item.rsplit("=", 1) for item in m.group(1).split(";") if item)
 
 
-def screenshot(chromium: str, report_dir: Path, out: Path, size: str = "1200,2600") -> None:
+def screenshot(chromium: str, report_dir: Path, out: Path, size: str = "1200,3600") -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run([chromium, *FLAGS, f"--window-size={size}", f"--screenshot={out.resolve()}",
                     (report_dir / "index.html").resolve().as_uri()],
