@@ -269,3 +269,11 @@ def test_cli_writes_from_a_pipeline_yaml(tmp_path, capsys):
     truth = json.loads((out / "truth.json").read_text(encoding="utf-8"))
     assert truth["seed"] == 5 and truth["counts"]["html_pages"] == 60
     assert "HTML pages" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("pages", [50, 53])
+def test_small_crawls_are_consistent(tmp_path, pages):
+    truth = json.loads(generate_sample(tmp_path, seed=7, pages=pages).read_text(encoding="utf-8"))
+    assert len(truth["pages"]) == pages
+    assert sum(r["expect"] == "document" for r in truth["records"]) == pages
+    assert truth["records"][-1]["expect"] == "read_error"

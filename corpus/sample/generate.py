@@ -159,8 +159,11 @@ class Planner:
             cjk = getattr(lang_module(p.site.lang), "CJK", False)
             return (len(p.main_text) >= 600) if cjk else (len(p.main_text.split()) >= 250)
 
+        n_orig = n_exact // 2 + n_near // 2 + 2
         clean = [p for p in pages if p.quality == "clean" and long_enough(p)]
-        originals = rng.sample(clean, n_exact // 2 + n_near // 2 + 2)
+        if len(clean) < n_orig:  # tiny crawls: take the longest clean pages
+            clean = sorted((p for p in pages if p.quality == "clean"), key=lambda p: -len(p.main_text))[:n_orig]
+        originals = rng.sample(clean, min(n_orig, len(clean)))
         copies: list[Page] = []
         for cluster, orig in enumerate(originals):
             orig.cluster, orig.dup_kind = cluster, "original"
@@ -176,9 +179,10 @@ class Planner:
             elif near_left:
                 copies.append(self.near_copy(orig, len(copies)))
                 near_left -= 1
+        by_cluster = {o.cluster: o for o in originals}
         for c in copies:
             # A copy is crawled after its original.
-            base = next(o for o in originals if o.cluster == c.cluster).key
+            base = by_cluster[c.cluster].key
             c.key = base + (1 - base) * rng.random()
         pages += copies
         pages.sort(key=lambda p: p.key)
@@ -249,7 +253,7 @@ class Fetch:
 def _encode_page(page: Page, planner: Planner, by_site: dict[str, list[Page]]) -> tuple[bytes, str]:
     """Render and encode a page; returns (body bytes, HTTP Content-Type)."""
     site = page.site
-    peers = [p for p in by_site[site.domain] if p is not page]
+    peers = [p for p in by_site.get(site.domain, []) if p is not page]
     rng = random.Random(f"crawl2tokens-sample-{planner.seed}-related-{page.url}")
     related = [(p.title, p.url) for p in rng.sample(peers, min(5, len(peers)))]
     meta = site.charset if site.charset_declared == "meta" or (site.charset == "utf-8") else None
