@@ -1,4 +1,6 @@
 """English word lists and templates (hand-written for the embedded sample)."""
+import re
+
 from .prose import lines
 
 SLOTS = {
@@ -629,3 +631,8 @@ TOPICS = {
         """),
     },
 }
+
+
+def postprocess(text: str) -> str:
+    """'a' before a vowel sound becomes 'an' (our words have no silent h or 'yoo' u)."""
+    return re.sub(r"\b([Aa]) (?=[aeiouAEIOU](?!ni|s[eu]))", r"\1n ", text)

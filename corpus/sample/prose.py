@@ -17,6 +17,8 @@ import re
 from types import ModuleType
 
 _SLOT = re.compile(r"\{([A-Za-z]+)(\d?)\}")
+# A quotation starts with a capital letter, whatever clause the grammar put in it.
+_QUOTE_START = re.compile(r"((?:^|(?<=[\s:]))[\"„«“]\s?)([^\W\d_])")
 
 
 class Bag:
@@ -115,7 +117,7 @@ class Composer:
             s = self.fill(self._bag("SENT").draw())
             if post:
                 s = post(s)
-            s = s[:1].upper() + s[1:]
+            s = _QUOTE_START.sub(lambda m: m.group(1) + m.group(2).upper(), s[:1].upper() + s[1:])
             if s not in self.used:
                 self.used.add(s)
                 return s
@@ -125,7 +127,7 @@ class Composer:
         post = getattr(self.lang, "postprocess", None)
         t = self.fill(self._bag("TITLE").draw())
         t = post(t) if post else t
-        return t[:1].upper() + t[1:]
+        return _QUOTE_START.sub(lambda m: m.group(1) + m.group(2).upper(), t[:1].upper() + t[1:])
 
     def paragraph(self, n_sentences: int) -> str:
         joiner = getattr(self.lang, "JOINER", " ")
