@@ -66,10 +66,13 @@ def resolve_options(params: dict) -> dict:
     if unknown:
         raise cfg.ConfigError(f"stages.dedup: unknown key(s) {sorted(unknown)}; known: {sorted(DEFAULTS)}")
     o = {**DEFAULTS, **{k: v for k, v in params.items() if v is not None or k == "against"}}
-    if params.get("threshold") is not None:
-        if not params.get("bands") and not params.get("rows"):
-            p = optimal_params(float(params["threshold"]), int(params.get("num_perm") or 112))
-            o["bands"], o["rows"] = p.bands, p.rows
+    if o.get("threshold") is not None:   # overrides bands and rows
+        t = o["threshold"]
+        if not isinstance(t, (int, float)) or not 0 < t < 1:
+            raise cfg.ConfigError(f"stages.dedup.threshold must be between 0 and 1, got {t!r}")
+        o["num_perm"] = int(o.get("num_perm") or 112)
+        p = optimal_params(float(t), o["num_perm"])
+        o["bands"], o["rows"] = p.bands, p.rows
     for key in ("ngram", "bands", "rows", "seed", "buckets", "batch_size"):
         if not isinstance(o[key], int) or o[key] < (0 if key == "seed" else 1):
             raise cfg.ConfigError(f"stages.dedup.{key} must be a positive integer, got {o[key]!r}")
