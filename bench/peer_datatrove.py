@@ -21,7 +21,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / "bench" / ".venv-datatrove"
 DATATROVE = "datatrove[io,processing]==0.10.1"
-EXTRA = ["spacy"]
+# lxml_html_clean: datatrove's trafilatura 1.x imports lxml.html.clean, split out of lxml 5.2+
+EXTRA = ["spacy", "lxml_html_clean"]
+REQUIREMENTS = " ".join([DATATROVE, *EXTRA])
 
 
 class PeerUnavailable(RuntimeError):
@@ -37,12 +39,12 @@ def datatrove_python() -> Path:
 
     py = VENV / "bin" / "python"
     stamp = VENV / ".installed"
-    if py.exists() and stamp.exists():
+    if py.exists() and stamp.exists() and stamp.read_text().strip() == REQUIREMENTS:
         return py
     VENV.mkdir(parents=True, exist_ok=True)
     with open(VENV / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if py.exists() and stamp.exists():
+        if py.exists() and stamp.exists() and stamp.read_text().strip() == REQUIREMENTS:
             return py
         print(f"[peer] creating {VENV} with {DATATROVE} + {' '.join(EXTRA)} (once)...", file=sys.stderr)
         try:
@@ -52,7 +54,7 @@ def datatrove_python() -> Path:
                             DATATROVE, *EXTRA], check=True)
         except (subprocess.CalledProcessError, OSError) as err:
             raise PeerUnavailable(f"could not create {VENV}: {err}") from err
-        stamp.write_text(DATATROVE + "\n")
+        stamp.write_text(REQUIREMENTS + "\n")
     return py
 
 
