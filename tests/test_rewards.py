@@ -64,3 +64,11 @@ def test_python_function(tmp_path, monkeypatch):
 def test_unknown_reward():
     with pytest.raises(ValueError, match="unknown reward"):
         make_reward("fuzzy")
+
+
+def test_answer_marker_inside_a_line():
+    # a tokenizer that folds newlines into spaces must not hide the answer
+    assert final_answer("6 + 5 = 11 Answer: 11") == "11"
+    assert make_reward("exact")("6 + 5 = 11 Answer: 11", "11") == 1.0
+    assert final_answer("Answer: 3\nThe answer: 4 apples") == "4 apples"
+    assert final_answer("the answers: none") == "the answers: none"

@@ -23,17 +23,17 @@ from pathlib import Path
 from typing import Callable
 
 RewardFn = Callable[..., float]
-ANSWER_RE = re.compile(r"^\s*answer\s*[:=]\s*(.*?)\s*$", re.IGNORECASE)
+ANSWER_RE = re.compile(r"\banswer\s*[:=][ \t]*([^\n]*)", re.IGNORECASE)
 NUMBER_RE = re.compile(r"[-+]?(?:\d[\d,]*\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 
 
 def final_answer(completion: str) -> str:
-    """The text of the last ``Answer: ...`` line; without one, the last non-empty line."""
+    """What follows the last ``Answer:`` marker, to the end of its line (a tokenizer that
+    folds newlines into spaces still works); without a marker, the last non-empty line."""
+    matches = list(ANSWER_RE.finditer(completion))
+    if matches:
+        return matches[-1].group(1).strip()
     lines = [ln for ln in completion.strip().splitlines() if ln.strip()]
-    for line in reversed(lines):
-        m = ANSWER_RE.match(line)
-        if m:
-            return m.group(1)
     return lines[-1].strip() if lines else ""
 
 
