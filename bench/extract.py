@@ -8,7 +8,7 @@ Prints, from one run on the same file:
 Wall-clock pages/s and, for in-process runs, CPU-time pages/s (less sensitive to other
 load on shared cores). ``uptime`` load averages are printed before and after.
 
-    .venv/bin/python bench/extract.py [--warc PATH] [--skip-peer] [--repeat N]
+    .venv/bin/python bench/extract.py [--warc PATH --truth PATH] [--skip-peer]
 """
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
 REAL = ROOT.parent / "shared" / "data" / "real"
 
@@ -102,10 +101,21 @@ def with_payload_type(src: Path, dst: Path) -> None:
             out.write(gzip.compress(data, compresslevel=6))
 
 
-def peer(warc: Path, work: Path, truth: dict) -> dict:
-    from peer_datatrove import run_peer
+def _peer_module():
+    """bench/peer_datatrove.py, loaded by path (bench/ is not a package, and a bench module
+    named like a stdlib one makes putting bench/ on sys.path unsafe)."""
+    import importlib.util
 
+    spec = importlib.util.spec_from_file_location("peer_datatrove", ROOT / "bench" / "peer_datatrove.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def peer(warc: Path, work: Path, truth: dict) -> dict:
     from corpus.extract_score import score
+
+    run_peer = _peer_module().run_peer
 
     out = work / "datatrove"
     shutil.rmtree(out, ignore_errors=True)
@@ -152,18 +162,18 @@ def main() -> int:
     plain_rate = n / wall
     line("plain trafilatura loop (fast=True)", n, wall, cpu, score(texts, truth))
     m1, wall1, cpu1 = ours(warc, work / "w1", 1)
-    line("corpus extract, 1 worker", m1["counts"]["in"], wall1, cpu1, score_stage_dir(work / "w1" / "extract", truth),
-         f"{(m1['counts']['in'] / wall1) / plain_rate:.2f}x plain")
+    line("corpus extract, 1 worker", n, wall1, cpu1, score_stage_dir(work / "w1" / "extract", truth),
+         f"{(n / wall1) / plain_rate:.2f}x plain")
     m2, wall2, _ = ours(warc, work / "w2", 2)
-    line("corpus extract, 2 workers, same file", m2["counts"]["in"], wall2, None,
+    line("corpus extract, 2 workers, same file", n, wall2, None,
          score_stage_dir(work / "w2" / "extract", truth),
-         f"{(m2['counts']['in'] / wall2) / plain_rate:.2f}x plain; {len(m2['outputs']['kept'])} parts")
+         f"{(n / wall2) / plain_rate:.2f}x plain; {len(m2['outputs']['kept'])} parts")
     texts, wall_b, cpu_b = plain_loop(pages)
     line("plain trafilatura loop again (noise check)", n, wall_b, cpu_b)
     try:
         import resiliparse  # noqa: F401
         mr, wr, cr = ours(warc, work / "rp", 1, extractor="resiliparse")
-        line("corpus extract, resiliparse, 1 worker", mr["counts"]["in"], wr, cr,
+        line("corpus extract, resiliparse, 1 worker", n, wr, cr,
              score_stage_dir(work / "rp" / "extract", truth))
     except ImportError:
         print("  resiliparse: not installed (pip install 'crawl2tokens[resiliparse]')")

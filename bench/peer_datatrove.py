@@ -5,8 +5,13 @@ datatrove pins ``trafilatura<1.12``, so it cannot share our venv; it lives in
 ``processing`` extras, plus spaCy for its word splitting). See
 ``../shared/bench/DATATROVE.md`` for running it offline.
 
-    from peer_datatrove import datatrove_python, run_peer
-    out = run_peer(SCRIPT, "arg1", "arg2")   # SCRIPT: Python source run in that venv; returns stdout
+    spec = importlib.util.spec_from_file_location("peer_datatrove", ROOT / "bench" / "peer_datatrove.py")
+    peer = importlib.util.module_from_spec(spec); spec.loader.exec_module(peer)
+    out = peer.run_peer(SCRIPT, "arg1", "arg2")  # SCRIPT: Python source run in that venv; its stdout
+    py = peer.datatrove_python()                 # the venv's python, if you run it yourself
+
+(Load it by path as above: bench/ is not a package, and bench/tokenize.py shadows the
+stdlib ``tokenize`` for any script that puts bench/ on sys.path.)
 
 Running this file creates the venv (if missing) and prints the datatrove version.
 """
