@@ -87,6 +87,22 @@ class FilterStage(Stage):
         self.settings = FilterSettings(self.params)
         self.quality_cutoff: float | None = None
 
+    def fingerprint_source(self):
+        """Also the content of the files the filters read (blocklists, classifier model):
+        editing a blocklist makes the existing parts stale."""
+        import hashlib
+
+        src = super().fingerprint_source()
+        files = {}
+        url = self.settings.chain[0].p
+        paths = [url.get("domains_file"), url.get("substrings_file"), self.settings.quality.p["model"]]
+        for item in paths:
+            for path in ([item] if isinstance(item, (str, Path)) else item or []):
+                p = Path(path)
+                files[str(p)] = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else None
+        src["files"] = files
+        return src
+
     def tasks(self) -> list[Task]:
         src = self.input_dir()
         parts = list_parts(src)

@@ -174,6 +174,14 @@ def test_quality_train_and_classifier_filter(tmp_path):
     reasons = dict(zip(t.column("id").to_pylist(), t.column("reasons").to_pylist()))
     assert "quality_classifier/score" in reasons["spam"]
     assert m["counts"]["kept"] == len(DOCS)
+    # top_fraction: the cut-off is the score quantile over the documents that pass the
+    # heuristics (5 here), computed over every part before the map.
+    write_extract(tmp_path, parts=2)
+    m = run(tmp_path, quality_classifier={"model": str(model), "top_fraction": 0.4})
+    survivors = sum(r is None for *_, r in DOCS)
+    assert 0 < m["quality_cutoff"] < 1
+    assert m["counts"]["kept"] == round(0.4 * survivors)
+    assert m["counts"]["rejected"]["quality_classifier"] == survivors - round(0.4 * survivors)
 
 
 def test_quality_train_bad_input_names_the_line(tmp_path, capsys):
