@@ -79,9 +79,12 @@ def test_every_planted_duplicate_is_removed_with_its_reason(deduped):
     assert manifest["dedup"]["stats"]["clusters"] == len(truth)
 
 
-def test_same_output_with_two_workers_and_under_ray(deduped, tmp_path):
+def test_same_output_with_two_workers_and_under_ray(deduped, tmp_path, monkeypatch):
+    import corpus.dedup.assign
+
     out, rows, _, _ = deduped
     expected = digest(out / "dedup")
+    monkeypatch.setattr(corpus.dedup.assign, "INLINE_BAND_KEYS", 0)   # band grouping on the executor too
     for name, workers, executor in (("two", 2, "local"), ("ray", 2, "ray")):
         other = tmp_path / name
         write_parts(rows, other / "extract")
@@ -132,6 +135,14 @@ def test_decontamination_removes_or_flags(corpus, tmp_path):
             assert contaminated == []
             kept = read_table(out / "dedup", ["id", "contaminated"]).to_pylist()
             assert [r["id"] for r in kept if r["contaminated"]] == [victim["id"]]
+
+
+def test_unreadable_input_part_is_named(corpus, tmp_path):
+    _, rows, _ = corpus
+    write_parts(rows[:20], tmp_path / "extract", 2)
+    (tmp_path / "extract" / "part-00001.parquet").write_bytes(b"PAR1 not really parquet")
+    with pytest.raises(RuntimeError, match="part-00001.parquet"):
+        run_dedup(tmp_path)
 
 
 def test_bad_parameters_fail_with_the_key_name(corpus, tmp_path):

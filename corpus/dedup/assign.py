@@ -34,6 +34,8 @@ from .unionfind import components, winners
 
 REASONS = ["", "url_duplicate", "exact_duplicate", "minhash_duplicate", "contaminated"]
 URL, EXACT, NEAR, CONTAM = 1, 2, 3, 4
+#: Below this many band keys (documents x bands) the grouping runs in this process.
+INLINE_BAND_KEYS = 5_000_000
 
 
 @dataclass
@@ -166,7 +168,10 @@ def assign(work: Path, new_index: Path, new_parts: list[str], frozen_chain: list
         src = [(s.index, s.part, s.offset, s.rows) for s in sources]
         buckets = int(opts.get("buckets", 1))
         items = [(src, str(members_path), b, k, buckets) for b in range(bands) for k in range(buckets)]
-        results = run_map(band_links, items)
+        if n * bands < INLINE_BAND_KEYS:   # small: sorting here beats starting workers
+            results = [band_links(*item) for item in items]
+        else:
+            results = run_map(band_links, items)
         u = np.concatenate([r[0] for r in results]) if results else np.zeros(0, np.int64)
         v = np.concatenate([r[1] for r in results]) if results else np.zeros(0, np.int64)
         links = len(u)

@@ -100,7 +100,13 @@ def key_params(o: dict) -> dict:
 
 def compute_part_keys(o: dict, in_path: str, index_dir: str, part: str) -> dict:
     """Map step: one input part -> its keys in the index (skipped when already there)."""
-    index = Path(index_dir)
+    try:
+        return _part_keys(o, in_path, Path(index_dir), part)
+    except (OSError, pa.ArrowException, KeyError) as err:
+        raise RuntimeError(f"dedup: cannot read input part {in_path}: {type(err).__name__}: {err}") from err
+
+
+def _part_keys(o: dict, in_path: str, index: Path, part: str) -> dict:
     if idx.part_done(index, part):
         return {"part": part, "docs": idx.read_docs(index, part, ["has_sig"]).num_rows, "skipped": True}
     t0 = time.monotonic()
