@@ -70,12 +70,20 @@ def resolve_inputs(patterns: list[str], prefix: str = COMMONCRAWL_PREFIX,
     for pattern in patterns:
         pattern = str(pattern)
         if is_path_list(pattern):
-            out.extend(read_path_list(pattern, prefix, paths_limit))
+            try:
+                out.extend(read_path_list(pattern, prefix, paths_limit))
+            except (OSError, InputError) as err:
+                # no list, no files: stop with a clear message (the CLI exits 1)
+                raise FileNotFoundError(f"cannot read the path list {pattern}: {err}") from err
         elif is_remote(pattern):
             if _has_glob(pattern) and not pattern.startswith(("http://", "https://")):
                 import fsspec
 
-                fs, _, paths = fsspec.get_fs_token_paths(pattern)
+                try:
+                    fs, _, paths = fsspec.get_fs_token_paths(pattern)
+                except Exception:  # reported as a fault of this pattern when it is read
+                    out.append(pattern)
+                    continue
                 proto = pattern.split("://", 1)[0]
                 out.extend(sorted(f"{proto}://{p}" for p in paths))
             else:
@@ -103,6 +111,9 @@ def open_input(source: str, block_size: int = 1 << 20) -> BinaryIO:
         return fsspec.open(source, "rb", block_size=block_size).open()
     except FileNotFoundError:
         raise
+    except ImportError as err:  # s3:// without s3fs, gs:// without gcsfs...
+        extra = " (pip install 'crawl2tokens[s3]')" if source.startswith("s3://") else ""
+        raise InputError(f"{source}: no filesystem for this URL scheme{extra}: {err}") from err
     except Exception as err:  # network, permissions, bad URL
         raise InputError(f"{source}: cannot open: {type(err).__name__}: {err}") from err
 
