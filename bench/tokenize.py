@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -174,7 +175,9 @@ def main(argv: list[str] | None = None) -> int:
         rate = total_bytes / 1e6 / m["duration_s"]
         rates.setdefault(workers, []).append(rate)
         print(f"  {workers} worker(s): {m['duration_s']:.2f}s  {rate:.2f} MB/s  "
-              f"({sum(m['splits'][s]['tokens'] for s in ('train', 'val')):,} tokens)")
+              f"({sum(m['splits'][s]['tokens'] for s in ('train', 'val')):,} tokens; encode tasks "
+              f"{m['timing']['encode_task_seconds']:.1f}s summed, repack {m['timing']['repack_seconds']:.1f}s; "
+              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
     best = {w: max(r) for w, r in rates.items()}
     print(f"  best of 2: 1 worker {best[1]:.2f} MB/s, 2 workers {best[2]:.2f} MB/s, "
           f"speed-up {best[2] / best[1]:.2f}x")

@@ -170,6 +170,9 @@ class TokenizeStage(Stage):
 
     # --- reduce: global order by key, cut into shards --------------------------------
     def finish(self, run: RunContext, results: list[dict]) -> dict:
+        import time
+
+        t0 = time.monotonic()
         target = max(1, int(self.opts["shard_tokens"]))
         splits, outputs = {}, {}
         for split in SPLITS:
@@ -206,6 +209,8 @@ class TokenizeStage(Stage):
                    f"{splits['val']['tokens']:,} tokens; {nbytes / max(1, tokens - docs):.2f} bytes/token")
         return {"outputs": outputs, "tokenizer": self.info, "dtype": self.dtype, "splits": splits,
                 "text": {"chars": sum(r["extra"]["chars"] for r in results), "bytes": nbytes},
+                "timing": {"encode_task_seconds": round(sum(r.get("seconds", 0) for r in results), 3),
+                           "repack_seconds": round(time.monotonic() - t0, 3)},
                 "summary": summary}
 
 
