@@ -318,18 +318,23 @@ class TokenLoader:
             pass
 
 
-def unigram_baseline(shards_dir, vocab_size: int) -> float:
+def unigram_baseline(shards_dir, vocab_size: int, max_tokens: int = 50_000_000) -> float:
     """Cross-entropy (nats/token) of the val split's targets under the train split's token
-    frequencies (add-one smoothed): the loss of a model that ignores context."""
+    frequencies (add-one smoothed; counted over the first ``max_tokens``): the loss of a model
+    that ignores context, the bar a trained model must clear."""
     counts = np.zeros(vocab_size, dtype=np.float64)
     train = Split(shards_dir, "train", shuffle=False)
     for gi in range(len(train.groups)):
         _, values = train._group(gi)
         counts += np.bincount(values, minlength=vocab_size)[:vocab_size]
+        if counts.sum() >= max_tokens:
+            break
     logp = np.log((counts + 1) / (counts.sum() + vocab_size))
     val = Split(shards_dir, "val", shuffle=False)
     nats, n = 0.0, 0
     for gi in range(len(val.groups)):
+        if n >= max_tokens:
+            break
         offsets, values = val._group(gi)
         mask = np.ones(len(values), dtype=bool)
         mask[offsets[:-1]] = False               # the first token (<|bos|>) is never a target

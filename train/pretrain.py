@@ -41,7 +41,8 @@ DEFAULTS = {
     "device_batch_size": 8,      # rows per micro-batch per rank
     "total_batch_tokens": None,  # tokens per optimizer step (all ranks); default one micro-batch per rank
     "max_steps": 200,
-    "max_seconds": None,         # stop early (with a checkpoint) when training has run this long
+    "max_seconds": None,         # time budget: stop (with a checkpoint) after this much training time; the
+                                 # LR schedule then follows max(step, time) progress (not bit-reproducible)
     "stop_at_step": None,        # stop after this step as if preempted (checkpoint; --resume continues)
     "optimizer": "adamw",        # adamw | muon (Muon for the block matrices)
     "matrix_lr": 3e-3, "embedding_lr": 3e-2, "unembedding_lr": 3e-3, "muon_lr": 0.02,
@@ -282,10 +283,17 @@ def train(p: dict, run_dir: Path, shards: Path, resume: bool, pipeline: dict | N
     last_eval = None
     stop_at = int(p["stop_at_step"]) if p.get("stop_at_step") else None
     max_seconds = float(p["max_seconds"]) if p.get("max_seconds") else None
+    def elapsed() -> float:
+        """Rank 0's training time, the same number on every rank (their schedules must agree)."""
+        return d.sum([train_time if d.master else 0.0])[0]
+
     net.train()
     while step < max_steps:
         t0 = time.perf_counter()
-        lr = set_lr(optimizers, lr_multiplier(step, max_steps, int(p["warmup_steps"]), p["schedule"],
+        sched_step = step
+        if max_seconds is not None:   # time-bounded run: the schedule follows the larger progress
+            sched_step = max(step, int(max_steps * elapsed() / max_seconds))
+        lr = set_lr(optimizers, lr_multiplier(sched_step, max_steps, int(p["warmup_steps"]), p["schedule"],
                                               float(p["final_lr_frac"]), float(p["decay_frac"])))
         loss_sum = torch.zeros((), device=device)
         for micro in range(accum):
@@ -324,7 +332,7 @@ def train(p: dict, run_dir: Path, shards: Path, resume: bool, pipeline: dict | N
             line = (f"step {step:5d}/{max_steps} | loss {loss_value:.4f} | lr {lr:.2e} | "
                     f"{total / dt / 1e3:.1f}k tok/s" + (f" | mfu {record['mfu'] * 100:.1f}%" if peak else ""))
         log.log(record, line)
-        out_of_time = max_seconds is not None and d.any(train_time >= max_seconds)
+        out_of_time = max_seconds is not None and elapsed() >= max_seconds
         finishing = step == max_steps or step == stop_at or out_of_time
         if step % int(p["eval_every"]) == 0 or finishing:
             last_eval = evaluate(eval_net, shards, p, d, token_bytes, autocast)
@@ -343,8 +351,7 @@ def train(p: dict, run_dir: Path, shards: Path, resume: bool, pipeline: dict | N
                       "docs": sum(s["docs"] for s in loader.state_dict()["lanes"])})
     loader.close()
     if d.master:
-        if step >= max_steps:
-            result["unigram_loss"] = unigram_baseline(shards, cfg.vocab_size)
+        result["unigram_loss"] = unigram_baseline(shards, cfg.vocab_size)
         log.log({"step": step, "final": True, "ranks": ranks, **result})
         msg = (f"done: {step} steps, {tokens_seen / 1e6:.2f}M tokens in {train_time:.1f}s, "
                f"{result['cropped_share'] * 100:.1f}% of document tokens cropped")
