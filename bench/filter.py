@@ -214,9 +214,19 @@ def main(argv=None) -> int:
     dt_kept = set(out["kept"])
     all_ids = set(read_table(work / "extract", columns=["id"]).column("id").to_pylist())
     agree = sum((i in ours_kept) == (i in dt_kept) for i in all_ids) / max(1, len(all_ids))
-    print(f"keep/drop agreement with datatrove: {100 * agree:.1f}% "
+    print(f"keep/drop agreement with datatrove, all docs: {100 * agree:.1f}% "
           f"(both keep {len(ours_kept & dt_kept)}, only ours {len(ours_kept - dt_kept)}, "
-          f"only datatrove {len(dt_kept - ours_kept)})")
+          f"only datatrove {len(dt_kept - ours_kept)}; datatrove applies English stop words "
+          f"and tokenization to every language)")
+    langs = {}
+    for sub in ("filter", "filter/rejected"):
+        t = read_table(work / sub, columns=["id", "language"])
+        langs.update(zip(t.column("id").to_pylist(), t.column("language").to_pylist()))
+    en = [i for i in all_ids if langs.get(i) == "en"]
+    agree_en = sum((i in ours_kept) == (i in dt_kept) for i in en) / max(1, len(en))
+    print(f"keep/drop agreement on the {len(en)} English docs: {100 * agree_en:.1f}% "
+          f"(both keep {len(ours_kept & dt_kept & set(en))}, only ours {len((ours_kept - dt_kept) & set(en))}, "
+          f"only datatrove {len((dt_kept - ours_kept) & set(en))})")
     return 0
 
 
