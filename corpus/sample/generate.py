@@ -134,7 +134,7 @@ class Planner:
                 comp = self.composer(lang, f"clean-{lang}-{i}", rng.choice(STYLE_TOPICS[site.style]))
                 # Lengths skewed towards the short end, like real articles.
                 lo, hi = (320, 1500) if cjk else (160, 700)
-                target = int(lo + (hi - lo) * rng.random() ** 1.6)
+                target = int(lo + (hi - lo) * rng.random() ** 1.2)
                 paras = comp.article(target)
                 page = Page(site, comp.title(), paras)
                 page.url = self.new_url(site, page.title)

@@ -357,6 +357,154 @@ SENTENCES = lines("""
     {S} {V} {O}; {S2} {V2} {O2} {T2}.
 """)
 
+# English is half the sample and what the demo model learns from: give it the most words.
+SLOTS["S"] += lines("""
+    the county archivist
+    a coalition of tenants|p
+    the water board
+    the new headteacher
+    the bus drivers|p
+    the chamber of commerce
+    a local charity
+    the parish council
+    the night shift|p
+    the town planners|p
+    a group of architects|p
+    the conservation officer
+    the caretaker
+    the community radio station
+    the allotment society
+    the sailing school
+    several landlords|p
+    the district nurse
+    the housing association
+    the police commissioner
+    a delegation from the twin town
+    the gallery
+    the postmaster
+    the trustees|p
+    the lifeboat crew|p
+    the volunteers from the church|p
+    the sixth formers|p
+    the ambulance service
+    the film society
+    the brass band
+""")
+SLOTS["V"] += lines("""
+    inspected
+    debated
+    signed
+    drafted
+    submitted
+    opposed
+    praised
+    revised
+    inaugurated
+    scrapped
+    simplified
+    documented
+    surveyed
+    negotiated
+    renewed
+    unveiled
+    evaluated
+    sponsored
+    rebuilt
+    rescheduled
+    monitored
+    catalogued
+    advertised
+    protected
+    reopened
+""")
+SLOTS["O"] += lines("""
+    the lease for the old cinema
+    a new crossing near the primary school
+    the accounts of the last three years
+    a statue of a forgotten poet
+    the drainage under the high street
+    a memorial for the fishermen
+    the terms of the new contract
+    a shelter for homeless people
+    the lighting in the underpass
+    a library van for remote farms
+    the waiting times at the surgery
+    the bells of the old church
+    a network of footpaths
+    the timetable for the school buses
+    a register of empty shops
+    the plans for a second bridge
+    a mural on the station wall
+    the hedges along the canal
+    a nature reserve on the old quarry
+    the future of the cattle market
+    a proposal to close the lane at night
+    the noise from the new factory
+    a local history trail
+    the wages of the cleaners
+    a bid for national funding
+    the state of the sea wall
+    a cheaper fare for students
+    the damaged organ in the chapel
+    a garden for the care home
+    the recycling rules for flats
+    the archive of the old newspaper
+    a pilot scheme for electric buses
+    the fire safety checks in the tower
+    a summer reading challenge
+    the parking fees at the hospital
+""")
+SLOTS["P"] += lines("""
+    in the parish hall
+    at the old quarry
+    on the canal towpath
+    in the shopping arcade
+    at the bus depot
+    on the seafront
+    in the council chamber
+    at the care home
+    by the war memorial
+    in the car park behind the church
+    at the allotments
+    in the covered market
+""")
+SLOTS["T"] += lines("""
+    at short notice
+    after months of planning
+    despite the rain
+    on a cold Saturday morning
+    shortly before midnight
+    in the middle of the night
+    at the start of the school term
+    after a public consultation
+    on the last day of the festival
+    during the heatwave
+""")
+SLOTS["FEEL"] += lines("""
+    the council had listened for once
+    nobody really understood the plan
+    the small shops would suffer most
+    the figures did not add up
+    the decision was long overdue
+    the old building deserved better
+    the village had been forgotten again
+    the new rules were too complicated
+    the money would be better spent on schools
+    it was a good day for the town
+""")
+SENTENCES += lines("""
+    Residents were told {T} that {S} {V} {O}.
+    It is not the first time that {S} {V} {O} {P}.
+    "We have waited long enough," said {NAME}, {ROLE}, after {S} {V} {O}.
+    In a short statement, {NAME} confirmed that {S} {V} {O} {T}.
+    The cost remains unclear, but {S} {V} {O} {P}.
+    Asked about the delay, {NAME} said that {FEEL}.
+    What happens next depends on whether {S} {V} {O} {T}.
+    Photographs from {P} show how {S} {V} {O}.
+    With the help of {NUM} {GRP}, {S} {V} {O} {T}.
+    For {NAME}, {ROLE}, the news was {ADJ}: {FEEL}.
+""")
+
 TITLES = lines("""
     {S} {V} {O}
     How {S} {V} {O}
