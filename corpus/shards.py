@@ -221,7 +221,7 @@ def plan_shards(parts: list[Path], target_tokens: int) -> list[list[tuple[str, i
     """
     keys, ntok, part_ix, row_ix = [], [], [], []
     for i, p in enumerate(parts):
-        t = pq.read_table(p, columns=["key", "id", "n_tokens"])
+        t = pq.read_table(p, columns=["key", "n_tokens"])
         keys.append(t.column("key").to_numpy())
         ntok.append(t.column("n_tokens").to_numpy().astype(np.int64))
         part_ix.append(np.full(t.num_rows, i, dtype=np.int32))

@@ -48,12 +48,20 @@ PROFILE_SCHEMA = pa.schema([
 
 # --- which datasets an output holds ---------------------------------------------------
 
+def kept_parts(d: Path) -> list[Path]:
+    """A stage's kept parts, also when partitioned into ``language=xx/`` folders."""
+    parts = list_parts(d)
+    for sub in sorted(d.glob("language=*")) if d.is_dir() else []:
+        parts += list_parts(sub)
+    return parts
+
+
 def pipeline_datasets(root: Path) -> list[tuple[str, str, Path]]:
     """(stage, kind, part path) of every part file under a pipeline output root."""
     out = []
     for stage in DOC_STAGES:
         d = root / cfg.STAGE_DIRS[stage]
-        out += [(stage, "kept", p) for p in list_parts(d)]
+        out += [(stage, "kept", p) for p in kept_parts(d)]
         out += [(stage, "rejected", p) for p in list_parts(d / "rejected")]
     shards = root / cfg.STAGE_DIRS["tokenize"]
     for split in SPLITS:
@@ -72,7 +80,7 @@ def directory_datasets(path: Path) -> list[tuple[str, str, Path]]:
     if "splits" in manifest or any(list_parts(path / s) for s in SPLITS):
         return [("tokenize", s, p) for s in SPLITS for p in list_parts(path / s)]
     stage = manifest.get("stage") or path.name
-    return ([(stage, "kept", p) for p in list_parts(path)]
+    return ([(stage, "kept", p) for p in kept_parts(path)]
             + [(stage, "rejected", p) for p in list_parts(path / "rejected")])
 
 
