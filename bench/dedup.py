@@ -113,7 +113,7 @@ def write_replicas(base: list[dict], n: int, out: Path, per_part: int = 10000) -
     return out
 
 
-def iter_texts(parts: Path, limit: int, batch: int = 256):
+def iter_texts(parts: Path, limit: int, batch: int = 64):
     from corpus.docs import iter_batches, list_parts
 
     seen = 0

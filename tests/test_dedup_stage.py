@@ -81,10 +81,13 @@ def test_every_planted_duplicate_is_removed_with_its_reason(deduped):
 
 def test_same_output_with_two_workers_and_under_ray(deduped, tmp_path, monkeypatch):
     import corpus.dedup.assign
+    import corpus.dedup.stage
 
     out, rows, _, _ = deduped
     expected = digest(out / "dedup")
-    monkeypatch.setattr(corpus.dedup.assign, "INLINE_BAND_KEYS", 0)   # band grouping on the executor too
+    # small corpus: make the key map and the band grouping run on the executor too
+    monkeypatch.setattr(corpus.dedup.assign, "INLINE_BAND_KEYS", 0)
+    monkeypatch.setattr(corpus.dedup.stage, "INLINE_KEYS_DOCS", 0)
     for name, workers, executor in (("two", 2, "local"), ("ray", 2, "ray")):
         other = tmp_path / name
         write_parts(rows, other / "extract")

@@ -52,10 +52,13 @@ DEFAULTS = {
     "threshold": None,      # if set: bands x rows chosen for this Jaccard (datasketch's rule)
     "seed": 1,
     "buckets": 1,           # split each band's keys into this many sorted groups (memory)
-    "batch_size": 256,      # documents hashed together
+    "batch_size": 64,       # documents hashed together (64: arrays stay cache sized)
     "against": None,        # earlier dedup dir (or its index/) to dedup incrementally against
     "decontaminate": None,  # {eval_sets: [...], fields: [text], ngram: 13, action: remove|flag}
 }
+#: Below this many input documents the keys are computed in this process (seconds of
+#: work; a worker pool takes longer to start).
+INLINE_KEYS_DOCS = 20_000
 CONTAM_DEFAULTS = {"eval_sets": [], "fields": ["text", "question", "answer", "prompt", "input"],
                    "ngram": 13, "action": "remove"}
 
@@ -200,7 +203,13 @@ class DedupStage(Stage):
             np.savez(tmp, hashes=hashes, owners=owners)
             os.replace(tmp, self.index / "decontam.npz")
         items = [(o, str(p), str(self.index), p.stem) for p in parts]
-        run.map(compute_part_keys, items, label="dedup keys", unit="parts")
+        rows = sum(pq.ParquetFile(p).metadata.num_rows for p in parts)
+        if rows < INLINE_KEYS_DOCS:   # small: hashing here beats starting workers
+            for item in items:
+                compute_part_keys(*item)
+        else:
+            run.map(compute_part_keys, items, label="dedup keys", unit="docs",
+                    count=lambda r: int(r.get("docs", 0)))
         t0 = time.monotonic()
         stats = assign(self.dir / ".work", self.index, [p.stem for p in parts], frozen, o["bands"],
                        {"url": o["url"], "exact": o["exact"], "minhash": o["minhash"],
