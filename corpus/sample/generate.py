@@ -406,6 +406,9 @@ def generate(out_dir: Path, seed: int = 0, pages: int = 2000) -> Path:
         raise ValueError(f"pages must be at least 50 (got {pages})")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    # truth.json goes first and comes back last: a crawl interrupted mid-write has none,
+    # so `ensure_sample_crawl` regenerates it instead of trusting half-written files.
+    (out_dir / "truth.json").unlink(missing_ok=True)
     planner = Planner(seed, pages)
     plan = planner.plan_pages()
     by_site: dict[str, list[Page]] = {}
@@ -459,7 +462,9 @@ def generate(out_dir: Path, seed: int = 0, pages: int = 2000) -> Path:
                 page_entries[rec["id"]] = _page_entry(f)
         if fi == N_FILES - 1:
             writer.fetch(buf, fname, truncated, with_metadata=False, truncate=True)
-        (out_dir / fname).write_bytes(bytes(buf))
+        tmp_warc = out_dir / (fname + ".tmp")
+        tmp_warc.write_bytes(bytes(buf))
+        tmp_warc.replace(out_dir / fname)
     truth = {"seed": seed, "version": VERSION, "generator": f"crawl2tokens-sample/{VERSION}",
              "files": files, "counts": _counts(writer.records, page_entries),
              "records": writer.records, "pages": page_entries}
