@@ -109,6 +109,13 @@ def compute_part_keys(o: dict, in_path: str, index_dir: str, part: str) -> dict:
         raise RuntimeError(f"dedup: cannot read input part {in_path}: {type(err).__name__}: {err}") from err
 
 
+def _row_count(path: Path) -> int:
+    try:
+        return pq.ParquetFile(path).metadata.num_rows
+    except (OSError, pa.ArrowException) as err:
+        raise RuntimeError(f"dedup: cannot read input part {path}: {type(err).__name__}: {err}") from err
+
+
 def _part_keys(o: dict, in_path: str, index: Path, part: str) -> dict:
     if idx.part_done(index, part):
         return {"part": part, "docs": idx.read_docs(index, part, ["has_sig"]).num_rows, "skipped": True}
@@ -203,7 +210,7 @@ class DedupStage(Stage):
             np.savez(tmp, hashes=hashes, owners=owners)
             os.replace(tmp, self.index / "decontam.npz")
         items = [(o, str(p), str(self.index), p.stem) for p in parts]
-        rows = sum(pq.ParquetFile(p).metadata.num_rows for p in parts)
+        rows = sum(_row_count(p) for p in parts)
         if rows < INLINE_KEYS_DOCS:   # small: hashing here beats starting workers
             for item in items:
                 compute_part_keys(*item)
