@@ -231,7 +231,10 @@ def survivor_scores(stage: FilterStage, path: str) -> list[float]:
 def run_part(stage: FilterStage, path: Path, out: TaskOutput) -> dict:
     """Filter one input part into its kept and rejected parts; returns the task's counts."""
     settings = stage.settings
-    upstream = pq.ParquetFile(path).schema_arrow
+    try:
+        upstream = pq.ParquetFile(path).schema_arrow
+    except (pa.ArrowException, OSError) as err:
+        raise ValueError(f"{path}: not a readable Parquet part ({err})") from err
     if "text" not in upstream.names:
         raise ValueError(f"{path}: no 'text' column (is this an extract stage part?)")
     schema = output_schema(settings, upstream)
