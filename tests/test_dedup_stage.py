@@ -140,6 +140,17 @@ def test_decontamination_removes_or_flags(corpus, tmp_path):
             assert [r["id"] for r in kept if r["contaminated"]] == [victim["id"]]
 
 
+def test_against_an_index_made_with_other_parameters_fails_clearly(deduped, tmp_path):
+    from corpus.config import ConfigError
+
+    out, rows, _, _ = deduped
+    write_parts(rows[:10], tmp_path / "extract", 1)
+    with pytest.raises(ConfigError, match="ngram: index 5 vs this run 4"):
+        run_dedup(tmp_path, ngram=4, against=str(out / "dedup"))
+    with pytest.raises(ConfigError, match="no dedup index"):
+        run_dedup(tmp_path, against=str(tmp_path / "nowhere"))
+
+
 def test_unreadable_input_part_is_named(corpus, tmp_path):
     _, rows, _ = corpus
     write_parts(rows[:20], tmp_path / "extract", 2)

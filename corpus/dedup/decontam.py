@@ -15,10 +15,11 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from ..config import ConfigError
 from .shingles import TokenBatch
 
 
-class EvalSetError(ValueError):
+class EvalSetError(ConfigError):
     """An evaluation set file that cannot be read; the message names the file and line."""
 
 

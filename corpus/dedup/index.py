@@ -26,6 +26,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..config import ConfigError
+
 VERSION = 1
 #: Parameters that must match for two indexes to be compared.
 KEY_PARAMS = ("ngram", "num_perm", "seed", "bands", "rows", "normalization")
@@ -50,7 +52,7 @@ ASSIGN_SCHEMA = pa.schema([
 ])
 
 
-class IndexError_(ValueError):
+class DedupIndexError(ConfigError):
     """An index that cannot be used (missing, incomplete, other parameters)."""
 
 
@@ -95,7 +97,7 @@ def part_done(index: Path, part: str) -> bool:
 def read_meta(index: Path) -> dict:
     p = Path(index) / "meta.json"
     if not p.exists():
-        raise IndexError_(f"no dedup index at {index} (expected {p}); run `corpus dedup` "
+        raise DedupIndexError(f"no dedup index at {index} (expected {p}); run `corpus dedup` "
                           f"on the earlier corpus first")
     return json.loads(p.read_text())
 
@@ -124,11 +126,11 @@ def chain(index: str | os.PathLike) -> list[tuple[Path, dict]]:
     while cur is not None:
         key = str(cur.resolve())
         if key in seen:
-            raise IndexError_(f"dedup index chain loops at {cur}")
+            raise DedupIndexError(f"dedup index chain loops at {cur}")
         seen.add(key)
         meta = read_meta(cur)
         if not meta.get("complete"):
-            raise IndexError_(f"dedup index {cur} is incomplete (its dedup run did not finish)")
+            raise DedupIndexError(f"dedup index {cur} is incomplete (its dedup run did not finish)")
         out.append((cur, meta))
         cur = Path(meta["against"]) if meta.get("against") else None
     return out[::-1]
@@ -139,7 +141,7 @@ def check_compatible(meta: dict, params: dict, where: Path) -> None:
     diff = {k: (theirs.get(k), params.get(k)) for k in KEY_PARAMS if theirs.get(k) != params.get(k)}
     if diff:
         detail = ", ".join(f"{k}: index {a!r} vs this run {b!r}" for k, (a, b) in diff.items())
-        raise IndexError_(f"cannot dedup against {where}: its keys were made with other "
+        raise DedupIndexError(f"cannot dedup against {where}: its keys were made with other "
                           f"parameters ({detail})")
 
 
@@ -150,5 +152,5 @@ def read_docs(index: Path, part: str, columns: list[str] | None = None) -> pa.Ta
 def read_assign(index: Path, part: str) -> pa.Table:
     p = assign_path(index, part)
     if not p.exists():
-        raise IndexError_(f"dedup assignment missing for {part} ({p}); re-run with --force")
+        raise DedupIndexError(f"dedup assignment missing for {part} ({p}); re-run with --force")
     return pq.read_table(p)
