@@ -186,23 +186,37 @@ class TokenBatch:
             return np.zeros(0, dtype=U64), np.zeros(0, dtype=np.int64)
         counts = self.counts
         starts = self.starts
-        ends_per_token = np.repeat(starts + counts, counts)
-        idx = np.arange(T, dtype=np.int64)
+        ends = starts + counts
         mult = ngram_multipliers(n)
         padded = np.concatenate((self.hashes, np.zeros(n, dtype=U64)))
-        acc = np.zeros(T, dtype=U64)
+        m = max(T - n + 1, 0)                 # windows that fit in the batch
+        acc = np.zeros(m, dtype=U64)
         with np.errstate(over="ignore"):
             for j in range(n):
-                term = padded[j: j + T] * mult[j]
-                if short_docs:
-                    term[idx + j >= ends_per_token] = 0
-                acc += term
-            valid = idx + n <= ends_per_token
+                acc += padded[j: j + m] * mult[j]
+            # a window is valid when it ends inside the document it starts in
+            valid = np.zeros(m, dtype=bool)
+            full = counts >= n
+            if full.any():
+                bounds = np.zeros(m + 1, dtype=np.int64)
+                np.add.at(bounds, starts[full], 1)
+                np.add.at(bounds, ends[full] - n + 1, -1)
+                valid = np.cumsum(bounds[:m]) > 0
+            grams = acc[valid]
+            doc = np.repeat(np.arange(len(counts), dtype=np.int64), np.where(full, counts - n + 1, 0))
             if short_docs:
-                short = (counts > 0) & (counts < n)
-                valid[starts[short]] = True
-            grams = mix64(acc[valid])
-        doc = np.repeat(np.arange(len(counts), dtype=np.int64), counts)[valid]
+                short = np.flatnonzero((counts > 0) & (counts < n))
+                if len(short):   # one shingle of all its tokens
+                    s_acc = np.zeros(len(short), dtype=U64)
+                    for j in range(n - 1):
+                        inside = j < counts[short]
+                        pos = np.minimum(starts[short] + j, T - 1)
+                        s_acc += np.where(inside, self.hashes[pos] * mult[j], U64(0))
+                    grams = np.concatenate((grams, s_acc))
+                    doc = np.concatenate((doc, short))
+                    order = np.argsort(doc, kind="stable")
+                    grams, doc = grams[order], doc[order]
+            grams = mix64(grams)
         return grams, doc
 
 
