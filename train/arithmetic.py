@@ -8,7 +8,7 @@ problem never appears in training under another name or item.
 ``solution`` is the worked steps, one per line, whose LAST line is ``Answer: <number>``;
 that final line is what the RL reward checks.
 
-Levels: 1 one small addition or subtraction; 2 two additions/subtractions;
+Levels: 1 one addition or subtraction of numbers up to 9 (10 for subtraction); 2 two additions/subtractions;
 3 one multiplication or division; 4 a multiplication or division then an addition or
 subtraction. ``level`` may also be a list of levels (a mixture).
 """
@@ -51,11 +51,11 @@ Template = tuple[str, str, Callable[[random.Random], dict], list[tuple[Callable,
 
 
 def _pair_add(rng: random.Random) -> dict:
-    return {"a": rng.randint(1, 12), "b": rng.randint(1, 12)}
+    return {"a": rng.randint(1, 9), "b": rng.randint(1, 9)}
 
 
 def _pair_sub(rng: random.Random) -> dict:
-    a = rng.randint(2, 20)
+    a = rng.randint(2, 10)
     return {"a": a, "b": rng.randint(1, a - 1)}
 
 

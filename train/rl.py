@@ -72,7 +72,17 @@ class RLSettings:
         unknown = sorted(set(params) - known - {"out_dir"})
         if unknown:
             raise tcfg.ConfigError(f"train.rl: unknown setting(s) {unknown}; known: {sorted(known)}")
-        return cls(**{k: v for k, v in params.items() if k in known})
+        values = {k: v for k, v in params.items() if k in known}
+        for f in fields(cls):   # YAML reads 5e-4 as a string: coerce to the default's type
+            default, v = f.default, values.get(f.name)
+            if not isinstance(v, str) or isinstance(default, bool) or default is None:
+                continue
+            if isinstance(default, (int, float)):
+                try:
+                    values[f.name] = type(default)(float(v)) if isinstance(default, float) else int(v)
+                except (TypeError, ValueError):
+                    raise tcfg.ConfigError(f"train.rl.{f.name}: {v!r} is not a number") from None
+        return cls(**values)
 
 
 # -- the update ----------------------------------------------------------------------------------
