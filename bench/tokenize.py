@@ -103,7 +103,6 @@ def main(argv: list[str] | None = None) -> int:
     if not REAL.exists():
         print(f"skipped: {REAL} not found")
         return 0
-    import numpy as np
     import sentencepiece as spm
 
     from corpus.docs import read_table

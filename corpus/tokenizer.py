@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import logging
 import os
 import re
 import time
@@ -33,7 +32,6 @@ from .docs import iter_batches, list_parts
 from .manifest import write_json_atomic
 from .runner import RunContext, Stage, StageError, Task, TaskOutput
 
-log = logging.getLogger("corpus")
 
 #: name in special_tokens.json -> piece. Order fixes their ids (1..7; 0 is <unk>).
 SPECIAL_TOKENS = {
@@ -88,16 +86,6 @@ def stage_params(params: dict) -> dict:
 
 # --- encoding (used by the tokenize stage and by anyone who needs the exact round trip) ---
 
-_BYTE_IDS: dict[int, list[int]] = {}
-
-
-def _byte_ids(sp) -> list[int]:
-    key = id(sp)
-    if key not in _BYTE_IDS:
-        _BYTE_IDS[key] = [sp.piece_to_id(f"<0x{b:02X}>") for b in range(256)]
-    return _BYTE_IDS[key]
-
-
 def encode_text(sp, text: str) -> list[int]:
     """Token ids of plain text, exact under ``sp.decode``: never emits a special id."""
     if "\u2581" not in text and "<|" not in text:
@@ -106,7 +94,8 @@ def encode_text(sp, text: str) -> list[int]:
 
 
 def _encode_escaped(sp, text: str) -> list[int]:
-    byte_ids = _byte_ids(sp)
+    """Encode around the escaped strings, which are spelled as byte pieces (rare: no cache)."""
+    byte_ids = [sp.piece_to_id(f"<0x{b:02X}>") for b in range(256)]
     out: list[int] = []
     pos = 0
     for m in _ESCAPE.finditer(text):
