@@ -233,6 +233,7 @@ def test_clean_main_texts_are_plausible(truth):
         assert all(q.rstrip()[-1] in ".!?。！？»”\"」" for q in paras)
         assert len(set(paras)) == len(paras)
         assert "{" not in text and "lorem ipsum" not in text.lower() and "javascript" not in text.lower()
+        assert "|" not in text + p["title"]  # no grammar tags leak into the prose
         if p["language"] in ("zh", "ja"):
             assert 300 <= len(text) <= 1700
         else:

@@ -208,38 +208,38 @@ SLOTS = {
         Tatsächlich
     """),
     "NAME": lines("""
-        Anna Becker
-        Thomas Krüger
-        Margarete Vogel
-        Stefan Hoffmann
-        Julia Schäfer
-        Michael Braun
-        Helga Zimmermann
-        Peter Wagner
-        Katrin Lehmann
-        Jürgen Schulz
-        Laura Fischer
-        Markus Weber
-        Sabine König
-        Daniel Neumann
-        Ursula Hartmann
+        Anna Becker|f
+        Thomas Krüger|m
+        Margarete Vogel|f
+        Stefan Hoffmann|m
+        Julia Schäfer|f
+        Michael Braun|m
+        Helga Zimmermann|f
+        Peter Wagner|m
+        Katrin Lehmann|f
+        Jürgen Schulz|m
+        Laura Fischer|f
+        Markus Weber|m
+        Sabine König|f
+        Daniel Neumann|m
+        Ursula Hartmann|f
     """),
     "ROLE": lines("""
-        die den Ausschuss leitet
-        Sprecherin der Stadt
-        Leiter des Projekts
-        Lehrerin an der örtlichen Schule
-        der seit vierzig Jahren hier lebt
+        die den Ausschuss leitet|f
+        Sprecherin der Stadt|f
+        Leiter des Projekts|m
+        Lehrerin an der örtlichen Schule|f
+        der seit vierzig Jahren hier lebt|m
         Mitglied des Vorstands
-        Besitzer eines Cafés in der Nähe
-        Ingenieur bei den Stadtwerken
-        Krankenschwester im Klinikum
-        Vorsitzende des Bürgervereins
-        Historiker an der Universität
-        Trainer des Vereins
-        ehrenamtliche Helferin bei der Tafel
-        Direktorin des Museums
-        Landwirt aus dem Tal
+        Besitzer eines Cafés in der Nähe|m
+        Ingenieur bei den Stadtwerken|m
+        Krankenschwester im Klinikum|f
+        Vorsitzende des Bürgervereins|f
+        Historiker an der Universität|m
+        Trainer des Vereins|m
+        ehrenamtliche Helferin bei der Tafel|f
+        Direktorin des Museums|f
+        Landwirt aus dem Tal|m
     """),
     "ADJ": lines("""
         vorsichtig
@@ -268,7 +268,7 @@ SLOTS = {
         siebzig
         hundert
         zweihundert
-        mehrere hundert
+        dreihundert
         achtzehn
         fünfzehn
     """),
@@ -339,7 +339,7 @@ SENTENCES = lines("""
 TITLES = lines("""
     {S} {V} {O} {Vt}
     Wie {S} {O} {Vt} {V}
-    {NAME}: „{FEEL}“
+    {NAME} meint, dass {FEEL}
     Warum {S} {T} {O} {Vt} {V}
 """)
 

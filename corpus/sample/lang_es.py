@@ -206,38 +206,38 @@ SLOTS = {
         Según los organizadores,
     """),
     "NAME": lines("""
-        Ana García
-        Tomás Fernández
-        Margarita López
-        Javier Martínez
-        Lucía Sánchez
-        Miguel Romero
-        Elena Navarro
-        Pedro Jiménez
-        Carmen Ruiz
-        José Luis Moreno
-        Laura Castillo
-        Andrés Ortega
-        Isabel Delgado
-        Daniel Vázquez
-        Pilar Herrero
+        Ana García|f
+        Tomás Fernández|m
+        Margarita López|f
+        Javier Martínez|m
+        Lucía Sánchez|f
+        Miguel Romero|m
+        Elena Navarro|f
+        Pedro Jiménez|m
+        Carmen Ruiz|f
+        José Luis Moreno|m
+        Laura Castillo|f
+        Andrés Ortega|m
+        Isabel Delgado|f
+        Daniel Vázquez|m
+        Pilar Herrero|f
     """),
     "ROLE": lines("""
         que preside la comisión
         portavoz del ayuntamiento
         responsable del proyecto
-        maestra del colegio del barrio
+        maestra del colegio del barrio|f
         que vive aquí desde hace cuarenta años
         miembro de la junta directiva
-        dueño de un bar cercano
-        ingeniero de la compañía de aguas
-        enfermera del hospital
-        presidenta de la asociación de vecinos
-        historiador de la universidad
-        entrenador del club
-        voluntaria del banco de alimentos
-        directora del museo
-        agricultor del valle
+        dueño de un bar cercano|m
+        ingeniero de la compañía de aguas|m
+        enfermera del hospital|f
+        presidenta de la asociación de vecinos|f
+        historiador de la universidad|m
+        entrenador del club|m
+        voluntaria del banco de alimentos|f
+        directora del museo|f
+        agricultor del valle|m
     """),
     "ADJ": lines("""
         prudente
@@ -279,7 +279,7 @@ SLOTS = {
         hogares
         conductores
         comerciantes
-        familias
+        propietarios
         pacientes
         lectores
         jubilados
@@ -325,7 +325,7 @@ SENTENCES = lines("""
     La decisión fue {ADJ}, y {S} {V} {O} {P}.
     {T}, {S} {V} {O}, y {S2} {V2} {O2}.
     Nadie esperaba que {S} {V} {O} tan rápido.
-    {S} también {V} {O}, algo que muchos {GRP} consideran {ADJ}.
+    {S} también {V} {O}, una iniciativa que muchos {GRP} consideran {ADJ}.
     Según {NAME}, {S} {V} {O} {T}.
     Antes de eso, {S} {V} {O}, y luego {S2} {V2} {O2}.
     {ADV} cerca de {NUM} {GRP} aseguran que {FEEL}.

@@ -206,38 +206,38 @@ SLOTS = {
         Selon les organisateurs,
     """),
     "NAME": lines("""
-        Anne Dubois
-        Thomas Lefèvre
-        Marguerite Roux
-        Julien Moreau
-        Sophie Girard
-        Michel Fournier
-        Hélène Lambert
-        Pierre Bonnet
-        Claire Mercier
-        Jean-Luc Faure
-        Laure Chevalier
-        Nicolas Rousseau
-        Isabelle Morel
-        Antoine Blanc
-        Camille Garnier
+        Anne Dubois|f
+        Thomas Lefèvre|m
+        Marguerite Roux|f
+        Julien Moreau|m
+        Sophie Girard|f
+        Michel Fournier|m
+        Hélène Lambert|f
+        Pierre Bonnet|m
+        Claire Mercier|f
+        Jean-Luc Faure|m
+        Laure Chevalier|f
+        Nicolas Rousseau|m
+        Isabelle Morel|f
+        Antoine Blanc|m
+        Camille Garnier|f
     """),
     "ROLE": lines("""
         qui préside la commission
         porte-parole de la mairie
         responsable du projet
-        institutrice à l'école du quartier
+        institutrice à l'école du quartier|f
         qui vit ici depuis quarante ans
         membre du conseil d'administration
-        patron d'un café voisin
-        ingénieur à la compagnie des eaux
-        infirmière à l'hôpital
-        présidente de l'association des habitants
-        historien à l'université
-        entraîneur du club
+        patron d'un café voisin|m
+        ingénieur à la compagnie des eaux|m
+        infirmière à l'hôpital|f
+        présidente de l'association des habitants|f
+        historien à l'université|m
+        entraîneur du club|m
         bénévole à la banque alimentaire
-        directrice du musée
-        agriculteur de la vallée
+        directrice du musée|f
+        agriculteur de la vallée|m
     """),
     "ADJ": lines("""
         prudente
@@ -324,7 +324,7 @@ SENTENCES = lines("""
     Pourquoi {S} {V} {O} {T} ? {NAME} pense que {FEEL}.
     La décision était {ADJ}, et {S} {V} {O} {P}.
     {T}, {S} {V} {O}, et {S2} {V2} {O2}.
-    Personne ne s'attendait à ce que {S} {V} {O} si vite.
+    Personne ne pensait que {S} {V} {O} si vite.
     {S} {V} aussi {O}, une initiative que beaucoup de {GRP} trouvent {ADJ}.
     Selon {NAME}, {S} {V} {O} {T}.
     Avant cela, {S} {V} {O}, puis {S2} {V2} {O2}.

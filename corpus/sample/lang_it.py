@@ -204,38 +204,38 @@ SLOTS = {
         Secondo gli organizzatori,
     """),
     "NAME": lines("""
-        Anna Rossi
-        Tommaso Bianchi
-        Margherita Ferrari
-        Giovanni Esposito
-        Chiara Romano
-        Michele Colombo
-        Elena Ricci
-        Pietro Marino
-        Giulia Greco
-        Luca Bruno
-        Laura Gallo
-        Andrea Conti
-        Francesca De Luca
-        Davide Mancini
-        Paola Costa
+        Anna Rossi|f
+        Tommaso Bianchi|m
+        Margherita Ferrari|f
+        Giovanni Esposito|m
+        Chiara Romano|f
+        Michele Colombo|m
+        Elena Ricci|f
+        Pietro Marino|m
+        Giulia Greco|f
+        Luca Bruno|m
+        Laura Gallo|f
+        Andrea Conti|m
+        Francesca De Luca|f
+        Davide Mancini|m
+        Paola Costa|f
     """),
     "ROLE": lines("""
         che presiede la commissione
         portavoce del comune
         responsabile del progetto
-        maestra della scuola del quartiere
+        maestra della scuola del quartiere|f
         che vive qui da quarant'anni
         membro del consiglio direttivo
         titolare di un bar vicino
-        ingegnere dell'acquedotto
-        infermiera dell'ospedale
+        ingegnere dell'acquedotto|m
+        infermiera dell'ospedale|f
         presidente del comitato di quartiere
-        storico dell'università
-        allenatore della squadra
-        volontaria del banco alimentare
-        direttrice del museo
-        agricoltore della valle
+        storico dell'università|m
+        allenatore della squadra|m
+        volontaria del banco alimentare|f
+        direttrice del museo|f
+        agricoltore della valle|m
     """),
     "ADJ": lines("""
         prudente
@@ -274,7 +274,7 @@ SLOTS = {
         alunni
         soci
         lavoratori
-        famiglie
+        genitori
         automobilisti
         negozianti
         pazienti

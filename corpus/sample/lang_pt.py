@@ -204,38 +204,38 @@ SLOTS = {
         Segundo os organizadores,
     """),
     "NAME": lines("""
-        Ana Pereira
-        Tomás Oliveira
-        Margarida Santos
-        João Ferreira
-        Luísa Rodrigues
-        Miguel Carvalho
-        Helena Sousa
-        Pedro Almeida
-        Catarina Costa
-        José Fonseca
-        Inês Marques
-        André Teixeira
-        Isabel Gonçalves
-        Rui Lopes
-        Beatriz Moreira
+        Ana Pereira|f
+        Tomás Oliveira|m
+        Margarida Santos|f
+        João Ferreira|m
+        Luísa Rodrigues|f
+        Miguel Carvalho|m
+        Helena Sousa|f
+        Pedro Almeida|m
+        Catarina Costa|f
+        José Fonseca|m
+        Inês Marques|f
+        André Teixeira|m
+        Isabel Gonçalves|f
+        Rui Lopes|m
+        Beatriz Moreira|f
     """),
     "ROLE": lines("""
         que preside à comissão
         porta-voz da câmara
         responsável pelo projeto
-        professora na escola do bairro
+        professora na escola do bairro|f
         que vive aqui há quarenta anos
         membro da direção
-        dono de um café vizinho
-        engenheiro da empresa das águas
-        enfermeira do hospital
+        dono de um café vizinho|m
+        engenheiro da empresa das águas|m
+        enfermeira do hospital|f
         presidente da associação de moradores
-        historiador da universidade
-        treinador do clube
-        voluntária no banco alimentar
-        diretora do museu
-        agricultor do vale
+        historiador da universidade|m
+        treinador do clube|m
+        voluntária no banco alimentar|f
+        diretora do museu|f
+        agricultor do vale|m
     """),
     "ADJ": lines("""
         prudente
@@ -274,7 +274,7 @@ SLOTS = {
         alunos
         sócios
         trabalhadores
-        famílias
+        vizinhos
         condutores
         comerciantes
         doentes
@@ -314,7 +314,7 @@ SENTENCES = lines("""
     {ADV} {S} {V} {O} {P}.
     «{C}», disse {NAME}, {ROLE}.
     {NAME}, {ROLE}, considera que {FEEL}.
-    {S} {V} {O} depois de {S2} {V2} {O2}.
+    {S} {V} {O} e, pouco depois, {S2} {V2} {O2}.
     {S} {V} {O}, enquanto {S2} {V2} {O2} {P2}.
     Cerca de {NUM} {GRP} vieram ver como {S} {V} {O} {P}.
     Foi uma medida {ADJ}: {S} {V} {O} {T}.
@@ -323,7 +323,7 @@ SENTENCES = lines("""
     A decisão foi {ADJ}, e {S} {V} {O} {P}.
     {T}, {S} {V} {O}, e {S2} {V2} {O2}.
     Ninguém esperava que {S} {V} {O} tão depressa.
-    {S} também {V} {O}, o que muitos {GRP} consideram {ADJ}.
+    {S} também {V} {O}, uma iniciativa que muitos {GRP} consideram {ADJ}.
     Segundo {NAME}, {S} {V} {O} {T}.
     Antes disso, {S} {V} {O}, e depois {S2} {V2} {O2}.
     {ADV} quase {NUM} {GRP} garantem que {FEEL}.

@@ -8,7 +8,8 @@ quality heuristics real pipelines apply, while every word of it was written here
 Template syntax: ``{S}`` a subject, ``{V}`` a verb agreeing with the subject of the same
 index (``{S2}``/``{V2}``), ``{Vt}`` the verb's tail (German participle), ``{C}`` a whole
 clause from the language's ``CLAUSES``; any other ``{NAME}`` is a draw from ``SLOTS[NAME]``.
-Slot entries ``text|p`` are plural subjects; verb entries are ``singular|plural[|tail]``.
+Slot entries ``text|p`` are plural subjects; verb entries are ``singular|plural[|tail]``;
+``NAME`` and ``ROLE`` entries may end in ``|f`` or ``|m`` so a role agrees with the name.
 """
 from __future__ import annotations
 
@@ -84,6 +85,7 @@ class Composer:
         drawn: dict[tuple[str, str], str] = {}
         plural: dict[str, bool] = {}
         verbs: dict[str, list[str]] = {}
+        gender: dict[str, str] = {}
 
         def subst(m: re.Match) -> str:
             base, idx = m.group(1), m.group(2)
@@ -104,7 +106,18 @@ class Composer:
                 return forms[1] if plural.get(idx) and len(forms) > 1 else forms[0]
             key = (base, idx)
             if key not in drawn:
-                drawn[key] = self.draw(base)
+                if base == "NAME":
+                    text, _, gender["name"] = self.draw(base).partition("|")
+                elif base == "ROLE":
+                    # A role written in the feminine goes with a woman's name, and so on.
+                    want = gender.get("name", "")
+                    for _ in range(40):
+                        text, _, g = self.draw(base).partition("|")
+                        if not (want and g and g != want):
+                            break
+                else:
+                    text = self.draw(base)
+                drawn[key] = text
             return drawn[key]
 
         text = _SLOT.sub(subst, template)
