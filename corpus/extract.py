@@ -190,6 +190,15 @@ def _row(rec: Record, src: str) -> dict:
             "offset": rec.offset, "length": rec.length}
 
 
+def _holds_more(first: Record, member_size: int) -> bool:
+    """Whether an oversized member holds more than its first record."""
+    try:
+        clen = int(first.headers.get("content-length", 0))
+    except ValueError:
+        return False
+    return member_size > clen + 64 * 1024  # WARC headers are far below 64 KiB
+
+
 def handle_record(rec: Record, b: _Books, extract, s: dict) -> None:
     """Route one record to a document or a reason."""
     row = _row(rec, b.src)
@@ -323,6 +332,10 @@ class ExtractStage(Stage):
                 except RecordError as err:
                     b.fault(Fault(item.offset, str(err)))
                     continue
+                if item.too_large and _holds_more(records[0], item.size):
+                    b.fault(Fault(item.offset, f"gzip member of {item.size} bytes holds several records "
+                                               f"(whole-file gzip?) and exceeds max_bytes; only its "
+                                               f"first record is accounted for", count=False))
             for rec in records:
                 b.n_in += 1
                 try:

@@ -183,3 +183,20 @@ def test_arc_file_gives_its_page(tmp_path):
         assert doc["date"].year == 2020 and doc["offset"] > 0
         ids.append(doc["id"])
     assert ids[0] == ids[1]  # stable ids, although warcio invents random ones for ARC
+
+
+def test_too_large_records_are_rejected_with_their_size(real_data, tmp_path):
+    from corpus.config import load_pipeline
+    from corpus.docs import read_table
+    from corpus.extract import ExtractStage
+    from corpus.runner import run_stage
+
+    config = load_pipeline(None, inputs=[str(real_data / "dolma-sample-0001.warc.gz")],
+                           output=str(tmp_path), workers=1)
+    config["stages"] = {"extract": {"max_bytes": 20000}}
+    m = run_stage(ExtractStage(config), show_progress=False)
+    c = m["counts"]
+    assert c["rejected"].get("too_large", 0) > 0 and not m["faults"]
+    assert c["in"] == c["kept"] + sum(c["rejected"].values()) + sum(c["errors"].values())
+    big = [r for r in read_table(tmp_path / "extract" / "rejected").to_pylist() if r["reason"] == "too_large"]
+    assert all(r["reason_value"] > 20000 and r["url"].startswith("http") for r in big)
