@@ -19,7 +19,8 @@ from train import config as train_config
 from train.chat_format import render_prompt, stop_ids
 
 PHASES = ("rl", "sft", "pretrain")   # most trained first
-DEFAULTS = {"temperature": 0.7, "top_k": 50, "max_new_tokens": 256, "system": None, "device": "auto"}
+DEFAULTS = {"temperature": 0.7, "top_k": 50, "max_new_tokens": 256, "system": None, "device": "auto",
+            "threads": None}
 
 
 def find_checkpoint(target: str, overrides: list[str] | None = None) -> tuple[Path, dict]:
@@ -118,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
         v = getattr(args, k)
         if v is not None:
             opts[k] = v
+    if opts["threads"]:
+        torch.set_num_threads(int(opts["threads"]))
     device = opts["device"]
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"

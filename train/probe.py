@@ -32,7 +32,8 @@ from train.chat_format import decode_reply, render_prompt, stop_ids
 from train.sft_data import REFUSAL, write_jsonl
 
 DEFAULTS = {"samples": 8, "threshold": 0.5, "temperature": 0.8, "top_k": 50, "max_new_tokens": 48,
-            "batch_size": 64, "seed": 0, "refusal": REFUSAL, "device": "auto"}
+            "batch_size": 64, "seed": 0, "refusal": REFUSAL, "device": "auto",
+            "threads": None}
 
 
 def normalize(text: str) -> str:
@@ -143,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError("give --questions qa.jsonl (or train.probe.questions in the pipeline)")
         out = Path(opts.get("out") or default_out or "probe.jsonl")
         questions = load_questions(opts["questions"])
+        if opts["threads"]:
+            torch.set_num_threads(int(opts["threads"]))
         device = opts["device"]
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"

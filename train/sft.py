@@ -56,7 +56,8 @@ DEFAULTS = {
     "eval_every": 0,           # 0: only at the end
     "checkpoint_every": 0,     # 0: only at the end
     "keep": 2,                 # newest step dirs kept (0: all)
-    "max_seconds": 0,          # >0: stop (and save) after this much training time
+    "max_seconds": 0,          # >0: stop (and save) after this much training time; the LR decay
+                               # then follows time when it is ahead of steps
     "seed": 0,
     "device": "auto",          # auto (cuda when present) | cuda | cpu
     "threads": None,           # torch CPU threads (default: torch's choice)
@@ -166,10 +167,12 @@ class Schedule:
         return self._cache[epoch][i]
 
 
-def lr_at(step: int, total: int, lr: float, warmup: int, min_frac: float) -> float:
+def lr_at(step: int, total: int, lr: float, warmup: int, min_frac: float, time_frac: float = 0.0) -> float:
+    """Linear warmup, then linear decay to ``lr * min_frac``. Under a time budget the decay
+    follows time when time is further along than steps, so a slow machine still anneals."""
     if warmup and step < warmup:
         return lr * (step + 1) / warmup
-    frac = (step - warmup) / max(1, total - warmup)
+    frac = max((step - warmup) / max(1, total - warmup), time_frac)
     return lr * (1.0 - (1.0 - min_frac) * min(1.0, frac))
 
 
@@ -294,7 +297,8 @@ def run(config: dict, resume: bool = False, init: str | None = None) -> Path:
         idx = schedule.batch(step)
         x, y = collate(examples, idx, device)
         n_sup = int((y >= 0).sum())
-        lr = lr_at(step, total, float(params["lr"]), int(params["warmup"]), float(params["min_lr_frac"]))
+        time_frac = (time.time() - t0) / float(params["max_seconds"]) if params["max_seconds"] else 0.0
+        lr = lr_at(step, total, float(params["lr"]), int(params["warmup"]), float(params["min_lr_frac"]), time_frac)
         if n_sup == 0:   # cannot happen with encode_conversations' filter, but never divide by 0
             skipped += 1
             step += 1
