@@ -231,3 +231,19 @@ def test_pii_masking_counts_and_leaves_private_addresses():
     assert "192.168.0.1" in out and "2021-03-12 10:30" in out and "1.234.567" in out
     assert m.counts == {"email": 1, "phone": 2, "ip": 2}
     assert PiiMasker({}).mask(text) == text  # off by default
+
+
+def test_signals_do_not_depend_on_the_hash_seed():
+    """n-grams are hashed with Python's str hash, which differs per process: the signals
+    (and so the output files) must not."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = ("import json, sys; sys.path.insert(0, 'tests'); from test_filter_rules import *; "
+            "s = {}; GopherRepetition().check(doc(CLEAN_EN + '\\n' + CLEAN_DE), s, True); "
+            "print(json.dumps(s, sort_keys=True))")
+    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2", "3")}
+    assert len(outs) == 1 and json.loads(outs.pop())["top_2gram_char_frac"] > 0

@@ -223,11 +223,12 @@ class GopherRepetition(Filter):
             sizes = np.diff(np.append(starts, len(gs)))
             if n in top_at:
                 k = top_at[n]
-                b = int(np.argmax(sizes))
-                c = int(sizes[b])
+                c = int(sizes.max())
                 if c > 1:
-                    i = int(pos[order[starts[b]]])  # the earliest copy (stable sort)
-                    frac = c * float(csum[i + n] - csum[i]) / total
+                    # Among equally frequent n-grams take the longest: the result must not
+                    # depend on hash order (str hashes differ between processes).
+                    first = pos[order[starts[sizes == c]]]
+                    frac = c * float((csum[first + n] - csum[first]).max()) / total
                     sig[f"top_{k}gram_char_frac"] = frac
                     if frac > top[k]:
                         trip = trip or (f"top_{k}gram_char_frac", frac)
@@ -245,9 +246,10 @@ class GopherRepetition(Filter):
                         trip = trip or (f"dup_{k}gram_char_frac", frac)
                         if not full:
                             return trip
-            multi = np.repeat(sizes > 1, sizes)
+            multi = sizes > 1
             if not multi.any():
                 break  # nothing repeats at n, so nothing repeats beyond
-            keep = np.sort(order[multi])
+            keep = np.empty(len(g), dtype=bool)
+            keep[order] = np.repeat(multi, sizes)  # back to position order, no sort
             pos, g = pos[keep], g[keep]
         return trip
