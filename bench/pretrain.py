@@ -124,7 +124,7 @@ def gpu_bench(seconds: float, compile_model: bool) -> None:
     torch.manual_seed(0)
     model = GPT(cfg).to(device)
     net = torch.compile(model) if compile_model else model
-    B = 32
+    B = 16
     x = torch.randint(0, cfg.vocab_size, (B, cfg.seq_len + 1), device=device)
     feed = lambda: (x[:, :-1], x[:, 1:])  # noqa: E731
     autocast = torch.autocast("cuda", dtype=torch.bfloat16)
