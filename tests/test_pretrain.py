@@ -98,3 +98,12 @@ def test_bad_settings_are_refused(tmp_path, shards, capsys):
     assert "unknown keys ['max_step']" in capsys.readouterr().err
     pipe = _pipeline(tmp_path, tmp_path / "nowhere", "noshards")
     assert pretrain.main([str(pipe)]) == 2
+
+
+def test_time_budget_stops_early_with_a_checkpoint(tmp_path, shards):
+    pipe = _pipeline(tmp_path, shards, "timed", max_steps=10_000, max_seconds=0.01, eval_every=1000)
+    assert pretrain.main([str(pipe)]) == 0
+    final = _log(tmp_path, "timed")[-1]
+    assert final["final"] and final["step"] < 10_000 and "val_loss" in final and "unigram_loss" in final
+    ckpt = latest_checkpoint(tmp_path / "timed" / "train" / "pretrain")
+    assert ckpt.name == f"step-{final['step']:06d}"
