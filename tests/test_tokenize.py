@@ -180,3 +180,12 @@ def test_missing_tokenizer_is_a_clear_error(tmp_path):
     write_fake_stage(tmp_path, parts=1, docs_per_part=5)
     with pytest.raises(StageError, match="no tokenizer"):
         run_stage(TokenizeStage(fake_config(tmp_path)), show_progress=False)
+
+
+def test_vocab_too_large_for_the_sample_is_a_clear_error(tmp_path):
+    from corpus.runner import StageError
+    write_fake_stage(tmp_path, parts=1, docs_per_part=20)
+    config = fake_config(tmp_path, tokenizer={"vocab_size": 60000})
+    config["executor"]["workers"] = 1
+    with pytest.raises(StageError, match="too small for vocab_size=60000"):
+        run_stage(TokenizerStage(config), show_progress=False)
