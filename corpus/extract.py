@@ -51,6 +51,8 @@ DEFAULTS = {
 }
 
 _EXTRACTOR_CACHE: dict[str, object] = {}
+#: Bytes per ranged request when a task reads its part of a remote file.
+REMOTE_BLOCK = 8 << 20
 
 
 def settings(params: dict) -> dict:
@@ -100,7 +102,12 @@ def iter_items(payload: dict, max_bytes: int) -> Iterator[RawRecord | Fault | Re
     src = payload["source"]
     start, end = payload.get("start", 0), payload.get("end")
     try:
-        fh = inp.open_stream(src) if inp.is_remote(src) else open(src, "rb")
+        if not inp.is_remote(src):
+            fh = open(src, "rb")
+        elif payload.get("ranged"):  # byte-range reads: this task's range of a remote file
+            fh = inp.open_input(src, block_size=REMOTE_BLOCK)
+        else:
+            fh = inp.open_stream(src)
     except FileNotFoundError:
         yield Fault(0, "file not found", count=False)
         return
@@ -296,12 +303,20 @@ class ExtractStage(Stage):
         out: list[Task] = []
         for src in self.sources():
             base = {"source": src}
-            if inp.is_remote(src) or not os.path.isfile(src):
+            if inp.is_remote(src):
+                probe = inp.probe_ranges(src, CHUNK)
+                if probe is None:  # one streamed task (any server works)
+                    out.append(Task(f"part-{len(out):05d}", base))
+                    continue
+                size, head = probe
+                base["ranged"] = True
+            elif not os.path.isfile(src):
                 out.append(Task(f"part-{len(out):05d}", base))
                 continue
-            size = os.path.getsize(src)
-            with open(src, "rb") as fh:
-                head = fh.read(CHUNK)
+            else:
+                size = os.path.getsize(src)
+                with open(src, "rb") as fh:
+                    head = fh.read(CHUNK)
             fmt = sniff(head)
             base.update(format=fmt, size=size)
             if fmt == "unknown":

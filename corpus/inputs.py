@@ -135,6 +135,22 @@ def open_stream(source: str) -> BinaryIO:
     return open_input(source)
 
 
+def probe_ranges(source: str, n: int = 1 << 16) -> tuple[int, bytes] | None:
+    """``(size, first n bytes)`` when a remote file can be read at any offset (the server
+    honours byte ranges), else None: then it is read as one stream. Never raises."""
+    try:
+        with open_input(source, block_size=n) as fh:
+            size = fh.size
+            head = fh.read(n)
+            if size and size > n:
+                fh.seek(size - 1)
+                if len(fh.read(1)) != 1:
+                    return None
+            return int(size), head
+    except Exception:  # no ranges, no size, or not reachable (reported when the task reads it)
+        return None
+
+
 def file_size(source: str) -> int | None:
     """Size in bytes, or None when unknown (remote without a size)."""
     if not is_remote(source):

@@ -248,22 +248,66 @@ def test_slow_page_times_out_and_the_worker_carries_on(tmp_path):
     assert rej[0]["url"] == "http://a.example/slow" and rej[0]["reason_value"] == 0.3
 
 
+class RangeHandler(http.server.SimpleHTTPRequestHandler):
+    """A static file server that honours ``Range: bytes=a-b`` (as S3 and Common Crawl do)."""
+
+    def do_GET(self):
+        path = self.translate_path(self.path)
+        rng = self.headers.get("Range")
+        if not rng or not os.path.isfile(path):
+            return super().do_GET()
+        data = Path(path).read_bytes()
+        a, _, b = rng.split("=", 1)[1].partition("-")
+        a, b = int(a), min(int(b) if b else len(data) - 1, len(data) - 1)
+        if a >= len(data):
+            self.send_response(416)
+            self.end_headers()
+            return
+        self.send_response(206)
+        self.send_header("Content-Range", f"bytes {a}-{b}/{len(data)}")
+        self.send_header("Content-Length", str(b - a + 1))
+        self.end_headers()
+        self.wfile.write(data[a:b + 1])
+
+    def log_message(self, *args):
+        pass
+
+
+def serve(directory: Path, handler_class) -> http.server.ThreadingHTTPServer:
+    handler = functools.partial(handler_class, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
 @pytest.mark.real
 def test_remote_url_gives_the_same_rows(realweb_slice, tmp_path):
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(realweb_slice.parent))
-    handler.log_message = lambda *a, **k: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    """A URL on a plain server is streamed as one task; on a server with byte ranges it is
+    split like a local file. Either way: the same rows as the local file."""
+    quiet = type("Quiet", (http.server.SimpleHTTPRequestHandler,), {"log_message": lambda *a: None})
+    plain, ranged = serve(realweb_slice.parent, quiet), serve(realweb_slice.parent, RangeHandler)
     try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/{realweb_slice.name}"
-        remote = run_extract(tmp_path / "remote", [url], workers=1)
-        local = run_extract(tmp_path / "local", [str(realweb_slice)], workers=2)
+        url = f"http://127.0.0.1:{plain.server_address[1]}/{realweb_slice.name}"
+        url_r = f"http://127.0.0.1:{ranged.server_address[1]}/{realweb_slice.name}"
+        remote = run_extract(tmp_path / "remote", [url], workers=1, split_bytes=100_000)
+        remote_r = run_extract(tmp_path / "ranged", [url_r], workers=2, split_bytes=100_000)
+        local = run_extract(tmp_path / "local", [str(realweb_slice)], workers=1, split_bytes=100_000)
         missing = run_extract(tmp_path / "missing", [url + ".nope"], workers=1)
+        # provenance re-reads the record from the URL too
+        from corpus.show import raw_record
+
+        row = read_table(tmp_path / "ranged" / "extract").to_pylist()[3]
+        raw = raw_record(row["source"], row["offset"], row["length"])
     finally:
-        server.shutdown()
-        server.server_close()
-    assert not remote["faults"] and remote["counts"] == local["counts"]
+        for server in (plain, ranged):
+            server.shutdown()
+            server.server_close()
+    assert not remote["faults"] and not remote_r["faults"]
+    assert remote["counts"] == local["counts"] == remote_r["counts"]
+    assert len(remote["outputs"]["kept"]) == 1  # streamed: one task
+    assert len(remote_r["outputs"]["kept"]) == len(local["outputs"]["kept"]) > 3  # ranged: split
     assert rows(tmp_path / "remote" / "extract") == rows(tmp_path / "local" / "extract")
+    assert rows(tmp_path / "ranged" / "extract") == rows(tmp_path / "local" / "extract")
     assert set(read_table(tmp_path / "remote" / "extract", columns=["source"]).column("source").to_pylist()) == {url}
     assert missing["faults"] and url in missing["faults"][0]["message"]
+    assert raw.startswith(b"WARC/1.") and row["id"].encode() in raw.lower()
