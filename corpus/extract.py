@@ -43,7 +43,7 @@ DEFAULTS = {
     "extractor": "trafilatura",       # trafilatura | resiliparse
     "trafilatura": {},                # options for trafilatura.extract (see corpus.extractors)
     "resiliparse": {},                # options for resiliparse's extract_plain_text
-    "timeout_s": 1.0,                 # per page; longer -> extract_timeout
+    "timeout_s": 1.0,                 # CPU seconds per page; longer -> extract_timeout (null: none)
     "max_bytes": 8 << 20,             # record payload above this -> too_large
     "split_bytes": "auto",            # byte range per task inside a .warc.gz
     "paths_prefix": inp.COMMONCRAWL_PREFIX,  # for Common Crawl *.paths.gz lists
@@ -56,11 +56,26 @@ REMOTE_BLOCK = 8 << 20
 
 
 def settings(params: dict) -> dict:
+    """The stage's parameters over the defaults; mistakes fail here, before any work."""
+    from .config import ConfigError
+    from .extractors import EXTRACTORS, trafilatura_options
+
     out = dict(DEFAULTS)
     unknown = set(params) - set(out) - {"input_stage"}
     if unknown:
-        raise ValueError(f"stages.extract: unknown key(s) {sorted(unknown)}; known: {sorted(out)}")
+        raise ConfigError(f"stages.extract: unknown key(s) {sorted(unknown)}; known: {sorted(out)}")
     out.update(params)
+    if out["extractor"] not in EXTRACTORS:
+        raise ConfigError(f"stages.extract.extractor must be one of {list(EXTRACTORS)}, "
+                          f"got {out['extractor']!r}")
+    try:
+        trafilatura_options(out["trafilatura"])
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    for key in ("timeout_s", "max_bytes"):  # timeout_s: null = no limit
+        if not (key == "timeout_s" and out[key] is None) and (
+                not isinstance(out[key], (int, float)) or out[key] <= 0):
+            raise ConfigError(f"stages.extract.{key} must be a positive number, got {out[key]!r}")
     return out
 
 
@@ -114,6 +129,7 @@ def iter_items(payload: dict, max_bytes: int) -> Iterator[RawRecord | Fault | Re
     except Exception as err:
         yield Fault(0, f"cannot open: {type(err).__name__}: {err}", count=False)
         return
+    head = bytes.fromhex(payload.get("head") or "")
     try:
         with fh:
             fmt = payload.get("format")
@@ -133,11 +149,10 @@ def iter_items(payload: dict, max_bytes: int) -> Iterator[RawRecord | Fault | Re
             elif fmt in ("arc", "arc.gz"):
                 yield from _iter_arc(stream)
             else:
-                head = payload.get("head") or b""
                 yield Fault(0, "not a WARC/ARC file (no gzip member or 'WARC/' header at the start"
-                               + (f"; starts with {bytes.fromhex(head)[:8]!r}" if head else "") + ")")
-    except OSError as err:  # network or disk failure mid-file
-        yield Fault(start or 0, f"read failed: {type(err).__name__}: {err}")
+                               + (f"; starts with {head[:8]!r}" if head else "") + ")")
+    except Exception as err:  # network or disk failure mid-file: a fault, the books still balance
+        yield Fault(start or 0, f"read failed: {type(err).__name__}: {err}", count=False)
 
 
 def _iter_arc(stream) -> Iterator[Record | Fault]:

@@ -200,3 +200,18 @@ def test_too_large_records_are_rejected_with_their_size(real_data, tmp_path):
     assert c["in"] == c["kept"] + sum(c["rejected"].values()) + sum(c["errors"].values())
     big = [r for r in read_table(tmp_path / "extract" / "rejected").to_pylist() if r["reason"] == "too_large"]
     assert all(r["reason_value"] > 20000 and r["url"].startswith("http") for r in big)
+
+
+def test_bad_settings_fail_before_any_work(tmp_path):
+    from corpus.cli import main
+    from corpus.config import ConfigError
+    from corpus.extract import settings
+
+    for bad in ({"extractor": "magic"}, {"trafilatura": {"fasst": True}}, {"timeout_s": -1},
+                {"max_bytes": "big"}, {"unknown_key": 1}):
+        with pytest.raises(ConfigError):
+            settings(bad)
+    assert settings({"timeout_s": None})["timeout_s"] is None
+    pipe = tmp_path / "p.yaml"
+    pipe.write_text(f"inputs: [x.warc.gz]\noutput: {tmp_path / 'o'}\nstages:\n  extract: {{extractor: magic}}\n")
+    assert main(["extract", str(pipe), "--quiet"]) == 1
