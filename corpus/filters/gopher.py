@@ -35,7 +35,7 @@ class GopherQuality(Filter):
         "max_bullet_lines_ratio": 0.9,   # Gopher: <= 90% of lines start with a bullet
         "max_ellipsis_lines_ratio": 0.3, # Gopher: <= 30% of lines end with an ellipsis
         "min_alpha_words_ratio": 0.8,    # Gopher: >= 80% of words contain a letter
-        "min_stop_words": 2,             # Gopher: >= 2 of the, be, to, of, and, that, have, with
+        "min_stop_words": 2,             # Gopher: >= 2 different of the, be, to, of, and, that, have, with
         "stop_words": None,              # {lang: [words]} to replace/add lists
     }
 
@@ -107,7 +107,7 @@ class GopherQuality(Filter):
 
         stops = stop_words_for(doc.language, p["stop_words"])
         if stops is not None and p["min_stop_words"] is not None:
-            count = sum(map(stops.__contains__, words))
+            count = len(stops.intersection(words))  # distinct: "at least two of the words"
             sig["stop_words"] = count
             if count < p["min_stop_words"]:
                 trip = trip or ("stop_words", count)
