@@ -74,33 +74,40 @@ def test_overfit_then_chat_returns_trained_answer_and_stops(overfit):
     assert meta["phase"] == "sft" and meta["init_from"].endswith("pre")
 
     # one-shot: the arithmetic answer has a newline and an `Answer:` line; stops by itself
-    for c in (convs[0], next(c for c in convs if "\nAnswer: " in c["messages"][1]["content"])):
-        user, answer = c["messages"][0]["content"], c["messages"][1]["content"]
-        r = chat(run_dir, "--prompt", user, "--temperature", "0", "--max-new-tokens", "100")
-        assert r.returncode == 0, r.stderr
-        assert r.stdout == answer + "\n", (user, r.stdout)
-        assert "cut" not in r.stderr
+    c = next(c for c in convs if "\nAnswer: " in c["messages"][1]["content"])
+    user, answer = c["messages"][0]["content"], c["messages"][1]["content"]
+    r = chat(run_dir, "--prompt", user, "--temperature", "0", "--max-new-tokens", "100")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == answer + "\n", (user, r.stdout)
+    assert "cut" not in r.stderr
 
-    # interactive, multi-turn session with /reset, fed on stdin
-    a, b = convs[2]["messages"], convs[3]["messages"]
+    # interactive session with /reset, fed on stdin
+    a, b = convs[0]["messages"], convs[3]["messages"]
     r = chat(ckpt, "--temperature", "0", stdin=f"{a[0]['content']}\n/reset\n{b[0]['content']}\n/quit\n")
     assert r.returncode == 0, r.stderr
     assert f"assistant> {a[1]['content']}\n" in r.stdout and f"assistant> {b[1]['content']}\n" in r.stdout
 
 
-def test_chat_with_pipeline_picks_most_trained_phase(overfit, work, tmp_path):
-    from train.chat import find_checkpoint
+def test_chat_with_pipeline_picks_most_trained_phase(overfit, tmp_path, capsys):
+    from train import chat as chat_cli
     convs, ckpt, run_dir = overfit
-    out = run_dir.parent.parent
+    out = tmp_path / "o"
+    for phase in ("pretrain", "sft"):   # the same weights under two phases; rl absent
+        (out / "train").mkdir(parents=True, exist_ok=True)
+        import shutil
+        shutil.copytree(run_dir, out / "train" / phase)
     pipe = tmp_path / "p.json"
-    pipe.write_text(json.dumps({"output": str(out)}))
-    assert find_checkpoint(str(pipe))[0] == out / "train" / "sft"     # sft beats pretrain
-    r = chat(pipe, "--prompt", convs[1]["messages"][0]["content"], "--temperature", "0")
-    assert r.stdout == convs[1]["messages"][1]["content"] + "\n"
+    pipe.write_text(json.dumps({"output": str(out), "train": {"chat": {"temperature": 0}}}))
+    path, block = chat_cli.find_checkpoint(str(pipe))
+    assert path == out / "train" / "sft" and block == {"temperature": 0}
+    shutil.rmtree(out / "train" / "sft")
+    assert chat_cli.find_checkpoint(str(pipe))[0] == out / "train" / "pretrain"
+    assert chat_cli.main([str(pipe), "--prompt", convs[1]["messages"][0]["content"]]) == 0
+    assert capsys.readouterr().out == convs[1]["messages"][1]["content"] + "\n"
     empty = tmp_path / "e.json"
     empty.write_text(json.dumps({"output": str(tmp_path / "nothing")}))
-    r = chat(empty, "--prompt", "hi")
-    assert r.returncode == 1 and "no checkpoint" in r.stderr
+    assert chat_cli.main([str(empty), "--prompt", "hi"]) == 1
+    assert "no checkpoint" in capsys.readouterr().err
 
 
 def test_overlong_conversations_are_counted(work):
