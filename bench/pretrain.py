@@ -120,7 +120,8 @@ def gpu_bench(seconds: float, compile_model: bool) -> None:
     device = torch.device("cuda")
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
-    cfg = GPTConfig(vocab_size=50304, n_layer=12, n_head=6, n_embd=768, seq_len=1024)
+    # GPT-2 small's shape: 12 heads of 64, tied embeddings -> 124M parameters
+    cfg = GPTConfig(vocab_size=50304, n_layer=12, n_head=12, n_embd=768, seq_len=1024, tie_embeddings=True)
     torch.manual_seed(0)
     model = GPT(cfg).to(device)
     net = torch.compile(model) if compile_model else model
@@ -132,7 +133,7 @@ def gpu_bench(seconds: float, compile_model: bool) -> None:
     fpt = model.estimate_flops_per_token()
     peak = peak_flops(device)
     name = torch.cuda.get_device_name(device)
-    print(f"GPU {name}: GPT 12x768, seq 1024, {model.num_params() / 1e6:.1f}M params, batch {B}, bf16 autocast, "
+    print(f"GPU {name}: GPT 12 layers x 768, seq 1024, {model.num_params() / 1e6:.1f}M params, batch {B}, bf16 autocast, "
           f"compile={compile_model} ({steps} timed steps)")
     print(f"  tokens/s                    {tps:12,.0f}")
     print(f"  model FLOPs/token           {fpt:12,.0f}")

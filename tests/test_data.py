@@ -157,3 +157,16 @@ def test_iterable_dataset_workers_and_state(shards):
     r0 = next(iter(ShardDataset(shards, seq_len=32, rank=0, world_size=2)))[0]
     r1 = next(iter(ShardDataset(shards, seq_len=32, rank=1, world_size=2)))[0]
     assert not torch.equal(r0, r1)
+
+
+def test_corrupt_shard_names_file_and_row_group(tmp_path, shards):
+    import shutil
+    bad = tmp_path / "shards"
+    shutil.copytree(shards, bad)
+    part = sorted((bad / "train").glob("*.parquet"))[0]
+    data = bytearray(part.read_bytes())
+    data[200:400] = b"\x00" * 200              # inside the first row group's pages
+    part.write_bytes(bytes(data))
+    loader = TokenLoader(bad, batch_size=2, seq_len=32, prefetch=2, shuffle=False)
+    with pytest.raises(DataError, match=r"part-00000\.parquet: cannot read row group 0"):
+        loader.next()

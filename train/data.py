@@ -287,7 +287,9 @@ class TokenLoader:
             self._thread = threading.Thread(target=self._worker, name="token-loader", daemon=True)
             self._thread.start()
         item = self._queue.get()
-        if isinstance(item, BaseException):
+        if isinstance(item, BaseException):   # the thread has ended; a retry starts a new one
+            self._thread.join()
+            self._thread = self._queue = None
             raise item
         rows, self._last_state = item
         return rows
