@@ -6,6 +6,8 @@ from .prose import lines
 
 CJK = True
 JOINER = ""
+# Character shingles make shared template text weigh heavily: each page uses half the patterns.
+TEMPLATE_SHARE = 0.5
 
 SLOTS = {
     "S": lines("""
@@ -344,3 +346,94 @@ TITLES = lines("""
 """)
 
 STOPWORDS = {"の", "に", "は", "を", "た", "が", "で", "て", "と", "し"}
+
+# Composed phrases: modifiers x nouns and calendar dates give thousands of objects and
+# times, so two pages share little beyond grammar (as two real articles do).
+SLOTS["MOD"] = lines("""
+    駅前の
+    川沿いの
+    新しい
+    古い
+    来年度の
+    市民向けの
+    子ども向けの
+    地域の
+    町内の
+    県立の
+    秋の
+    冬の
+    春の
+    夏の
+    港の
+    山あいの
+    商店街の
+    観光客向けの
+    高齢者向けの
+    学生向けの
+    地元産の
+    昔ながらの
+    小さな
+    大きな
+    手作りの
+    臨時の
+    無料の
+    週末の
+    夜間の
+    海辺の
+""")
+SLOTS["NOUN"] = lines("""
+    公園
+    遊歩道
+    予算案
+    案内板
+    防災訓練
+    清掃活動
+    写真展
+    音楽会
+    朝市
+    料理教室
+    英会話教室
+    花火大会
+    運動会
+    駐輪場
+    避難所
+    給水設備
+    街灯
+    路線バス
+    乗り合いタクシー
+    直売所
+    調査報告
+    説明会
+    講演会
+    展示室
+    休憩所
+    駐車場
+    観光ルート
+    補助金
+    奨学金
+    相談窓口
+    子育て支援
+    見守り活動
+    植樹祭
+    古民家
+    道路の補修
+    集会所
+    診療所
+    体育館
+    美術教室
+    郷土料理
+""")
+SLOTS["MONTH"] = [f"{m}月" for m in range(1, 13)]
+SLOTS["DAY"] = [f"{d}日" for d in range(1, 29)]
+SLOTS["O"] += ["{MOD}{NOUN}"] * 45
+SLOTS["T"] += ["{MONTH}{DAY}に"] * 12 + ["{MONTH}{DAY}の午後"] * 4 + ["{MONTH}{DAY}の朝"] * 4
+SENTENCES += lines("""
+    {S}は{T}、{O}について住民に説明しました。
+    {P}開かれた会合では、{S}が{O}を{V}。
+    {NAME}さんによれば、{O}は{ADJ}取り組みです。
+    {T}、{S}と{S2}が共同で{O}を{V}。
+    担当者は「{FEEL}」と述べ、{O}の見直しを約束しました。
+    {S}が{O}を見直すことについて、{NUM}人の{GRP}が意見を寄せました。
+    {P}、{O}に関する話し合いが{T}行われました。
+    {O}をめぐっては、{S}も{T}{O2}を{V2}。
+""")

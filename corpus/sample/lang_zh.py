@@ -3,6 +3,8 @@ from .prose import lines
 
 CJK = True
 JOINER = ""
+# Character shingles make shared template text weigh heavily: each page uses half the patterns.
+TEMPLATE_SHARE = 0.5
 
 SLOTS = {
     "S": lines("""
@@ -340,3 +342,94 @@ TITLES = lines("""
 """)
 
 STOPWORDS = {"的", "了", "是", "在", "和", "也", "就", "还"}
+
+# Composed phrases: modifiers x nouns and calendar dates give thousands of objects and
+# times, so two pages share little beyond grammar (as two real articles do).
+SLOTS["MOD"] = lines("""
+    新建的
+    老城区的
+    河边的
+    社区的
+    全市的
+    面向老人的
+    面向儿童的
+    本地的
+    冬季的
+    夏季的
+    免费的
+    临时的
+    学校附近的
+    港口的
+    郊区的
+    周末的
+    夜间的
+    传统的
+    小型的
+    大型的
+    农村的
+    新一轮的
+    年度的
+    公共的
+    山区的
+    沿街的
+    试点的
+    改造后的
+    市民自发的
+    全新的
+""")
+SLOTS["NOUN"] = lines("""
+    公园
+    步行道
+    预算方案
+    指示牌
+    防灾演练
+    清洁活动
+    摄影展
+    音乐会
+    早市
+    烹饪课
+    英语角
+    烟花晚会
+    运动会
+    自行车停车场
+    避难场所
+    供水设施
+    路灯
+    公交线路
+    农产品直销点
+    调查报告
+    说明会
+    讲座
+    展厅
+    休息区
+    停车场
+    旅游路线
+    补贴政策
+    奖学金
+    咨询窗口
+    育儿服务
+    志愿服务
+    植树活动
+    老房子
+    道路维修工程
+    活动室
+    卫生站
+    体育馆
+    美术班
+    特色小吃
+    读书会
+""")
+SLOTS["MONTH"] = [f"{m}月" for m in range(1, 13)]
+SLOTS["DAY"] = [f"{d}日" for d in range(1, 29)]
+SLOTS["O"] += ["{MOD}{NOUN}"] * 45
+SLOTS["T"] += ["{MONTH}{DAY}"] * 12 + ["{MONTH}{DAY}下午"] * 4 + ["{MONTH}{DAY}上午"] * 4
+SENTENCES += lines("""
+    {S}{T}向居民介绍了{O}的情况。
+    {P}举行的会议上，{S}{V}{O}。
+    据{NAME}说，{O}是一项{ADJ}工作。
+    {T}，{S}和{S2}共同{V}{O}。
+    负责人表示，{FEEL}，并承诺重新审视{O}。
+    对于{S}{V}{O}一事，{NUM}名{GRP}提出了意见。
+    {T}，有关{O}的讨论{P}进行。
+    围绕{O}，{S}也{T2}{V2}{O2}。
+""")

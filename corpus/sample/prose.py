@@ -10,6 +10,8 @@ index (``{S2}``/``{V2}``), ``{Vt}`` the verb's tail (German participle), ``{C}``
 clause from the language's ``CLAUSES``; any other ``{NAME}`` is a draw from ``SLOTS[NAME]``.
 Slot entries ``text|p`` are plural subjects; verb entries are ``singular|plural[|tail]``;
 ``NAME`` and ``ROLE`` entries may end in ``|f`` or ``|m`` so a role agrees with the name.
+A slot value may itself be a template (``{MOD}{NOUN}``): phrases compose, so the
+vocabulary of languages written without spaces does not repeat from page to page.
 """
 from __future__ import annotations
 
@@ -62,6 +64,9 @@ class Composer:
                 items = self.lang.CLAUSES
             elif name == "SENT":
                 items = self.lang.SENTENCES
+                share = getattr(self.lang, "TEMPLATE_SHARE", 1.0)
+                if share < 1.0:  # each page writes with its own subset of sentence patterns
+                    items = self.rng.sample(items, max(8, int(len(items) * share)))
             elif name == "TITLE":
                 items = self.lang.TITLES
             else:
@@ -117,6 +122,8 @@ class Composer:
                             break
                 else:
                     text = self.draw(base)
+                    if "{" in text:  # a composed phrase, e.g. "{MOD}{NOUN}"
+                        text = self.fill(text)
                 drawn[key] = text
             return drawn[key]
 
