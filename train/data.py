@@ -290,6 +290,7 @@ class TokenLoader:
         if isinstance(item, BaseException):   # the thread has ended; a retry starts a new one
             self._thread.join()
             self._thread = self._queue = None
+            self._restore(self._last_state)
             raise item
         rows, self._last_state = item
         return rows
@@ -308,10 +309,14 @@ class TokenLoader:
             self._thread.join()
             self._thread = None
             self._queue = None
-            # the thread ran ahead: rebuild the lanes at the consumer's position
-            st = self._last_state
-            self.lanes = [Lane.from_state(s, self.num_lanes, self.split) for s in st["lanes"]]
-            self.micro = st["micro"]
+            self._restore(self._last_state)   # the thread ran ahead: back to the consumer's position
+
+    def _restore(self, state: dict) -> None:
+        try:
+            self.lanes = [Lane.from_state(s, self.num_lanes, self.split) for s in state["lanes"]]
+        except DataError:
+            return                             # unreadable data: the next read reports it
+        self.micro = state["micro"]
 
     def __del__(self) -> None:
         try:
