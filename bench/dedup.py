@@ -15,7 +15,7 @@ stages, and peak memory of clustering a million signatures.
    grouping, clustering, writing kept/rejected Parquet; one worker) vs datatrove's
    four MinHash stages (signature, buckets, cluster, filter with JSONL in and out;
    one task each, in its own venv ``bench/.venv-datatrove``, see peer_datatrove.py).
-4. Peak memory (max RSS of a fresh process) of clustering ``--cluster-signatures``
+4. Peak memory (VmHWM of a fresh process) of clustering ``--cluster-signatures``
    synthetic signatures (10% planted near copies) through the stage's reduce code:
    band keys on disk in 10 parts, per-band sort, union-find, kept documents.
 
@@ -300,7 +300,19 @@ def cluster_synthetic(n: int, work: Path) -> dict:
     return {"signatures": n, "planted_copies": planted, "keys_seconds": round(keys_s, 2),
             "cluster_seconds": round(time.perf_counter() - t1, 2),
             "removed": stats["minhash_duplicate"], "clusters": stats["clusters"],
-            "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+            "max_rss_mb": round(peak_rss_kb() / 1024, 1)}
+
+
+def peak_rss_kb() -> int:
+    """Peak resident memory of this process image. Linux's ``ru_maxrss`` survives exec, so
+    a child would report its parent's peak: read VmHWM (this image only) where it exists."""
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 # --- main -----------------------------------------------------------------------------
