@@ -88,7 +88,10 @@ def test_realweb_f1_and_nothing_lost(real_data, tmp_path):
     from corpus.extract_score import load_truth, score_stage_dir
 
     truth = load_truth(real_data / "realweb-dev.truth.json")
-    m = run_extract(tmp_path, [str(real_data / "realweb-dev.warc.gz")], workers=2)
+    # Default settings, except the per-page CPU limit: on a heavily shared machine CPU time
+    # per page inflates several-fold, and a test must not depend on timing (the slowest
+    # page takes ~0.2 s on a quiet core; bench/extract.py reports F1 with the true defaults).
+    m = run_extract(tmp_path, [str(real_data / "realweb-dev.warc.gz")], workers=2, timeout_s=30)
     s = score_stage_dir(tmp_path / "extract", truth)
     assert s.f1 >= 0.91, str(s)
     assert m["counts"]["in"] == len(truth) == 488 and balanced(m)
