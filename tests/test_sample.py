@@ -278,3 +278,36 @@ def test_small_crawls_are_consistent(tmp_path, pages):
     assert len(truth["pages"]) == pages
     assert sum(r["expect"] == "document" for r in truth["records"]) == pages
     assert truth["records"][-1]["expect"] == "read_error"
+
+
+def test_unrelated_pages_are_not_near_duplicates(truth):
+    """Generated prose shares grammar, not text: random unclustered pairs stay far below 0.8."""
+    import random
+
+    rng = random.Random(0)
+    for lang in ("en", "de", "fr", "zh", "ja"):
+        texts = [p["main_text"] for p in truth["pages"].values()
+                 if p["quality"] == "clean" and p["cluster"] is None and p["language"] == lang]
+        worst = max(jaccard(*rng.sample(texts, 2), lang in ("zh", "ja")) for _ in range(150))
+        assert worst < 0.4, (lang, worst)
+
+
+def test_trafilatura_finds_the_article_and_not_the_boilerplate(truth, read_back):
+    """The site templates are extractable: article text in, cookie banner and footer out."""
+    trafilatura = pytest.importorskip("trafilatura")
+    from corpus.sample.sites import UI
+
+    recs = _records(read_back)
+    by_id = {r["id"]: (r["file"], r["offset"]) for r in truth["records"]}
+    clean = [(i, p) for i, p in truth["pages"].items() if p["quality"] == "clean"]
+    seen_styles = set()
+    for doc_id, page in clean[::60]:
+        html = recs[by_id[doc_id]]["payload"].decode(page["charset"])
+        text = trafilatura.extract(html, url=page["url"], fast=True) or ""
+        for para in page["main_text"].split("\n\n"):
+            assert para in text
+        ui = UI[page["language"]]
+        for boiler in (ui["cookie"], ui["rights"], ui["newsletter"], ui["related"], ui["legal"][0]):
+            assert boiler not in text
+        seen_styles.add(page["site"])
+    assert len(seen_styles) >= 10

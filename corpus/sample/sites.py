@@ -186,7 +186,7 @@ def render_page(site: Site, title: str, paragraphs: list[str], related: list[tup
     else:
         body = "".join(f"<p>{esc(p)}</p>\n" for p in paragraphs)
     if intro:
-        body = f'<p class="syndication"><em>{esc(intro)}</em></p>\n' + body
+        body = f"<p>{esc(intro)}</p>\n" + body
     if not paragraphs:
         article = ""
     elif site.style == "news":
