@@ -23,7 +23,7 @@ import torch.distributed as dist
 
 from train import config as train_config
 from train.checkpoint import latest_checkpoint, load_training_state, save_checkpoint, unwrap
-from train.data import Split, TokenLoader, unigram_baseline
+from train.data import DataError, Split, TokenLoader, unigram_baseline
 from train.model import GPT, GPTConfig
 from train.optim import build_optimizers, lr_multiplier, set_lr
 from train.tokenizer import Tokenizer
@@ -283,6 +283,10 @@ def train(p: dict, run_dir: Path, shards: Path, resume: bool, pipeline: dict | N
     last_eval = None
     stop_at = int(p["stop_at_step"]) if p.get("stop_at_step") else None
     max_seconds = float(p["max_seconds"]) if p.get("max_seconds") else None
+    has_val = bool(((loader.split.manifest.get("splits") or {}).get("val") or {}).get("shards"))
+    if not has_val and d.master:
+        print(f"note: {shards / 'manifest.json'} has no val split: no val loss, no bits per byte", flush=True)
+
     def elapsed() -> float:
         """Rank 0's training time, the same number on every rank (their schedules must agree)."""
         return d.sum([train_time if d.master else 0.0])[0]
@@ -334,7 +338,7 @@ def train(p: dict, run_dir: Path, shards: Path, resume: bool, pipeline: dict | N
         log.log(record, line)
         out_of_time = max_seconds is not None and elapsed() >= max_seconds
         finishing = step == max_steps or step == stop_at or out_of_time
-        if step % int(p["eval_every"]) == 0 or finishing:
+        if has_val and (step % int(p["eval_every"]) == 0 or finishing):
             last_eval = evaluate(eval_net, shards, p, d, token_bytes, autocast)
             log.log({"step": step, **last_eval},
                     f"step {step:5d} | val loss {last_eval['val_loss']:.4f} | val bpb {last_eval['val_bpb']:.4f}")
@@ -351,7 +355,8 @@ def train(p: dict, run_dir: Path, shards: Path, resume: bool, pipeline: dict | N
                       "docs": sum(s["docs"] for s in loader.state_dict()["lanes"])})
     loader.close()
     if d.master:
-        result["unigram_loss"] = unigram_baseline(shards, cfg.vocab_size)
+        if has_val:
+            result["unigram_loss"] = unigram_baseline(shards, cfg.vocab_size)
         log.log({"step": step, "final": True, "ranks": ranks, **result})
         msg = (f"done: {step} steps, {tokens_seen / 1e6:.2f}M tokens in {train_time:.1f}s, "
                f"{result['cropped_share'] * 100:.1f}% of document tokens cropped")
@@ -396,7 +401,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no token shards at {shards} (run `corpus tokenize` first, or set train.pretrain.shards)",
               file=sys.stderr)
         return 2
-    train(p, run_dir, shards, args.resume, config)
+    try:
+        train(p, run_dir, shards, args.resume, config)
+    except DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 
