@@ -247,6 +247,9 @@ def train(p: dict, run_dir: Path, shards: Path, resume: bool, pipeline: dict | N
         print(f"--resume: no checkpoint in {run_dir}; starting from scratch", flush=True)
     if ckpt is not None:
         state = load_training_state(ckpt, model, optimizers)
+        if len(state["loader"]) != d.world:
+            raise DataError(f"{ckpt}: saved by {len(state['loader'])} rank(s), resumed with {d.world}; "
+                            f"resume with the same number of processes")
         loader.load_state_dict(state["loader"][d.rank])
         step, tokens_seen, train_time = state["step"], state["tokens"], state.get("train_time", 0.0)
     max_steps = int(p["max_steps"])
