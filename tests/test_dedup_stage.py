@@ -140,6 +140,20 @@ def test_decontamination_removes_or_flags(corpus, tmp_path):
             assert [r["id"] for r in kept if r["contaminated"]] == [victim["id"]]
 
 
+def test_reads_language_partitioned_input(deduped, tmp_path):
+    out, rows, _, _ = deduped
+    write_parts([r for r in rows if r["text"].isascii()], tmp_path / "extract" / "language=en", 2)
+    write_parts([r for r in rows if not r["text"].isascii()], tmp_path / "extract" / "language=zh", 1)
+    manifest = run_dedup(tmp_path)
+    assert manifest["counts"]["in"] == len(rows)
+    assert len(list_parts(tmp_path / "dedup")) == 3
+
+    def outcome(d):
+        return {(r["id"], r["reason"], r["dup_of"]) for r in read_table(d / "rejected").to_pylist()}
+
+    assert outcome(tmp_path / "dedup") == outcome(out / "dedup")
+
+
 def test_against_an_index_made_with_other_parameters_fails_clearly(deduped, tmp_path):
     from corpus.config import ConfigError
 

@@ -164,16 +164,21 @@ class DedupStage(Stage):
         self.index = self.dir / "index"
 
     # --- what runs where --------------------------------------------------------------
-    def _parts(self) -> list[Path]:
+    def _parts(self) -> list[tuple[str, Path]]:
+        """(part name, input path) for every input part, including the filter stage's
+        ``language=xx/`` folders; names are numbered in path order, so they are unique."""
         d = self.input_dir()
-        parts = list_parts(d) if d else []
-        if not parts:
+        paths = list_parts(d) if d else []
+        if d and d.is_dir():
+            for sub in sorted(d.glob("language=*")):
+                paths += list_parts(sub)
+        if not paths:
             raise FileNotFoundError(f"dedup: no input parts in {d}; run the "
                                     f"{self.params.get('input_stage', 'filter')} stage first")
-        return parts
+        return [(f"part-{i:05d}", p) for i, p in enumerate(paths)]
 
     def tasks(self) -> list[Task]:
-        return [Task(p.stem, {"path": str(p)}) for p in self._parts()]
+        return [Task(name, {"path": str(p)}) for name, p in self._parts()]
 
     def fingerprint_source(self):
         src = super().fingerprint_source()
@@ -209,8 +214,9 @@ class DedupStage(Stage):
             tmp = self.index / f".decontam.tmp-{os.getpid()}.npz"
             np.savez(tmp, hashes=hashes, owners=owners)
             os.replace(tmp, self.index / "decontam.npz")
-        items = [(o, str(p), str(self.index), p.stem) for p in parts]
-        rows = sum(_row_count(p) for p in parts)
+        names = [name for name, _ in parts]
+        items = [(o, str(p), str(self.index), name) for name, p in parts]
+        rows = sum(_row_count(p) for _, p in parts)
         if rows < INLINE_KEYS_DOCS:   # small: hashing here beats starting workers
             for item in items:
                 compute_part_keys(*item)
@@ -218,18 +224,18 @@ class DedupStage(Stage):
             run.map(compute_part_keys, items, label="dedup keys", unit="docs",
                     count=lambda r: int(r.get("docs", 0)))
         t0 = time.monotonic()
-        stats = assign(self.dir / ".work", self.index, [p.stem for p in parts], frozen, o["bands"],
+        stats = assign(self.dir / ".work", self.index, names, frozen, o["bands"],
                        {"url": o["url"], "exact": o["exact"], "minhash": o["minhash"],
                         "buckets": o["buckets"],
                         "contam_action": dc["action"] if dc else None,
                         "eval_names": [Path(f).name for f in dc["eval_sets"]] if dc else []},
                        lambda fn, its: run.map(fn, its, label="dedup bands", unit="bands"))
         stats["reduce_seconds"] = round(time.monotonic() - t0, 3)
-        part_rows = {p.stem: idx.read_docs(self.index, p.stem, ["has_sig"]).num_rows for p in parts}
+        part_rows = {name: idx.read_docs(self.index, name, ["has_sig"]).num_rows for name in names}
         created = hashlib.sha256(json.dumps([key_params(o), sorted(part_rows.items()),
                                              stats], sort_keys=True).encode()).hexdigest()[:16]
         idx.write_meta(self.index, {
-            "version": idx.VERSION, "params": key_params(o), "parts": [p.stem for p in parts],
+            "version": idx.VERSION, "params": key_params(o), "parts": names,
             "part_rows": part_rows, "docs": sum(part_rows.values()),
             "against": str(frozen[-1][0].resolve()) if frozen else None,
             "stats": stats, "eval_sets": eval_stats, "created": created, "complete": True})
