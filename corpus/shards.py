@@ -140,6 +140,9 @@ class TokenizeStage(Stage):
 
     # --- map: one input part -> sorted train and val parts ---------------------------
     def process(self, task: Task, out: TaskOutput) -> dict:
+        import time
+
+        cpu0 = time.process_time()
         o = self.opts
         sp = load_sentencepiece(str(self.tokenizer_path))
         bos = self.info["special_tokens"]["bos"]
@@ -166,6 +169,7 @@ class TokenizeStage(Stage):
             extra[f"{split}_documents"] = t.num_rows
             extra[f"{split}_tokens"] = int(pc.sum(t.column("n_tokens")).as_py() or 0)
         extra["tokens"] = extra["train_tokens"] + extra["val_tokens"]
+        extra["cpu_seconds"] = round(time.process_time() - cpu0, 3)
         return {"in": n, "kept": n, "extra": extra}
 
     # --- reduce: global order by key, cut into shards --------------------------------
@@ -174,14 +178,16 @@ class TokenizeStage(Stage):
 
         t0 = time.monotonic()
         target = max(1, int(self.opts["shard_tokens"]))
-        splits, outputs = {}, {}
+        splits, outputs, shard_cpu, plan_cpu = {}, {}, 0.0, 0.0
         for split in SPLITS:
             parts = [self.dir / PARTS_DIR / split / f"{r['task']}.parquet" for r in results]
             missing = [str(p) for p in parts if not p.exists()]
             if missing:
                 raise StageError(f"tokenize: intermediate parts are gone ({missing[0]} ...); "
                                  f"re-run with --force")
+            c0 = time.process_time()
             plans = plan_shards(parts, target)
+            plan_cpu += time.process_time() - c0
             out_dir = self.dir / split
             jobs = [(str(out_dir / f"part-{i:05d}.parquet"), slices, self.dtype)
                     for i, slices in enumerate(plans)]
@@ -191,7 +197,8 @@ class TokenizeStage(Stage):
                 if old.name not in keep:
                     old.unlink()
             shards = [{"path": f"{split}/{Path(j[0]).name}", "documents": d, "tokens": t}
-                      for j, (d, t) in zip(jobs, written)]
+                      for j, (d, t, _) in zip(jobs, written)]
+            shard_cpu += sum(w[2] for w in written)
             splits[split] = {"documents": sum(s["documents"] for s in shards),
                              "tokens": sum(s["tokens"] for s in shards), "shards": shards}
             outputs[split] = [{"part": Path(s["path"]).name, "rows": s["documents"]} for s in shards]
@@ -210,7 +217,9 @@ class TokenizeStage(Stage):
         return {"outputs": outputs, "tokenizer": self.info, "dtype": self.dtype, "splits": splits,
                 "text": {"chars": sum(r["extra"]["chars"] for r in results), "bytes": nbytes},
                 "timing": {"encode_task_seconds": round(sum(r.get("seconds", 0) for r in results), 3),
-                           "repack_seconds": round(time.monotonic() - t0, 3)},
+                           "encode_cpu_seconds": round(sum(r["extra"].get("cpu_seconds", 0) for r in results), 3),
+                           "repack_seconds": round(time.monotonic() - t0, 3),
+                           "repack_cpu_seconds": round(plan_cpu + shard_cpu, 3)},
                 "summary": summary}
 
 
@@ -266,11 +275,15 @@ def read_rows(path: str, start: int, stop: int) -> pa.Table:
     return pf.read_row_groups(groups).slice(start - first, stop - start)
 
 
-def write_shard(path: str, slices: list[tuple[str, int, int]], dtype: str) -> tuple[int, int]:
-    """Gather a shard's slices, order them by key, write it atomically; (documents, tokens)."""
+def write_shard(path: str, slices: list[tuple[str, int, int]], dtype: str) -> tuple[int, int, float]:
+    """Gather a shard's slices, order them by key, write it atomically;
+    returns (documents, tokens, CPU seconds)."""
+    import time
+
+    cpu0 = time.process_time()
     table = pa.concat_tables([read_rows(*s) for s in slices])
     table = table.sort_by([("key", "ascending"), ("id", "ascending")])
     schema = shard_schema(dtype)
     with PartWriter(path, schema, row_group_size=1000) as w:
         w.write_table(table.select(schema.names))
-    return table.num_rows, int(pc.sum(table.column("n_tokens")).as_py() or 0)
+    return table.num_rows, int(pc.sum(table.column("n_tokens")).as_py() or 0), time.process_time() - cpu0
