@@ -22,7 +22,7 @@ import torch
 import torch.distributed as dist
 
 from train import config as train_config
-from train.checkpoint import latest_checkpoint, load_training_state, save_checkpoint, unwrap
+from train.checkpoint import latest_checkpoint, load_training_state, save_checkpoint
 from train.data import DataError, Split, TokenLoader, unigram_baseline
 from train.model import GPT, GPTConfig
 from train.optim import build_optimizers, lr_multiplier, set_lr
