@@ -309,5 +309,6 @@ def test_trafilatura_finds_the_article_and_not_the_boilerplate(truth, read_back)
         ui = UI[page["language"]]
         for boiler in (ui["cookie"], ui["rights"], ui["newsletter"], ui["related"], ui["legal"][0]):
             assert boiler not in text
+        assert "{" not in text and "javascript" not in text.lower()  # scripts, JSON-LD, noscript stay out
         seen_styles.add(page["site"])
     assert len(seen_styles) >= 10

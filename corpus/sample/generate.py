@@ -63,6 +63,7 @@ class Page:
     cluster: int | None = None
     dup_kind: str | None = None
     jaccard: float | None = None
+    published: str | None = None
     html: bytes = b""
     key: float = 0.0
     related: list = field(default_factory=list)
@@ -71,6 +72,15 @@ class Page:
     def main_text(self) -> str:
         paras = ([self.intro] if self.intro else []) + self.paragraphs
         return ("\n" if self.quality == "link_list" else "\n\n").join(paras)
+
+
+def _published(rng: random.Random, after: str | None = None) -> str:
+    """A publication time in 2023-2024 (a syndicated copy appears a few days after its source)."""
+    if after:
+        base = datetime.strptime(after, "%Y-%m-%dT%H:%M:%SZ") + timedelta(days=rng.randint(0, 4))
+    else:
+        base = datetime(2023, 1, 1) + timedelta(days=rng.randrange(420))
+    return (base + timedelta(minutes=rng.randrange(6 * 60, 22 * 60))).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def slugify(title: str, n: int) -> str:
@@ -114,10 +124,13 @@ class Planner:
     def composer(self, lang: str, tag: str, topic: str | None = None) -> Composer:
         return Composer(lang_module(lang), random.Random(f"crawl2tokens-sample-{self.seed}-{tag}"), topic)
 
-    def new_url(self, site: Site, title: str) -> str:
+    def new_url(self, page: Page) -> str:
+        """``/<section>/<year>/<slug>-<n>.html``; also dates the page if it has no date yet."""
         self.counter += 1
-        year = 2023 + self.counter % 2
-        return site.url(f"{SECTIONS[site.style]}/{year}/{slugify(title, self.counter)}.html")
+        if page.published is None:
+            page.published = _published(self.rng)
+        year = page.published[:4]
+        return page.site.url(f"{SECTIONS[page.site.style]}/{year}/{slugify(page.title, self.counter)}.html")
 
     def plan_pages(self) -> list[Page]:
         n_lowq = math.ceil(self.n_pages * LOWQ_SHARE)
@@ -137,7 +150,7 @@ class Planner:
                 target = int(lo + (hi - lo) * rng.random() ** 1.2)
                 paras = comp.article(target)
                 page = Page(site, comp.title(), paras)
-                page.url = self.new_url(site, page.title)
+                page.url = self.new_url(page)
                 pages.append(page)
         # Low-quality pages, spread over languages and kinds.
         lowq_langs = _quota(n_lowq, LANG_SHARE)
@@ -150,7 +163,7 @@ class Planner:
                 comp = self.composer(lang, f"lowq-{lang}-{i}")
                 title, paras = lowq.MAKERS[kind](lang, comp, random.Random(f"crawl2tokens-sample-{self.seed}-lq-{lang}-{i}"))
                 page = Page(site, title, paras, quality=kind)
-                page.url = self.new_url(site, title)
+                page.url = self.new_url(page)
                 pages.append(page)
         for page in pages:
             page.key = rng.random()
@@ -200,7 +213,7 @@ class Planner:
         else:
             url = orig.url.replace(".html", f".html?ref=home{n}")
         page = Page(orig.site, orig.title, list(orig.paragraphs), quality=orig.quality, url=url,
-                    cluster=orig.cluster, dup_kind="exact")
+                    cluster=orig.cluster, dup_kind="exact", published=orig.published)
         page.related = orig.related  # same HTML, byte for byte (filled in when rendering)
         page.exact_of = orig  # type: ignore[attr-defined]
         return page
@@ -227,8 +240,9 @@ class Planner:
             paras[pi] = ("" if cjk else " ").join(sents)
         via = UI[lang]["via"]
         intro = f"{via}{orig.site.name}。" if cjk else f"{via} {orig.site.name}."
-        page = Page(site, orig.title, paras, url=self.new_url(site, orig.title), intro=intro,
-                    cluster=orig.cluster, dup_kind="near")
+        page = Page(site, orig.title, paras, intro=intro, cluster=orig.cluster, dup_kind="near",
+                    published=_published(rng, after=orig.published))
+        page.url = self.new_url(page)
         page.jaccard = round(jaccard(orig.main_text, page.main_text, cjk), 4)
         return page
 
@@ -258,7 +272,7 @@ def _encode_page(page: Page, planner: Planner, by_site: dict[str, list[Page]]) -
     related = [(p.title, p.url) for p in rng.sample(peers, min(5, len(peers)))]
     meta = site.charset if site.charset_declared == "meta" or (site.charset == "utf-8") else None
     html = render_page(site, page.title, page.paragraphs, related, 2024, intro=page.intro, meta_charset=meta,
-                       as_links=page.quality == "link_list")
+                       as_links=page.quality == "link_list", published=page.published)
     body = html.encode(site.charset, errors="xmlcharrefreplace")
     ctype = f"text/html; charset={site.charset}" if site.charset_declared == "header" else "text/html"
     return body, ctype
@@ -439,7 +453,7 @@ def generate(out_dir: Path, seed: int = 0, pages: int = 2000) -> Path:
     # The last record of the last file is cut short: a crawl killed mid-write.
     comp = planner.composer("en", "truncated")
     trunc_page = Page(SITES[0], comp.title(), comp.article(300))
-    trunc_page.url = planner.new_url(SITES[0], trunc_page.title)
+    trunc_page.url = planner.new_url(trunc_page)
     tbody, tctype = _encode_page(trunc_page, planner, by_site)
     truncated = Fetch("page", trunc_page.url, 1.0, content_type=tctype, body=tbody, page=trunc_page)
 
@@ -479,7 +493,7 @@ def _page_entry(f: Fetch) -> dict:
     p = f.page
     entry = {"url": p.url, "site": p.site.domain, "language": p.site.lang, "charset": p.site.charset,
              "charset_declared": p.site.charset_declared, "quality": p.quality, "cluster": p.cluster,
-             "dup_kind": p.dup_kind, "title": p.title, "main_text": p.main_text}
+             "dup_kind": p.dup_kind, "title": p.title, "published": p.published, "main_text": p.main_text}
     if p.jaccard is not None:
         entry["jaccard"] = p.jaccard
     return entry

@@ -133,13 +133,28 @@ def _links(site: Site, items: list[tuple[str, str]], cls: str) -> str:
     return f'<ul class="{cls}">{lis}</ul>'
 
 
-def _head(site: Site, title: str, meta_charset: str | None) -> str:
+def _head(site: Site, title: str, meta_charset: str | None, published: str | None) -> str:
     meta = f'<meta charset="{meta_charset}">' if meta_charset else ""
+    ld = ""
+    if published:  # structured data, as CMSs emit it (extractors read dates from here)
+        data = {"@context": "https://schema.org", "@type": "NewsArticle", "headline": title,
+                "datePublished": published, "inLanguage": site.lang,
+                "publisher": {"@type": "Organization", "name": site.name}}
+        ld = f'<script type="application/ld+json">{esc_json(data)}</script>'
     return (f'<!DOCTYPE html>\n<html lang="{site.lang}"><head>{meta}'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{esc(title)} | {esc(site.name)}</title>"
             f'<link rel="stylesheet" href="/static/site.css">'
-            f'<script src="/static/consent.js" defer></script></head>\n')
+            f"<style>.cookie-consent{{position:fixed;bottom:0}}.menu li{{display:inline}}</style>{ld}"
+            f'<script src="/static/consent.js" defer></script>'
+            f"<script>window.dataLayer = window.dataLayer || []; function gtag(){{dataLayer.push(arguments);}}"
+            f" gtag('js', new Date());</script></head>\n")
+
+
+def esc_json(data: dict) -> str:
+    import json
+
+    return json.dumps(data, ensure_ascii=False, sort_keys=True).replace("</", "<\\/")
 
 
 def _header(site: Site, ui: dict) -> str:
@@ -173,12 +188,16 @@ def _share(ui: dict) -> str:
 
 def render_page(site: Site, title: str, paragraphs: list[str], related: list[tuple[str, str]],
                 year: int, intro: str | None = None, meta_charset: str | None = None,
-                as_links: bool = False) -> str:
+                as_links: bool = False, published: str | None = None) -> str:
     """A whole page: the site's boilerplate around an article (or none when ``paragraphs`` is empty).
 
     ``as_links`` renders the paragraphs as a list of links (a link-farm page)."""
     ui = UI[site.lang]
-    parts = [_head(site, title, meta_charset), "<body>\n", _cookie(ui), _header(site, ui)]
+    parts = [_head(site, title, meta_charset, published), "<body>\n",
+             '<noscript><p>Please enable JavaScript to use all features of this site.</p></noscript>\n',
+             _cookie(ui), _header(site, ui)]
+    if published:
+        parts.append(f'<div class="dateline"><time datetime="{published}">{published[:10]}</time></div>\n')
     rel = (f'<aside class="related"><h2>{esc(ui["related"])}</h2>'
            f'{_links(site, related, "related-list")}</aside>\n')
     if as_links:
