@@ -271,18 +271,20 @@ def iter_plain_records(fh: BinaryIO, max_bytes: int = 1 << 62) -> Iterator[RawRe
             b.ensure(min(total, HEAD_KEEP))
             data = bytes(b.buf[b.i:b.i + min(total, HEAD_KEEP)])
             left = total
-            while left > 0:
+            while left > 0:  # skip the rest without keeping it
                 take = min(left, b.avail)
                 b.i += take
                 left -= take
                 if left and not b.more():
                     break
+            got = total - left
         else:
             b.ensure(total)
             data = bytes(b.buf[b.i:b.i + total])
             b.i += len(data)
-        if len(data) < min(total, HEAD_KEEP) or (not too_large and len(data) < total):
-            yield Fault(start, f"truncated record: file ends {len(data)} of {total} bytes into it")
+            got = len(data)
+        if got < total:
+            yield Fault(start, f"truncated record: file ends {got} of {total} bytes into it")
             return
         yield RawRecord(start, b.pos - start, data, total, too_large)
 
