@@ -29,7 +29,8 @@ import pyarrow.parquet as pq
 from . import config as cfg
 from .docs import PartWriter, iter_batches, list_parts
 from .runner import DONE_DIR, RunContext, Stage, StageError, Task, TaskOutput
-from .tokenizer import MODEL_FILE, SPECIALS_FILE, doc_keys, encode_documents, file_sha256
+from .tokenizer import (MODEL_FILE, SPECIALS_FILE, doc_keys, encode_documents, file_sha256,
+                        input_parts)
 
 log = logging.getLogger("corpus")
 
@@ -129,10 +130,10 @@ class TokenizeStage(Stage):
 
     def tasks(self) -> list[Task]:
         d = self.input_dir()
-        parts = list_parts(d) if d else []
+        parts = input_parts(d)
         if not parts:
             raise StageError(f"tokenize: no document parts in {d}; run the upstream stage first")
-        return [Task(p.stem, {"path": str(p)}) for p in parts]
+        return [Task(f"part-{i:05d}", {"path": str(p)}) for i, p in enumerate(parts)]
 
     def prepare(self, run: RunContext) -> None:
         self.info = self._tokenizer_info()

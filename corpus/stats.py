@@ -29,6 +29,7 @@ from . import config as cfg
 from .docs import iter_batches, list_parts
 from .manifest import read_manifest, write_json_atomic
 from .runner import RunContext, Stage, StageError, Task, TaskOutput
+from .tokenizer import input_parts as kept_parts
 
 DOC_STAGES = ["extract", "filter", "dedup"]
 SPLITS = ("train", "val")
@@ -47,14 +48,6 @@ PROFILE_SCHEMA = pa.schema([
 
 
 # --- which datasets an output holds ---------------------------------------------------
-
-def kept_parts(d: Path) -> list[Path]:
-    """A stage's kept parts, also when partitioned into ``language=xx/`` folders."""
-    parts = list_parts(d)
-    for sub in sorted(d.glob("language=*")) if d.is_dir() else []:
-        parts += list_parts(sub)
-    return parts
-
 
 def pipeline_datasets(root: Path) -> list[tuple[str, str, Path]]:
     """(stage, kind, part path) of every part file under a pipeline output root."""

@@ -77,6 +77,16 @@ def doc_keys(ids, seed: int) -> np.ndarray:
     return np.fromiter((doc_key(i, seed) for i in ids), dtype=np.uint64, count=len(ids))
 
 
+def input_parts(d: Path | None) -> list[Path]:
+    """The document parts of a stage directory, also when partitioned into ``language=xx/``."""
+    if d is None or not d.is_dir():
+        return []
+    parts = list_parts(d)
+    for sub in sorted(d.glob("language=*")):
+        parts += list_parts(sub)
+    return parts
+
+
 def stage_params(params: dict) -> dict:
     out = {**DEFAULTS, **(params or {})}
     for k in ("vocab_size", "sample_chars", "max_doc_chars", "max_piece_length", "seed", "threads"):
@@ -202,13 +212,13 @@ class TokenizerStage(Stage):
 
     def _parts(self) -> list[Path]:
         d = self.input_dir()
-        parts = list_parts(d) if d else []
+        parts = input_parts(d)
         if not parts:
             raise StageError(f"tokenizer: no document parts in {d}; run the upstream stage first")
         return parts
 
     def tasks(self) -> list[Task]:
-        return [Task(p.stem, {"path": str(p)}) for p in self._parts()]
+        return [Task(f"part-{i:05d}", {"path": str(p)}) for i, p in enumerate(self._parts())]
 
     def prepare(self, run: RunContext) -> None:
         o = self.opts

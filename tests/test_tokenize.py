@@ -189,3 +189,16 @@ def test_vocab_too_large_for_the_sample_is_a_clear_error(tmp_path):
     config["executor"]["workers"] = 1
     with pytest.raises(StageError, match="too small for vocab_size=60000"):
         run_stage(TokenizerStage(config), show_progress=False)
+
+
+def test_reads_language_partitioned_input(tmp_path):
+    """Pointed at a filter output partitioned into language=xx/ folders, every doc is encoded."""
+    write_fake_stage(tmp_path, stage="filter/language=de", parts=1, docs_per_part=60, seed=1)
+    write_fake_stage(tmp_path, stage="filter/language=en", parts=1, docs_per_part=60, seed=2)
+    config = fake_config(tmp_path, tokenizer={"input_stage": "filter", "vocab_size": 600},
+                         tokenize={"input_stage": "filter"})
+    run_stage(TokenizerStage(config), show_progress=False)
+    m = run_stage(TokenizeStage(config), show_progress=False)
+    assert m["counts"]["in"] == 120
+    assert set(_shard_rows(tmp_path)) == set(read_table(tmp_path / "filter" / "language=de").column("id").to_pylist()
+                                             + read_table(tmp_path / "filter" / "language=en").column("id").to_pylist())
