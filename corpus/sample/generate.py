@@ -64,9 +64,8 @@ class Page:
     dup_kind: str | None = None
     jaccard: float | None = None
     published: str | None = None
-    html: bytes = b""
-    key: float = 0.0
-    related: list = field(default_factory=list)
+    key: float = 0.0  # crawl order
+    exact_of: "Page | None" = None  # an exact copy is served with its original's bytes
 
     @property
     def main_text(self) -> str:
@@ -112,6 +111,8 @@ def _quota(total: int, shares: dict[str, float]) -> dict[str, int]:
 
 
 class Planner:
+    """Decides every HTML page: site, language, text, quality, duplicates and crawl order."""
+
     def __init__(self, seed: int, pages: int):
         self.seed = seed
         self.n_pages = pages
@@ -214,8 +215,7 @@ class Planner:
             url = orig.url.replace(".html", f".html?ref=home{n}")
         page = Page(orig.site, orig.title, list(orig.paragraphs), quality=orig.quality, url=url,
                     cluster=orig.cluster, dup_kind="exact", published=orig.published)
-        page.related = orig.related  # same HTML, byte for byte (filled in when rendering)
-        page.exact_of = orig  # type: ignore[attr-defined]
+        page.exact_of = orig
         return page
 
     def near_copy(self, orig: Page, n: int) -> Page:
@@ -432,7 +432,7 @@ def generate(out_dir: Path, seed: int = 0, pages: int = 2000) -> Path:
     fetches: list[Fetch] = []
     rendered: dict[int, tuple[bytes, str]] = {}
     for p in plan:
-        src = getattr(p, "exact_of", None)
+        src = p.exact_of
         if src is not None:
             body, ctype = rendered[id(src)]
         else:
