@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 import time
 from pathlib import Path
 
@@ -42,8 +43,12 @@ def main(args: argparse.Namespace) -> int:
     if args.pages is not None:
         sample["pages"] = args.pages
     t0 = time.monotonic()
-    truth_path = generate_sample(sample["dir"], seed=int(sample.get("seed", 0)),
-                                 pages=int(sample.get("pages", DEFAULT_PAGES)))
+    try:
+        truth_path = generate_sample(sample["dir"], seed=int(sample.get("seed", 0)),
+                                     pages=int(sample.get("pages", DEFAULT_PAGES)))
+    except (ValueError, OSError) as err:
+        print(f"error: corpus sample: {err}", file=sys.stderr)
+        return 2
     counts = json.loads(truth_path.read_text(encoding="utf-8"))["counts"]
     print(f"[sample] {counts['html_pages']:,} HTML pages in {counts['files']} WARC files "
           f"({counts['records']:,} records; languages {', '.join(counts['languages'])}; "
