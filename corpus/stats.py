@@ -348,6 +348,9 @@ def cli_main(args) -> int:
     """`corpus stats PIPELINE.yaml | DIR`: a pipeline runs the stats stage (writes the
     report); a directory that is not a pipeline's output is only read."""
     target = Path(args.pipeline)
+    if not target.exists():
+        print(f"error: {target}: no such pipeline file or output directory", file=sys.stderr)
+        return 1
     if target.is_dir() and not is_pipeline_root(target):
         try:
             stats = stats_of_directory(target)
