@@ -14,7 +14,7 @@ import pytest
 from corpus.config import load_pipeline
 from corpus.docs import list_parts, read_table
 from corpus.runner import run_stage
-from dedup_corpus import TextMaker, make_corpus, write_parts
+from dedup_corpus import make_corpus, write_parts
 
 
 def run_dedup(out: Path, workers: int = 1, executor: str = "local", **params) -> dict:
