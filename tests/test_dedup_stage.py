@@ -96,6 +96,13 @@ def test_same_output_with_two_workers_and_under_ray(deduped, tmp_path, monkeypat
         assert digest(other / "dedup") == expected, name
 
 
+def test_band_buckets_do_not_change_the_result(deduped, tmp_path):
+    out, rows, _, _ = deduped
+    write_parts(rows, tmp_path / "extract")
+    run_dedup(tmp_path, buckets=3)
+    assert digest(tmp_path / "dedup") == digest(out / "dedup")
+
+
 def test_incremental_dedup_removes_exactly_the_documents_already_there(deduped, tmp_path):
     out, rows, _, _ = deduped
     new_rows, _ = make_corpus(seed=1, originals=60, prefix="new-")
