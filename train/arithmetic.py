@@ -1,7 +1,8 @@
 """Arithmetic word problems with known answers: the built-in task RL reinforces and SFT
 teaches the answer format of. Problems are generated, so there is no data to ship, and a
 held-out split is carved out by hashing each problem's template and numbers, so a test
-problem never appears in training under another name or item.
+problem never appears in training under another name or item. A third split, ``rl``,
+holds RL's training problems, which SFT never sees.
 
     make_problems(n, seed, level=1, split="train") -> [{"prompt", "answer", "solution", ...}]
 
@@ -18,8 +19,9 @@ import hashlib
 import random
 from typing import Callable, Sequence
 
-SPLITS = ("train", "test")
+SPLITS = ("train", "rl", "test")
 HELDOUT_PERCENT = 20          # share of the problem space reserved for the held-out split
+RL_PERCENT = 30               # share kept for RL training: problems SFT never shows
 ANSWER_PREFIX = "Answer:"
 
 NAMES = ["Tom", "Anna", "Ben", "Mia", "Sam", "Lena", "Max", "Eva", "Leo", "Nora", "Paul", "Zoe"]
@@ -152,9 +154,15 @@ def problem_key(level: int, template_id: str, numbers: dict) -> str:
 
 
 def split_of(key: str) -> str:
-    """Deterministic split of a problem key: ``test`` for HELDOUT_PERCENT% of keys."""
-    h = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big")
-    return "test" if h % 100 < HELDOUT_PERCENT else "train"
+    """Deterministic split of a problem key: ``test`` (held out from everything) for
+    HELDOUT_PERCENT% of keys, ``rl`` (RL's training problems, never in SFT) for RL_PERCENT%,
+    ``train`` (SFT) for the rest. Keeping RL's problems out of SFT matters: a small model
+    memorises the problems it was fine-tuned on, every RL group then scores k/k and
+    carries no signal."""
+    h = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") % 100
+    if h < HELDOUT_PERCENT:
+        return "test"
+    return "rl" if h < HELDOUT_PERCENT + RL_PERCENT else "train"
 
 
 def _solve(numbers: dict, steps) -> tuple[list[str], int]:

@@ -65,7 +65,8 @@ def load_task(params: dict) -> tuple[list[dict], list[dict]]:
     n_eval = int(params.get("eval_problems", 64))
     if task == "arithmetic":
         level = params.get("level", 1)
-        train = make_problems(int(params.get("train_problems", 2000)), seed, level=level, split="train")
+        # RL trains on the ``rl`` split: problems SFT (which draws from ``train``) never showed
+        train = make_problems(int(params.get("train_problems", 2000)), seed, level=level, split="rl")
         evals = make_problems(n_eval, seed + 1, level=level, split="test")
         return train, evals
     if not task.endswith(".jsonl") and not Path(task).exists():
