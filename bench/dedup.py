@@ -16,6 +16,7 @@ stages, and peak memory of clustering a million signatures.
    grouping, clustering, writing kept/rejected Parquet; one worker) vs datatrove's
    four MinHash stages (signature, buckets, cluster, filter with JSONL in and out;
    one task each, in its own venv ``bench/.venv-datatrove``, see peer_datatrove.py).
+   Then our stage on all ``--docs`` documents with 2 workers.
 4. Peak memory (VmHWM of a fresh process) of clustering ``--cluster-signatures``
    synthetic signatures (10% planted near copies) through the stage's reduce code:
    band keys on disk in 10 parts, per-band sort, union-find, kept documents.
@@ -197,13 +198,13 @@ def subset(parts: Path, n: int, out: Path) -> Path:
     return out
 
 
-def run_ours_stage(work: Path) -> tuple[float, float, dict]:
-    """The whole stage with one worker (it then runs in this process): wall, CPU, counts."""
+def run_ours_stage(work: Path, workers: int = 1) -> tuple[float, float, dict]:
+    """The whole stage (with one worker it runs in this process): wall, CPU, counts."""
     from corpus.config import load_pipeline
     from corpus.dedup import DedupStage
     from corpus.runner import run_stage
 
-    config = load_pipeline(None, output=str(work), workers=1)
+    config = load_pipeline(None, output=str(work), workers=workers)
     config["stages"] = {"dedup": {"input_stage": "extract"}}
     t0, c0 = time.perf_counter(), time.process_time()
     m = run_stage(DedupStage(config), show_progress=False, force=True)
@@ -382,6 +383,15 @@ def main(argv: list[str] | None = None) -> int:
               f"removed {dt['removed']:,}, kept {dt['kept']:,}")
         print(f"  -> ours / datatrove end to end = {dt['cpu'] / e2e_cpu:.1f}x (CPU), "
               f"{total / e2e_secs:.1f}x (wall)")
+
+    full = work / "full"
+    if not (full / "extract").exists():
+        full.mkdir(parents=True, exist_ok=True)
+        (full / "extract").symlink_to(parts.resolve())
+    secs, _, counts = run_ours_stage(full, workers=2)
+    print(f"end to end, ours on all {counts['in']:,} documents, 2 workers: {secs:.1f}s wall = "
+          f"{counts['in'] / secs:,.0f} docs/s; removed {sum(counts['rejected'].values()):,} "
+          f"({counts['rejected']})")
 
     proc = subprocess.run([sys.executable, __file__, "--work", str(work),
                            "--cluster-only", str(args.cluster_signatures)],
