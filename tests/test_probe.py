@@ -87,6 +87,8 @@ def test_answer_matching_and_bad_input(tmp_path):
     assert probe.is_right("The capital is Quillmar.", "quillmar")
     assert not probe.is_right("The capital is Quillmarsh.", "Quillmar")
     assert probe.is_right("It is 42!", "42") and not probe.is_right("It is 420", "42")
+    assert probe.is_right("5 + 7 = 12\nAnswer: 12", "12")
+    assert not probe.is_right("12 - 7 = 5\nAnswer: 5", "12")     # right number, wrong answer line
     bad = tmp_path / "qa.jsonl"
     bad.write_text('{"question": "q", "answer": "a"}\n{"question": "only"}\n')
     with pytest.raises(ValueError, match=r"qa.jsonl:2"):

@@ -153,7 +153,7 @@ def test_padded_batch_has_no_cross_talk(work):
 def test_resume_equals_uninterrupted(work, tmp_path):
     w, tok_path = work
     init = make_tiny_checkpoint(tmp_path / "pre", tok_path, n_layer=1, n_embd=32, n_head=1, seq_len=128)
-    common = dict(builtin={"n": 40, "seed": 1}, val_fraction=0.1, batch_size=4, steps=6, lr=1e-3,
+    common = dict(builtin={"n": 40, "seed": 1}, val_fraction=0.3, batch_size=4, steps=6, lr=1e-3,
                   warmup=2, log_every=1, samples=[], keep=0)
     full = sft.run(sft_config(tmp_path / "a", init, **common))
     part = sft.run(sft_config(tmp_path / "b", init, checkpoint_every=3, **common))

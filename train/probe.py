@@ -7,7 +7,7 @@ to say "I don't know" exactly there.
 ``qa.jsonl`` holds one ``{"question": ..., "answer": ...}`` per line (``prompt`` is accepted
 for ``question``). For every question the model samples ``--samples`` replies; a reply is
 right when the known answer appears in it as whole words (case, punctuation and spacing
-ignored). Where the share of right replies is below ``--threshold`` the written
+ignored), or, for a reply ending in an ``Answer: X`` line, when X is the answer. Where the share of right replies is below ``--threshold`` the written
 conversation's assistant turn is a refusal; otherwise it keeps a right reply the model
 gave itself (its own words, so fine-tuning on it changes nothing but confidence). Every
 line of the output also records the question, known answer, accuracy and decision.
@@ -42,9 +42,13 @@ def normalize(text: str) -> str:
 
 
 def is_right(reply: str, answer: str) -> bool:
-    """The known answer occurs in the reply as whole words (after normalising both)."""
-    a, r = normalize(answer), normalize(reply)
-    return bool(a) and f" {a} " in f" {r} "
+    """The known answer occurs in the reply as whole words (after normalising both). A reply
+    with a final ``Answer: X`` line (the arithmetic format) is judged by that line alone, so
+    a right number in a wrong working does not count."""
+    a = normalize(answer)
+    finals = [ln for ln in reply.split("\n") if ln.strip().lower().startswith("answer:")]
+    r = normalize(finals[-1].split(":", 1)[1]) if finals else normalize(reply)
+    return bool(a) and (r == a if finals else f" {a} " in f" {r} ")
 
 
 def load_questions(path: str | Path) -> list[dict]:
