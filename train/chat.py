@@ -61,8 +61,14 @@ class Streamer:
             self.out.flush()
         self.shown = text
 
-    def text(self) -> str:
-        return self.tok.decode(self.ids)
+    def finish(self) -> str:
+        """Write whatever was held back (a byte sequence that never completed); return the text."""
+        text = self.tok.decode(self.ids)
+        if text.startswith(self.shown) and len(text) > len(self.shown):
+            self.out.write(text[len(self.shown):])
+            self.out.flush()
+        self.shown = text
+        return text
 
 
 def fit_context(messages: list[dict], tokenizer, seq_len: int) -> list[int]:
@@ -91,7 +97,7 @@ def reply(model, tokenizer, messages: list[dict], opts: dict, out=sys.stdout) ->
             stopped = True
             break
         streamer.push(t)
-    return streamer.text(), stopped
+    return streamer.finish(), stopped
 
 
 def main(argv: list[str] | None = None) -> int:
