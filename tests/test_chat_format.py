@@ -137,3 +137,18 @@ def test_loaders_jsonl_and_parquet(tmp_path):
     bad.write_text("{not json\n")
     with pytest.raises(ConversationError, match=r"bad.jsonl:1: not JSON"):
         load_conversations(bad)
+
+
+def test_streamer_prints_exactly_the_decoded_text(tok):
+    import io
+
+    from train.chat import Streamer
+    text = "Grüße aus Köln, 東京 café ✓\nAnswer: 5"
+    ids = tok.encode(text)
+    assert len(ids) > len(text) // 2          # byte-fallback pieces: characters span tokens
+    out = io.StringIO()
+    s = Streamer(tok, out)
+    for t in ids:
+        s.push(t)
+        assert "\ufffd" not in out.getvalue()  # never a half character on screen
+    assert s.finish() == text and out.getvalue() == text
