@@ -215,3 +215,15 @@ def test_bad_settings_fail_before_any_work(tmp_path):
     pipe = tmp_path / "p.yaml"
     pipe.write_text(f"inputs: [x.warc.gz]\noutput: {tmp_path / 'o'}\nstages:\n  extract: {{extractor: magic}}\n")
     assert main(["extract", str(pipe), "--quiet"]) == 1
+
+
+def test_pipelines_load_with_valid_extract_settings():
+    from corpus.config import load_pipeline
+    from corpus.extract import ExtractStage
+
+    root = Path(__file__).resolve().parent.parent / "pipelines"
+    cc = ExtractStage(load_pipeline(root / "commoncrawl.yaml"))
+    assert cc.settings["paths_limit"] and cc.settings["split_bytes"] == 64 << 20
+    assert any(inp.is_path_list(i) for i in cc.config["inputs"])
+    sample = ExtractStage(load_pipeline(root / "sample.yaml"))
+    assert sample.settings["trafilatura"]["fast"] is True and sample.settings["timeout_s"] == 1.0
