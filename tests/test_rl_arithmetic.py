@@ -49,7 +49,7 @@ def test_mixture_and_bad_arguments():
 
 @pytest.mark.parametrize("level", LEVELS)
 def test_rl_split_is_disjoint_from_sft_and_test(level):
-    sft = {p["key"] for p in make_problems(2000, seed=0, level=level, split="train")}
-    rl = {p["key"] for p in make_problems(2000, seed=0, level=level, split="rl")}
-    test = {p["key"] for p in make_problems(500, seed=0, level=level, split="test")}
+    sft = {p["key"] for p in make_problems(800, seed=0, level=level, split="train")}
+    rl = {p["key"] for p in make_problems(800, seed=0, level=level, split="rl")}
+    test = {p["key"] for p in make_problems(300, seed=0, level=level, split="test")}
     assert rl and sft.isdisjoint(rl) and rl.isdisjoint(test) and sft.isdisjoint(test)
