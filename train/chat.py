@@ -48,8 +48,8 @@ class Streamer:
     the new suffix handles pieces that only make sense together (byte fallback, spaces);
     an unfinished UTF-8 character (shown as U+FFFD) is held back until complete."""
 
-    def __init__(self, tokenizer, out=sys.stdout):
-        self.tok, self.out, self.ids, self.shown = tokenizer, out, [], ""
+    def __init__(self, tokenizer, out=None):
+        self.tok, self.out, self.ids, self.shown = tokenizer, out or sys.stdout, [], ""
 
     def push(self, token: int) -> None:
         self.ids.append(int(token))
@@ -83,7 +83,7 @@ def fit_context(messages: list[dict], tokenizer, seq_len: int) -> list[int]:
     return prompt
 
 
-def reply(model, tokenizer, messages: list[dict], opts: dict, out=sys.stdout) -> tuple[str, bool]:
+def reply(model, tokenizer, messages: list[dict], opts: dict, out=None) -> tuple[str, bool]:
     """Stream the assistant's reply to ``out``; returns (text, stopped_by_end_token)."""
     stops = set(stop_ids(tokenizer))
     prompt = fit_context(messages, tokenizer, model.config.seq_len)
