@@ -31,12 +31,12 @@ BIN = Path(sys.executable).parent
 PIPELINE = ROOT / "pipelines" / "sample.yaml"
 
 PRETRAIN = {"threads": 1, "depth": 2}
-SFT = {"threads": 1, "steps": 500, "batch_size": 32, "lr": 2e-3, "max_seconds": 0,
+SFT = {"threads": 1, "steps": 300, "batch_size": 32, "lr": 2e-3, "max_seconds": 0,
        "builtin": {"n": 6000, "seed": 0, "arithmetic_levels": [1],
                    "mix": {"greeting": 0.04, "identity": 0.04, "instruction": 0.08, "arithmetic": 0.8,
                            "unknowable": 0.04}}}
-RL = {"threads": 1, "task": "arithmetic", "level": 1, "steps": 100, "prompts_per_step": 16, "group_size": 8,
-      "max_new_tokens": 24, "lr": 3e-4, "eval_problems": 64, "eval_samples": 8, "eval_every": 25}
+RL = {"threads": 1, "task": "arithmetic", "level": 1, "steps": 80, "prompts_per_step": 32, "group_size": 8,
+      "max_new_tokens": 24, "lr": 5e-4, "eval_problems": 64, "eval_samples": 8, "eval_every": 20}
 
 
 def sets(phase: str, params: dict) -> list[str]:
@@ -55,12 +55,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(ROOT / "bench" / "out" / "rl"))
     ap.add_argument("--rl-steps", type=int, default=RL["steps"])
     ap.add_argument("--fresh", action="store_true", help="redo the corpus stages and pretraining too")
+    ap.add_argument("--reuse-sft", action="store_true", help="keep the SFT model of an earlier run (RL only)")
     ap.add_argument("--no-results", action="store_true", help="do not append to bench/RESULTS.md")
     args = ap.parse_args(argv)
     out = Path(args.out)
     if args.fresh and out.exists():
         shutil.rmtree(out)
-    for phase in ("sft", "rl"):   # these always start over; corpus output and pretraining are reused
+    for phase in ("rl",) if args.reuse_sft else ("sft", "rl"):   # corpus output and pretraining are reused
         shutil.rmtree(out / "train" / phase, ignore_errors=True)
     common = ["--set", f"output={json.dumps(str(out))}"]
     times: dict[str, float] = {}
@@ -71,7 +72,11 @@ def main(argv: list[str] | None = None) -> int:
         times["pretrain"] = 0.0
     else:
         times["pretrain"] = run([BIN / "train", "pretrain", PIPELINE, *common, *sets("pretrain", PRETRAIN)])
-    times["sft"] = run([BIN / "train", "sft", PIPELINE, *common, *sets("sft", SFT)])
+    if args.reuse_sft and (out / "train" / "sft" / "latest").exists():
+        print(f"reusing the SFT model in {out / 'train' / 'sft'}")
+        times["sft"] = 0.0
+    else:
+        times["sft"] = run([BIN / "train", "sft", PIPELINE, *common, *sets("sft", SFT)])
     rl = dict(RL, steps=args.rl_steps)
     times["rl"] = run([BIN / "train", "rl", PIPELINE, *common, *sets("rl", rl)])
     total = time.monotonic() - t_all
@@ -112,6 +117,8 @@ def write_results(before: dict, after: dict, k: int, times: dict, total: float, 
         f"| after RL | {after['pass@1']:.3f} | {after[f'pass@{k}']:.3f} | {after['greedy']:.3f} | "
         f"{after['completion_len']:.1f} |\n\n"
         f"pass@1 {100 * (after['pass@1'] - before['pass@1']):+.1f} points. Time: "
+        + ("(pretraining reused from an earlier run: 110 s budget) " if not times.get("pretrain") else "")
+        + ("(SFT reused from an earlier run of the same settings) " if not times.get("sft") else "")
         + ", ".join(f"{n} {v:.0f} s" for n, v in times.items())
         + f"; total {total:.0f} s on the shared 2-core machine (noisy: other jobs were running).\n")
     start = text.find("\n## RL (bench/rl.py")          # replace our previous figures, keep the rest
