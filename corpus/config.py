@@ -125,8 +125,21 @@ def load_pipeline(path: str | os.PathLike | None, overrides: list[str] | None = 
         config["executor"]["type"] = flags["executor"]
     if flags.get("ray_address"):
         config["executor"]["ray_address"] = flags["ray_address"]
+    apply_sample_defaults(config)
     validate(config)
     return config
+
+
+def apply_sample_defaults(config: dict) -> None:
+    """A pipeline with a ``sample:`` section reads the crawl it generates: the crawl goes to
+    ``<output>/crawl`` unless ``sample.dir`` says otherwise, and the inputs default to it, so
+    ``--output /tmp/x`` alone gives a self-contained run."""
+    sample = config.get("sample")
+    if not isinstance(sample, dict):
+        return
+    sample.setdefault("dir", str(Path(config["output"]) / "crawl"))
+    if not config.get("inputs"):
+        config["inputs"] = [str(Path(sample["dir"]) / "*.warc.gz")]
 
 
 def validate(config: dict) -> None:
