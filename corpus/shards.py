@@ -39,6 +39,8 @@ DEFAULTS = {
     "shard_tokens": 100_000_000,  # target tokens per shard
     "seed": 0,                 # salts the split and shuffle hashes
     "batch_size": 1024,        # documents per sentencepiece batch
+    "encode_threads": 1,       # sentencepiece threads per task: parallelism comes from the
+                               # executor's workers (no oversubscription); 0 = all cores
     "tokenizer": None,         # path of tokenizer.model (default: the tokenizer stage's)
 }
 
@@ -153,7 +155,7 @@ class TokenizeStage(Stage):
                                   batch_size=int(o["batch_size"])):
             ids = batch.column("id").to_pylist()
             texts = pc.fill_null(batch.column("text"), "").to_pylist()
-            encoded = encode_documents(sp, texts)
+            encoded = encode_documents(sp, texts, int(o["encode_threads"]))
             table = token_table(doc_keys(ids, f"shuffle-{o['seed']}"), ids, encoded, bos, self.dtype)
             val = pa.array(split_is_val(ids, int(o["seed"]), float(o["val_fraction"])))
             tables["val"].append(table.filter(val))

@@ -118,9 +118,12 @@ def _encode_escaped(sp, text: str) -> list[int]:
     return out
 
 
-def encode_documents(sp, texts: list[str]) -> list[list[int]]:
-    """Batch form of :func:`encode_text` (sentencepiece's batch encode for the common case)."""
-    out = sp.encode(texts)
+def encode_documents(sp, texts: list[str], threads: int = 0) -> list[list[int]]:
+    """Batch form of :func:`encode_text` (sentencepiece's batch encode for the common case).
+
+    ``threads``: sentencepiece's encoding threads; 0 = all cores (its default).
+    """
+    out = sp.encode(texts, num_threads=threads if threads > 0 else -1)
     for i, t in enumerate(texts):
         if "\u2581" in t or "<|" in t:
             out[i] = _encode_escaped(sp, t)
