@@ -53,3 +53,12 @@ def test_rl_split_is_disjoint_from_sft_and_test(level):
     rl = {p["key"] for p in make_problems(800, seed=0, level=level, split="rl")}
     test = {p["key"] for p in make_problems(300, seed=0, level=level, split="test")}
     assert rl and sft.isdisjoint(rl) and rl.isdisjoint(test) and sft.isdisjoint(test)
+
+
+def test_level1_splits_hold_hundreds_of_distinct_problems():
+    # a small pool is memorised by RL and a small held-out set is all noise: level 1 must
+    # give RL and evaluation a few hundred distinct problems each
+    rl = {p["key"] for p in make_problems(2000, seed=0, level=1, split="rl")}
+    test = {p["key"] for p in make_problems(2000, seed=0, level=1, split="test")}
+    assert len(rl) >= 300 and len(test) >= 200
+    assert rl.isdisjoint(test)

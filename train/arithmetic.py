@@ -9,7 +9,8 @@ holds RL's training problems, which SFT never sees.
 ``solution`` is the worked steps, one per line, whose LAST line is ``Answer: <number>``;
 that final line is what the RL reward checks.
 
-Levels: 1 one addition or subtraction of numbers up to 9 (10 for subtraction); 2 two additions/subtractions;
+Levels: 1 one addition or subtraction of numbers up to 9 (10 for subtraction), in 18
+phrasings: ~1130 distinct problems, ~220 held out and ~350 in ``rl``; 2 two additions/subtractions;
 3 one multiplication or division; 4 a multiplication or division then an addition or
 subtraction. ``level`` may also be a list of levels (a mixture).
 """
@@ -111,6 +112,28 @@ TEMPLATES: dict[int, list[Template]] = {
         ("sub_lost", "{name} had {a} {item} and lost {b}. How many {item} does {name} have left?",
          _pair_sub, [(_sub, "a", "b")]),
         ("sub_plain", "What is {a} minus {b}?", _pair_sub, [(_sub, "a", "b")]),
+        # More phrasings of the same two operations: they multiply the problem space (each
+        # template x numbers pair is one problem key), so the ``rl`` and ``test`` splits hold
+        # hundreds of distinct problems instead of a few dozen.
+        ("add_finds", "{name} finds {a} {item} and then {b} more. How many {item} did {name} find?",
+         _pair_add, [(_add, "a", "b")]),
+        ("add_buys", "{name} buys {a} {item} on Monday and {b} {item} on Tuesday. "
+                     "How many {item} did {name} buy?", _pair_add, [(_add, "a", "b")]),
+        ("add_two", "{name} has {a} red {item} and {b} blue {item}. How many {item} is that in total?",
+         _pair_add, [(_add, "a", "b")]),
+        ("add_sum", "What is the sum of {a} and {b}?", _pair_add, [(_add, "a", "b")]),
+        ("add_expr", "How much is {a} + {b}?", _pair_add, [(_add, "a", "b")]),
+        ("add_gift", "{name} had {a} {item}. A friend gave {name} {b} more. How many {item} does {name} have?",
+         _pair_add, [(_add, "a", "b")]),
+        ("sub_eats", "There are {a} {item} on the table. {name} takes {b}. How many {item} are on the table now?",
+         _pair_sub, [(_sub, "a", "b")]),
+        ("sub_sells", "{name} had {a} {item} and sold {b} of them. How many {item} does {name} still have?",
+         _pair_sub, [(_sub, "a", "b")]),
+        ("sub_diff", "What is the difference between {a} and {b}?", _pair_sub, [(_sub, "a", "b")]),
+        ("sub_expr", "How much is {a} - {b}?", _pair_sub, [(_sub, "a", "b")]),
+        ("sub_from", "Take {b} away from {a}. What is left?", _pair_sub, [(_sub, "a", "b")]),
+        ("sub_spend", "{name} has {a} {item} and uses {b} of them. How many {item} are left?",
+         _pair_sub, [(_sub, "a", "b")]),
     ],
     2: [
         ("add_sub", "{name} has {a} {item}, buys {b} more and then gives {c} to a friend. "
