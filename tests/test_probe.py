@@ -35,7 +35,7 @@ def taught(tmp_path_factory):
     write_jsonl(facts, w / "facts.jsonl")
     with one_thread():
         ckpt = sft.run(sft_config(w / "out", init, builtin={"n": 0}, data=[str(w / "facts.jsonl")],
-                                  val_fraction=0, batch_size=8, steps=100, lr=3e-3, warmup=5,
+                                  val_fraction=0, batch_size=8, steps=250, lr=3e-3, warmup=5,
                                   log_every=25, samples=[]))
     with open(w / "qa.jsonl", "w") as f:
         for c, k in zip(COUNTRIES, CAPITALS):
