@@ -14,6 +14,8 @@ from typing import Iterable, Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .atomic import tmp_name
+
 BASE_FIELDS = [
     pa.field("id", pa.string()),
     pa.field("url", pa.string()),
@@ -45,10 +47,6 @@ def rejected_schema(schema: pa.Schema) -> pa.Schema:
         if out.get_field_index(f.name) < 0:
             out = out.append(f)
     return out
-
-
-def tmp_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
 
 
 class PartWriter:

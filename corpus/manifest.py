@@ -15,6 +15,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from .atomic import atomic_path
+
 PACKAGES = ["crawl2tokens", "pyarrow", "warcio", "trafilatura", "lxml", "fasttext-wheel",
             "datasketch", "sentencepiece", "numpy", "ray", "torch", "resiliparse"]
 
@@ -57,11 +59,8 @@ def check_balance(counts: dict, where: str) -> None:
 
 
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
 
 
 def read_manifest(stage_directory: str | os.PathLike) -> dict | None:

@@ -14,16 +14,16 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from .atomic import atomic_path
 
 COLORS = {"in": "#4c72b0", "kept": "#55a868", "rejected": "#c44e52", "errors": "#8172b2", "tokens": "#dd8452"}
 
 
 def _save(fig, path: Path) -> str:
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.png")
-    fig.savefig(tmp, dpi=100, metadata={"Software": None})
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
     plt.close(fig)
-    os.replace(tmp, path)
     return path.name
 
 
@@ -155,7 +155,6 @@ def write_report(stats: dict, out_dir: str | os.PathLike) -> Path:
         "shards": chart_shards(stats, out_dir / "shards.png"),
     }
     page = out_dir / "index.html"
-    tmp = page.with_name(f".index.html.tmp-{os.getpid()}")
-    tmp.write_text(render_html(stats, images), encoding="utf-8")
-    os.replace(tmp, page)
+    with atomic_path(page) as tmp:
+        tmp.write_text(render_html(stats, images), encoding="utf-8")
     return page

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from typing import Any, Callable, Sequence
 import pyarrow as pa
 
 from . import config as cfg
+from .atomic import sweep_temporaries
 from .docs import PartWriter
 from .executors import make_executor
 from .manifest import (add_counts, check_balance, command_line, empty_counts, package_versions,
@@ -175,13 +175,6 @@ class RunContext:
         return results
 
 
-def _sweep_temporaries(directory: Path) -> None:
-    """Remove temporary files a killed run left behind (a SIGKILL gives no chance to clean up)."""
-    for tmp in directory.rglob(".*.tmp-*"):
-        if tmp.is_file():
-            tmp.unlink(missing_ok=True)
-
-
 def run_stage(stage: Stage, force: bool = False, show_progress: bool = True,
               executor=None) -> dict:
     """Run (or resume) one stage; returns its manifest."""
@@ -204,7 +197,7 @@ def run_stage(stage: Stage, force: bool = False, show_progress: bool = True,
             log.info("%s: up to date (%s); --force redoes it", stage.name, stage.dir)
             return manifest
 
-    _sweep_temporaries(stage.dir)
+    sweep_temporaries(stage.dir)
     tasks = stage.tasks()
     ids = [t.id for t in tasks]
     if len(set(ids)) != len(ids):

@@ -28,6 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .atomic import atomic_path
 from .docs import iter_batches, list_parts
 from .manifest import write_json_atomic
 from .runner import RunContext, Stage, StageError, Task, TaskOutput
@@ -271,9 +272,8 @@ class TokenizerStage(Stage):
         sp = spm.SentencePieceProcessor(model_proto=blob)
         specials = special_ids(sp)
         model_path = self.dir / MODEL_FILE
-        tmp = model_path.with_name(f".{MODEL_FILE}.tmp-{os.getpid()}")
-        tmp.write_bytes(blob)
-        os.replace(tmp, model_path)
+        with atomic_path(model_path) as tmp:
+            tmp.write_bytes(blob)
         write_json_atomic(self.dir / SPECIALS_FILE, specials)
         info = {"path": MODEL_FILE, "sha256": file_sha256(model_path), "vocab_size": sp.vocab_size(),
                 "special_tokens": specials, "training_documents": len(texts),

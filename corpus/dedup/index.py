@@ -26,6 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..atomic import atomic_path
 from ..config import ConfigError
 
 VERSION = 1
@@ -56,10 +57,6 @@ class DedupIndexError(ConfigError):
     """An index that cannot be used (missing, incomplete, other parameters)."""
 
 
-def _tmp(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
-
-
 def docs_path(index: Path, part: str) -> Path:
     return Path(index) / "docs" / f"{part}.parquet"
 
@@ -73,20 +70,14 @@ def assign_path(index: Path, part: str) -> Path:
 
 
 def write_table(path: Path, table: pa.Table) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp(path)
-    pq.write_table(table, tmp, compression="zstd")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
 
 
 def write_part(index: Path, part: str, docs: pa.Table, bands: np.ndarray) -> None:
     """Write one part's keys: bands first, docs last (docs marks the part complete)."""
-    b = bands_path(index, part)
-    b.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp(b)
-    with open(tmp, "wb") as fh:
+    with atomic_path(bands_path(index, part)) as tmp, open(tmp, "wb") as fh:
         np.save(fh, bands)
-    os.replace(tmp, b)
     write_table(docs_path(index, part), docs.cast(DOCS_SCHEMA))
 
 
@@ -103,11 +94,8 @@ def read_meta(index: Path) -> dict:
 
 
 def write_meta(index: Path, meta: dict) -> None:
-    p = Path(index) / "meta.json"
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp(p)
-    tmp.write_text(json.dumps(meta, indent=2, sort_keys=True))
-    os.replace(tmp, p)
+    with atomic_path(Path(index) / "meta.json") as tmp:
+        tmp.write_text(json.dumps(meta, indent=2, sort_keys=True))
 
 
 def resolve(path: str | os.PathLike) -> Path:

@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from ..atomic import atomic_path
 from .. import config as cfg
 from ..docs import iter_batches, list_parts, rejected_schema
 from ..runner import Stage, Task, TaskOutput
@@ -211,9 +212,8 @@ class DedupStage(Stage):
         dc = o.get("decontaminate")
         if dc and not (self.index / "decontam.npz").exists():
             hashes, owners, eval_stats = build_ngram_table(dc["eval_sets"], dc["fields"], dc["ngram"])
-            tmp = self.index / f".decontam.tmp-{os.getpid()}.npz"
-            np.savez(tmp, hashes=hashes, owners=owners)
-            os.replace(tmp, self.index / "decontam.npz")
+            with atomic_path(self.index / "decontam.npz") as tmp, open(tmp, "wb") as fh:
+                np.savez(fh, hashes=hashes, owners=owners)
         names = [name for name, _ in parts]
         items = [(o, str(p), str(self.index), name) for name, p in parts]
         rows = sum(_row_count(p) for _, p in parts)

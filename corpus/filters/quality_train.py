@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_path
 from .quality import NEGATIVE, POSITIVE, normalise, score
 
 AUTO_POSITIVE = {"1", "true", "hq", "pos", "positive", "clean", "good", "high"}
@@ -144,9 +145,8 @@ def train(texts: list[str], positive: np.ndarray, output: str, holdout: float = 
         model = fasttext.train_supervised(input=tmp, **args)
     finally:
         os.unlink(tmp)
-    tmp_model = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    model.save_model(str(tmp_model))
-    os.replace(tmp_model, out)
+    with atomic_path(out) as tmp_model:
+        model.save_model(str(tmp_model))
     report = {"model": str(out), "train_rows": int(len(train_idx)), "holdout_rows": int(n_test),
               "labels": {"positive": POSITIVE, "negative": NEGATIVE}, "fasttext_args": args}
     if n_test:

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from pathlib import Path
 
+from ..atomic import atomic_path
 from . import binaries, lowq
 from .prose import Composer
 from .sites import SITES, SECTIONS, UI, Site, render_page
@@ -476,16 +477,14 @@ def generate(out_dir: Path, seed: int = 0, pages: int = 2000) -> Path:
                 page_entries[rec["id"]] = _page_entry(f)
         if fi == N_FILES - 1:
             writer.fetch(buf, fname, truncated, with_metadata=False, truncate=True)
-        tmp_warc = out_dir / (fname + ".tmp")
-        tmp_warc.write_bytes(bytes(buf))
-        tmp_warc.replace(out_dir / fname)
+        with atomic_path(out_dir / fname) as tmp_warc:
+            tmp_warc.write_bytes(bytes(buf))
     truth = {"seed": seed, "version": VERSION, "generator": f"crawl2tokens-sample/{VERSION}",
              "files": files, "counts": _counts(writer.records, page_entries),
              "records": writer.records, "pages": page_entries}
     path = out_dir / "truth.json"
-    tmp = out_dir / "truth.json.tmp"
-    tmp.write_text(json.dumps(truth, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(truth, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     return path
 
 
