@@ -100,17 +100,22 @@ def reply(model, tokenizer, messages: list[dict], opts: dict, out=None) -> tuple
     return streamer.finish(), stopped
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="train chat", description=__doc__.split("\n\n")[0])
-    ap.add_argument("target", help="checkpoint (step or run dir) or pipeline file")
-    ap.add_argument("--prompt", help="answer this one message and exit")
-    ap.add_argument("--system", help="system message for the conversation")
+def add_generation_args(ap: argparse.ArgumentParser) -> None:
+    """Sampling flags shared by every command that generates (chat, probe)."""
     ap.add_argument("--temperature", type=float)
     ap.add_argument("--top-k", type=int, dest="top_k")
     ap.add_argument("--max-new-tokens", type=int, dest="max_new_tokens")
     ap.add_argument("--seed", type=int, help="sampling seed (reproducible answers)")
     ap.add_argument("--device", help="cpu | cuda | auto")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="pipeline override")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="train chat", description=__doc__.split("\n\n")[0])
+    ap.add_argument("target", help="checkpoint (step or run dir) or pipeline file")
+    ap.add_argument("--prompt", help="answer this one message and exit")
+    ap.add_argument("--system", help="system message for the conversation")
+    add_generation_args(ap)
     args = ap.parse_args(argv)
     from train.checkpoint import load_model
     from train.tokenizer import Tokenizer

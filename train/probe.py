@@ -23,11 +23,13 @@ import argparse
 import json
 import re
 import sys
+from collections import Counter
 from pathlib import Path
 
 import torch
 
 from train import config as train_config
+from train.chat import add_generation_args
 from train.chat_format import decode_reply, render_prompt, stop_ids
 from train.sft_data import REFUSAL, write_jsonl
 
@@ -108,9 +110,7 @@ def probe(model, tokenizer, questions: list[dict], opts: dict) -> list[dict]:
 
 
 def _most_common(replies: list[str]) -> str:
-    counts: dict[str, int] = {}
-    for r in replies:
-        counts[r] = counts.get(r, 0) + 1
+    counts = Counter(replies)
     return max(replies, key=lambda r: (counts[r], -len(r)))
 
 
@@ -121,12 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", help="output JSONL of SFT conversations")
     ap.add_argument("--samples", type=int)
     ap.add_argument("--threshold", type=float, help="keep the answer when this share of samples is right")
-    ap.add_argument("--temperature", type=float)
-    ap.add_argument("--top-k", type=int, dest="top_k")
-    ap.add_argument("--max-new-tokens", type=int, dest="max_new_tokens")
-    ap.add_argument("--seed", type=int)
-    ap.add_argument("--device")
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="pipeline override")
+    add_generation_args(ap)
     args = ap.parse_args(argv)
     from train.chat import find_checkpoint
     from train.checkpoint import load_model
