@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
+import signal
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -140,7 +142,28 @@ def run_task(stage: Stage, task: Task) -> dict:
         result.setdefault(key, {})
     check_balance(result, f"{stage.name} {task.id}")
     write_json_atomic(_done_path(stage.dir, task.id), result)
+    _kill_hook()
     return result
+
+
+#: Test hook: with CRAWL2TOKENS_KILL_AFTER_PARTS=N set, a process that has just committed its
+#: N-th part kills its run with SIGKILL, at a known point instead of a race with a timer.
+KILL_AFTER_PARTS = "CRAWL2TOKENS_KILL_AFTER_PARTS"
+_parts_committed = 0
+
+
+def _kill_hook() -> None:
+    """Kill -9 the whole process group (main process and workers) if it leads its own session
+    (``start_new_session``), else this process only: never the shell that started it."""
+    global _parts_committed
+    limit = os.environ.get(KILL_AFTER_PARTS)
+    if not limit:
+        return
+    _parts_committed += 1
+    if _parts_committed >= int(limit):
+        if os.getsid(0) == os.getpgrp():
+            os.killpg(os.getpgrp(), signal.SIGKILL)
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _call_task(stage: Stage, task: Task) -> dict:
