@@ -3,6 +3,8 @@ of some made-up countries; probing all of them keeps the answers it knows and wr
 refusals for the ones it gets wrong; SFT on that output teaches it to refuse them."""
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 
 import pytest
@@ -43,14 +45,23 @@ def taught(tmp_path_factory):
     return w, ckpt
 
 
-def test_probe_keeps_known_answers_and_refuses_the_rest(taught, capsys):
+@pytest.fixture(scope="module")
+def probed(taught):
+    """``train probe`` run once on the taught model: its output file and what it printed.
+    Each test that needs the output asks for it here, so it also runs alone."""
     w, ckpt = taught
-    with one_thread():
+    printed = io.StringIO()
+    with one_thread(), contextlib.redirect_stdout(printed):
         rc = probe.main([str(ckpt), "--questions", str(w / "qa.jsonl"), "--out", str(w / "probe.jsonl"),
                          "--samples", "6", "--threshold", "0.5", "--temperature", "1.0", "--seed", "1"])
+    return rc, printed.getvalue(), w / "probe.jsonl"
+
+
+def test_probe_keeps_known_answers_and_refuses_the_rest(probed):
+    rc, printed, out = probed
     assert rc == 0
-    assert "kept 8 answers, wrote 8 refusals" in capsys.readouterr().out
-    records = [json.loads(l) for l in (w / "probe.jsonl").read_text().splitlines()]
+    assert "kept 8 answers, wrote 8 refusals" in printed
+    records = [json.loads(l) for l in out.read_text().splitlines()]
     assert [r["question"] for r in records] == [question(c) for c in COUNTRIES]
     for i, r in enumerate(records):
         assert len(r["samples"]) == 6
@@ -64,16 +75,15 @@ def test_probe_keeps_known_answers_and_refuses_the_rest(taught, capsys):
             assert not any(CAPITALS[i] in s for s in r["samples"])
 
 
-def test_probe_output_mixes_into_sft_and_teaches_refusal(taught):
+def test_probe_output_mixes_into_sft_and_teaches_refusal(taught, probed):
     w, ckpt = taught
-    if not (w / "probe.jsonl").exists():
-        pytest.skip("needs the probe output of the previous test")
+    _, _, out = probed
     with one_thread():
-        final = sft.run(sft_config(w / "out2", ckpt, builtin={"n": 0}, extra_data=[str(w / "probe.jsonl")],
+        final = sft.run(sft_config(w / "out2", ckpt, builtin={"n": 0}, extra_data=[str(out)],
                                    val_fraction=0, batch_size=8, steps=60, lr=2e-3, warmup=5,
                                    log_every=20, samples=[]))
         log = [json.loads(l) for l in (w / "out2" / "train" / "sft" / "log.jsonl").read_text().splitlines()]
-        assert next(r for r in log if r["event"] == "data")["sources"] == {str(w / "probe.jsonl"): 16}
+        assert next(r for r in log if r["event"] == "data")["sources"] == {str(out): 16}
         model, _ = load_model(final)
         tok = load_tokenizer(final / "tokenizer.model")
         prompts = [render_prompt([{"role": "user", "content": question(c)}], tok) for c in COUNTRIES]
