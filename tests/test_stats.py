@@ -2,6 +2,8 @@
 tables print for a pipeline output and for single directories, the report's images exist."""
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import re
 
@@ -19,10 +21,19 @@ def fake_pipeline(tmp_path_factory):
     return root
 
 
-def test_waterfall_agrees_with_manifests(fake_pipeline, capsys):
-    root = fake_pipeline
-    assert corpus_main(["stats", str(root), "--quiet", "--workers", "2"]) == 0
-    printed = capsys.readouterr().out
+@pytest.fixture(scope="module")
+def reported(fake_pipeline):
+    """``corpus stats`` run once on the pipeline: its exit code and what it printed (the
+    report tests ask for it, so each also runs alone)."""
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        rc = corpus_main(["stats", str(fake_pipeline), "--quiet", "--workers", "2"])
+    return fake_pipeline, rc, printed.getvalue()
+
+
+def test_waterfall_agrees_with_manifests(reported):
+    root, rc, printed = reported
+    assert rc == 0
     stats = json.loads((root / "report" / "stats.json").read_text())
     check_waterfall(root, stats)
     # the printed table carries the same numbers
@@ -35,10 +46,9 @@ def test_waterfall_agrees_with_manifests(fake_pipeline, capsys):
     assert m["report"] == "index.html" and m["checks"] == []
 
 
-def test_report_files(fake_pipeline):
-    root = fake_pipeline
-    if not (root / "report" / "index.html").exists():
-        corpus_main(["stats", str(root), "--quiet"])
+def test_report_files(reported):
+    root, rc, _ = reported
+    assert rc == 0
     page = (root / "report" / "index.html").read_text()
     images = re.findall(r"<img src='([^']+)'", page)
     assert set(images) == {"waterfall.png", "lengths.png", "languages.png", "shards.png"}
