@@ -295,7 +295,7 @@ def test_unrelated_pages_are_not_near_duplicates(truth):
 def test_trafilatura_finds_the_article_and_not_the_boilerplate(truth, read_back):
     """The site templates are extractable: article text in, cookie banner and footer out."""
     trafilatura = pytest.importorskip("trafilatura")
-    from corpus.sample.sites import UI
+    from corpus.sample.language import language
 
     recs = _records(read_back)
     by_id = {r["id"]: (r["file"], r["offset"]) for r in truth["records"]}
@@ -306,9 +306,45 @@ def test_trafilatura_finds_the_article_and_not_the_boilerplate(truth, read_back)
         text = trafilatura.extract(html, url=page["url"], fast=True) or ""
         for para in page["main_text"].split("\n\n"):
             assert para in text
-        ui = UI[page["language"]]
+        ui = language(page["language"]).ui
         for boiler in (ui["cookie"], ui["rights"], ui["newsletter"], ui["related"], ui["legal"][0]):
             assert boiler not in text
         assert "{" not in text and "javascript" not in text.lower()  # scripts, JSON-LD, noscript stay out
         seen_styles.add(page["site"])
     assert len(seen_styles) >= 10
+
+
+#: sha256 of a seed-3, 120-page crawl's truth (pages, records without byte offsets, counts).
+PINNED_TRUTH = "63e96a478a13ef4e86a4f7bcaeb1c6d1c4e7c26c901608f0bb0f421d77349f2b"
+
+
+def test_sample_text_is_pinned(tmp_path):
+    """Every word, page and record stays as it was: README figures and test thresholds rest on it.
+
+    Offsets and lengths are left out (they follow zlib's output). A deliberate change to the
+    generator updates PINNED_TRUTH and bumps ``corpus.sample.generate.VERSION``."""
+    import hashlib
+
+    truth = json.loads(generate_sample(tmp_path, seed=3, pages=120).read_text(encoding="utf-8"))
+    recs = [{k: v for k, v in r.items() if k not in ("offset", "length")} for r in truth["records"]]
+    blob = json.dumps([truth["pages"], recs, truth["counts"]], ensure_ascii=False, sort_keys=True)
+    assert hashlib.sha256(blob.encode()).hexdigest() == PINNED_TRUTH
+
+
+def test_languages_are_data_files_whose_templates_resolve():
+    """One data file per language; every ``{SLOT}`` its templates and phrases use has words to draw."""
+    from corpus.sample.generate import LANG_SHARE
+    from corpus.sample.language import LANGS_DIR, language
+
+    ui_keys = set(language("en").ui)
+    for code in LANG_SHARE:
+        assert (LANGS_DIR / f"{code}.yaml").is_file()
+        lang = language(code)
+        words = [w for ws in lang.slots.values() for w in ws]
+        words += [w for topic in lang.topics.values() for ws in topic.values() for w in ws]
+        used = {m.group(1) for t in lang.clauses + lang.sentences + lang.titles + words
+                for m in re.finditer(r"\{([A-Za-z]+)\d?\}", t)}
+        assert used - {"S", "V", "Vt", "C"} <= set(lang.slots), code
+        assert {"S", "V"} <= set(lang.slots) and lang.clauses and lang.sentences and lang.titles, code
+        assert all(set(topic) <= set(lang.slots) for topic in lang.topics.values()), code
+        assert set(lang.ui) == ui_keys and len(lang.spam) >= 10, code

@@ -1,11 +1,12 @@
 """Small but well-formed non-HTML payloads (PDF, PNG, JPEG) for the crawl's other responses."""
 from __future__ import annotations
 
-import base64
+import functools
 import io
 import random
 import struct
 import zlib
+from pathlib import Path
 
 
 def pdf(title: str, lines: list[str]) -> bytes:
@@ -60,51 +61,11 @@ def png(rng: random.Random, width: int = 48, height: int = 32) -> bytes:
 
 
 def jpeg(rng: random.Random) -> bytes:
-    """One of a few small baseline JPEGs (32x24 gradients), made once with Pillow and frozen
-    here so the crawl's bytes do not depend on the installed JPEG library."""
-    return base64.b64decode("".join(rng.choice(_JPEGS)))
+    """One of a few small baseline JPEGs (32x24 gradients in ``jpegs/``), made once with Pillow
+    and kept as files so the crawl's bytes do not depend on the installed JPEG library."""
+    return rng.choice(_jpegs())
 
 
-_JPEGS = [
-    (
-    "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAYEBQYFBAYGBQYHBwYIChAKCgkJChQODwwQFxQYGBcUFhYaHSUfGhsjHBYWICwg"
-    "IyYnKSopGR8tMC0oMCUoKSj/2wBDAQcHBwoIChMKChMoGhYaKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgo"
-    "KCgoKCgoKCgoKCgoKCj/wAARCAAYACADASIAAhEBAxEB/8QAHwAAAQUBAQEBAQEAAAAAAAAAAAECAwQFBgcICQoL/8QAtRAA"
-    "AgEDAwIEAwUFBAQAAAF9AQIDAAQRBRIhMUEGE1FhByJxFDKBkaEII0KxwRVS0fAkM2JyggkKFhcYGRolJicoKSo0NTY3ODk6"
-    "Q0RFRkdISUpTVFVWV1hZWmNkZWZnaGlqc3R1dnd4eXqDhIWGh4iJipKTlJWWl5iZmqKjpKWmp6ipqrKztLW2t7i5usLDxMXG"
-    "x8jJytLT1NXW19jZ2uHi4+Tl5ufo6erx8vP09fb3+Pn6/8QAHwEAAwEBAQEBAQEBAQAAAAAAAAECAwQFBgcICQoL/8QAtREA"
-    "AgECBAQDBAcFBAQAAQJ3AAECAxEEBSExBhJBUQdhcRMiMoEIFEKRobHBCSMzUvAVYnLRChYkNOEl8RcYGRomJygpKjU2Nzg5"
-    "OkNERUZHSElKU1RVVldYWVpjZGVmZ2hpanN0dXZ3eHl6goOEhYaHiImKkpOUlZaXmJmaoqOkpaanqKmqsrO0tba3uLm6wsPE"
-    "xcbHyMnK0tPU1dbX2Nna4uPk5ebn6Onq8vP09fb3+Pn6/9oADAMBAAIRAxEAPwBbfTunFadvp3Tit+307pxWnb6d0+Wvg6uO"
-    "8zTL8x21MC307p8teWW+ndOK+hbfTunFeWW+ndPlrbLsd8evb9TzeM8x/wB21/n/APbTBt/ip4h4/wBB0r/v1J/8XWnb/FTx"
-    "Dx/oOlf9+pP/AIuiivoKuWYT/n2j9Cy/KMDp+6Rp2/xU8Q8f6DpP/fqT/wCLryy3+KniHj/QdJ/79Sf/ABdFFbZdluE9/wDd"
-    "rp+p5vGeUYH/AGb90vt/+2n/2Q=="
-    ),
-    (
-    "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAYEBQYFBAYGBQYHBwYIChAKCgkJChQODwwQFxQYGBcUFhYaHSUfGhsjHBYWICwg"
-    "IyYnKSopGR8tMC0oMCUoKSj/2wBDAQcHBwoIChMKChMoGhYaKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgo"
-    "KCgoKCgoKCgoKCgoKCj/wAARCAAYACADASIAAhEBAxEB/8QAHwAAAQUBAQEBAQEAAAAAAAAAAAECAwQFBgcICQoL/8QAtRAA"
-    "AgEDAwIEAwUFBAQAAAF9AQIDAAQRBRIhMUEGE1FhByJxFDKBkaEII0KxwRVS0fAkM2JyggkKFhcYGRolJicoKSo0NTY3ODk6"
-    "Q0RFRkdISUpTVFVWV1hZWmNkZWZnaGlqc3R1dnd4eXqDhIWGh4iJipKTlJWWl5iZmqKjpKWmp6ipqrKztLW2t7i5usLDxMXG"
-    "x8jJytLT1NXW19jZ2uHi4+Tl5ufo6erx8vP09fb3+Pn6/8QAHwEAAwEBAQEBAQEBAQAAAAAAAAECAwQFBgcICQoL/8QAtREA"
-    "AgECBAQDBAcFBAQAAQJ3AAECAxEEBSExBhJBUQdhcRMiMoEIFEKRobHBCSMzUvAVYnLRChYkNOEl8RcYGRomJygpKjU2Nzg5"
-    "OkNERUZHSElKU1RVVldYWVpjZGVmZ2hpanN0dXZ3eHl6goOEhYaHiImKkpOUlZaXmJmaoqOkpaanqKmqsrO0tba3uLm6wsPE"
-    "xcbHyMnK0tPU1dbX2Nna4uPk5ebn6Onq8vP09fb3+Pn6/9oADAMBAAIRAxEAPwDO1LTv+JzffL/y8Sf+hGprfTunFdZqWnf8"
-    "Tm+4/wCXiT/0I1Nb6d04r9HeO9xa9D4CGZf7RPX7T/MwLfTunFadvp3T5a37fTuny1p2+ndPlrz6uO8z67L8y21POtS+Knh7"
-    "+2b7/QdV/wCPiT/llH/eP+3U1v8AFTw9x/oOq/8AfqP/AOLoor6p5DhORb7dzihwzgfrE9H8T6+Zp2/xU8Pcf6Dqv/fqP/4u"
-    "tO3+Knh7j/QdV/79R/8AxdFFefVyHCef3n1uX8M4HTR/ef/Z"
-    ),
-    (
-    "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAYEBQYFBAYGBQYHBwYIChAKCgkJChQODwwQFxQYGBcUFhYaHSUfGhsjHBYWICwg"
-    "IyYnKSopGR8tMC0oMCUoKSj/2wBDAQcHBwoIChMKChMoGhYaKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgo"
-    "KCgoKCgoKCgoKCgoKCj/wAARCAAYACADASIAAhEBAxEB/8QAHwAAAQUBAQEBAQEAAAAAAAAAAAECAwQFBgcICQoL/8QAtRAA"
-    "AgEDAwIEAwUFBAQAAAF9AQIDAAQRBRIhMUEGE1FhByJxFDKBkaEII0KxwRVS0fAkM2JyggkKFhcYGRolJicoKSo0NTY3ODk6"
-    "Q0RFRkdISUpTVFVWV1hZWmNkZWZnaGlqc3R1dnd4eXqDhIWGh4iJipKTlJWWl5iZmqKjpKWmp6ipqrKztLW2t7i5usLDxMXG"
-    "x8jJytLT1NXW19jZ2uHi4+Tl5ufo6erx8vP09fb3+Pn6/8QAHwEAAwEBAQEBAQEBAQAAAAAAAAECAwQFBgcICQoL/8QAtREA"
-    "AgECBAQDBAcFBAQAAQJ3AAECAxEEBSExBhJBUQdhcRMiMoEIFEKRobHBCSMzUvAVYnLRChYkNOEl8RcYGRomJygpKjU2Nzg5"
-    "OkNERUZHSElKU1RVVldYWVpjZGVmZ2hpanN0dXZ3eHl6goOEhYaHiImKkpOUlZaXmJmaoqOkpaanqKmqsrO0tba3uLm6wsPE"
-    "xcbHyMnK0tPU1dbX2Nna4uPk5ebn6Onq8vP09fb3+Pn6/9oADAMBAAIRAxEAPwDUt9O6fLXC+KdO/wCKju/l/uf+gLXtlvp3"
-    "T5a4XxTp3/FR3fH9z/0Ba+1wGO/fPXp+qNuLsx/4Tqev21/6TI4e307pxWnb6d0+Wt+307p8tadvp3T5a7auO8z5vL8x21PX"
-    "7fTunFcN4p07/io7v5f7n/oC0UV8VgK0vbP0/VHBxdXn/Z1PX7a/9JkQW+ndOK07fTunFFFdlWrI+ay+vPTU/9k="
-    ),
-]
+@functools.cache
+def _jpegs() -> list[bytes]:
+    return [p.read_bytes() for p in sorted(Path(__file__).with_name("jpegs").glob("*.jpg"))]

@@ -7,7 +7,6 @@ byte of the output.
 """
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import random
@@ -21,8 +20,9 @@ from pathlib import Path
 
 from ..atomic import atomic_path
 from . import binaries, lowq
+from .language import language
 from .prose import Composer
-from .sites import SITES, SECTIONS, UI, Site, render_page
+from .sites import SITES, SECTIONS, Site, render_page
 from .warc_writer import gzip_member, http_block, http_request, warc_record
 
 VERSION = 1
@@ -43,15 +43,6 @@ STYLE_TOPICS = {
     "shop": ("technology", "food"),
     "forum": ("sport", "technology", None),
 }
-
-_LANGS: dict = {}
-
-
-def lang_module(code: str):
-    if code not in _LANGS:
-        _LANGS[code] = importlib.import_module(f"corpus.sample.lang_{code}")
-    return _LANGS[code]
-
 
 @dataclass
 class Page:
@@ -124,7 +115,7 @@ class Planner:
         self.counter = 0
 
     def composer(self, lang: str, tag: str, topic: str | None = None) -> Composer:
-        return Composer(lang_module(lang), random.Random(f"crawl2tokens-sample-{self.seed}-{tag}"), topic)
+        return Composer(language(lang), random.Random(f"crawl2tokens-sample-{self.seed}-{tag}"), topic)
 
     def new_url(self, page: Page) -> str:
         """``/<section>/<year>/<slug>-<n>.html``; also dates the page if it has no date yet."""
@@ -143,7 +134,7 @@ class Planner:
         rng = self.rng
         pages: list[Page] = []
         for lang, n in _quota(n_clean, LANG_SHARE).items():
-            cjk = getattr(lang_module(lang), "CJK", False)
+            cjk = language(lang).cjk
             for i in range(n):
                 site = rng.choice(self.sites_by_lang[lang])
                 comp = self.composer(lang, f"clean-{lang}-{i}", rng.choice(STYLE_TOPICS[site.style]))
@@ -171,7 +162,7 @@ class Planner:
             page.key = rng.random()
         # Duplicates: originals are clean pages long enough that a small edit keeps them near.
         def long_enough(p: Page) -> bool:
-            cjk = getattr(lang_module(p.site.lang), "CJK", False)
+            cjk = language(p.site.lang).cjk
             return (len(p.main_text) >= 600) if cjk else (len(p.main_text.split()) >= 250)
 
         n_orig = n_exact // 2 + n_near // 2 + 2
@@ -226,8 +217,7 @@ class Planner:
         rng = random.Random(f"crawl2tokens-sample-{self.seed}-near-{n}")
         others = [s for s in self.sites_by_lang[lang] if s.domain != orig.site.domain]
         site = rng.choice(others)
-        mod = lang_module(lang)
-        cjk = getattr(mod, "CJK", False)
+        cjk = language(lang).cjk
         comp = self.composer(lang, f"near-{n}")
         paras = list(orig.paragraphs)
         units = sum(len(p) if cjk else len(p.split()) for p in paras)
@@ -239,7 +229,7 @@ class Planner:
             si = rng.randrange(len(sents))
             sents[si] = comp.sentence()
             paras[pi] = ("" if cjk else " ").join(sents)
-        via = UI[lang]["via"]
+        via = language(lang).ui["via"]
         intro = f"{via}{orig.site.name}。" if cjk else f"{via} {orig.site.name}."
         page = Page(site, orig.title, paras, intro=intro, cluster=orig.cluster, dup_kind="near",
                     published=_published(rng, after=orig.published))

@@ -7,25 +7,15 @@ from __future__ import annotations
 
 import random
 
+from .language import language
 from .prose import Composer
-
-SPAM = {
-    "en": "cheap best price buy now discount free shipping shoes watches loans casino online deal sale offer top quality fast delivery",
-    "de": "günstig billig kaufen jetzt rabatt gratis versand schuhe uhren kredit casino online angebot sale top qualität sofort",
-    "fr": "pas cher meilleur prix acheter maintenant promo livraison gratuite chaussures montres crédit casino en ligne offre soldes",
-    "es": "barato mejor precio comprar ahora descuento envío gratis zapatos relojes préstamos casino en línea oferta rebajas",
-    "it": "economico miglior prezzo compra subito sconto spedizione gratuita scarpe orologi prestiti casinò online offerta saldi",
-    "pt": "barato melhor preço comprar agora desconto envio grátis sapatos relógios empréstimos casino online promoção saldos",
-    "zh": "便宜 最低价 立即购买 折扣 免费送货 鞋子 手表 贷款 在线 特价 促销 正品 包邮",
-    "ja": "激安 最安値 今すぐ購入 割引 送料無料 靴 腕時計 ローン オンライン 特価 セール 正規品",
-}
 
 KINDS = ("keyword_spam", "link_list", "repeated_lines", "boilerplate_only", "too_short")
 
 
 def keyword_spam(lang: str, comp: Composer, rng: random.Random) -> tuple[str, list[str]]:
-    words = SPAM[lang].split()
-    sep = "" if lang in ("zh", "ja") else " "
+    lng = language(lang)
+    words, sep = lng.spam, ("" if lng.cjk else " ")
     title = sep.join(rng.sample(words, 4))
     paras = []
     for _ in range(rng.randint(3, 6)):

@@ -1,13 +1,13 @@
 """A tiny template grammar that composes varied, plausible prose in several languages.
 
-Each language module (``lang_en.py`` ...) holds hand-written word lists (slots) and
-sentence templates. Composition draws slot values *without replacement* within a page,
+Each language's data file (``langs/en.yaml`` ...) holds hand-written word lists (slots)
+and sentence templates. Composition draws slot values *without replacement* within a page,
 so one page rarely repeats a phrase: the generated text passes the repetition and
 quality heuristics real pipelines apply, while every word of it was written here.
 
 Template syntax: ``{S}`` a subject, ``{V}`` a verb agreeing with the subject of the same
 index (``{S2}``/``{V2}``), ``{Vt}`` the verb's tail (German participle), ``{C}`` a whole
-clause from the language's ``CLAUSES``; any other ``{NAME}`` is a draw from ``SLOTS[NAME]``.
+clause from the language's ``clauses``; any other ``{NAME}`` is a draw from ``slots[NAME]``.
 Slot entries ``text|p`` are plural subjects; verb entries are ``singular|plural[|tail]``;
 ``NAME`` and ``ROLE`` entries may end in ``|f`` or ``|m`` so a role agrees with the name.
 A slot value may itself be a template (``{MOD}{NOUN}``): phrases compose, so the
@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import random
 import re
-from types import ModuleType
+
+from .language import Language
 
 _SLOT = re.compile(r"\{([A-Za-z]+)(\d?)\}")
 # A quotation starts with a capital letter, whatever clause the grammar put in it.
@@ -41,19 +42,14 @@ class Bag:
         return pool.pop()
 
 
-def lines(text: str) -> list[str]:
-    """A word list written one entry per line (blank lines and surrounding space ignored)."""
-    return [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-
-
 class Composer:
     """Writes sentences, paragraphs and articles for one page in one language."""
 
-    def __init__(self, lang: ModuleType, rng: random.Random, topic: str | None = None):
+    def __init__(self, lang: Language, rng: random.Random, topic: str | None = None):
         self.lang = lang
         self.rng = rng
         # A topic's own words join the general ones (languages without topics ignore it).
-        self.topic = getattr(lang, "TOPICS", {}).get(topic or "", {})
+        self.topic = lang.topics.get(topic or "", {})
         self.bags: dict[str, Bag] = {}
         self.used: set[str] = set()
 
@@ -61,16 +57,16 @@ class Composer:
         bag = self.bags.get(name)
         if bag is None:
             if name == "C":
-                items = self.lang.CLAUSES
+                items = self.lang.clauses
             elif name == "SENT":
-                items = self.lang.SENTENCES
-                share = getattr(self.lang, "TEMPLATE_SHARE", 1.0)
+                items = self.lang.sentences
+                share = self.lang.template_share
                 if share < 1.0:  # each page writes with its own subset of sentence patterns
                     items = self.rng.sample(items, max(8, int(len(items) * share)))
             elif name == "TITLE":
-                items = self.lang.TITLES
+                items = self.lang.titles
             else:
-                items = self.lang.SLOTS[name]
+                items = self.lang.slots[name]
             bag = self.bags[name] = Bag(self.rng, items)
         return bag
 
@@ -132,7 +128,7 @@ class Composer:
 
     def sentence(self) -> str:
         """A new sentence, never one this page already has."""
-        post = getattr(self.lang, "postprocess", None)
+        post = self.lang.postprocess
         for _ in range(20):
             s = self.fill(self._bag("SENT").draw())
             if post:
@@ -144,18 +140,18 @@ class Composer:
         return s
 
     def title(self) -> str:
-        post = getattr(self.lang, "postprocess", None)
+        post = self.lang.postprocess
         t = self.fill(self._bag("TITLE").draw())
         t = post(t) if post else t
         return _QUOTE_START.sub(lambda m: m.group(1) + m.group(2).upper(), t[:1].upper() + t[1:])
 
     def paragraph(self, n_sentences: int) -> str:
-        joiner = getattr(self.lang, "JOINER", " ")
+        joiner = self.lang.joiner
         return joiner.join(self.sentence() for _ in range(n_sentences))
 
     def article(self, target_units: int) -> list[str]:
         """Paragraphs totalling about ``target_units`` words (characters for CJK), 3 to 10 of them."""
-        unit = _count_units if not getattr(self.lang, "CJK", False) else len
+        unit = len if self.lang.cjk else _count_units
         paras: list[str] = []
         total = 0
         while (total < target_units or len(paras) < 3) and len(paras) < 9:

@@ -8,66 +8,11 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
+from pathlib import Path
 
-# Interface strings per language: navigation, banners, footers (boilerplate, not prose).
-UI = {
-    "en": dict(nav=["Home", "News", "Local", "Business", "Culture", "Sport", "Weather", "Contact"],
-               cookie="We use cookies to improve your experience on our website. By continuing to browse you agree to our use of cookies.",
-               accept="Accept all", reject="Settings", related="Related articles", most_read="Most read",
-               share="Share this article", legal=["Privacy policy", "Terms of use", "Imprint", "Accessibility", "Cookie settings"],
-               rights="All rights reserved.", newsletter="Sign up for our weekly newsletter", search="Search",
-               subscribe="Subscribe", login="Log in", cart="Basket", reply="Log in to reply", about="About this blog",
-               back="Back to top", categories="Categories", via="This article first appeared on"),
-    "de": dict(nav=["Startseite", "Nachrichten", "Region", "Wirtschaft", "Kultur", "Sport", "Wetter", "Kontakt"],
-               cookie="Wir verwenden Cookies, um Ihnen das beste Nutzererlebnis zu bieten. Mit der weiteren Nutzung stimmen Sie zu.",
-               accept="Alle akzeptieren", reject="Einstellungen", related="Weitere Artikel", most_read="Meistgelesen",
-               share="Artikel teilen", legal=["Datenschutz", "Nutzungsbedingungen", "Impressum", "Barrierefreiheit", "Cookie-Einstellungen"],
-               rights="Alle Rechte vorbehalten.", newsletter="Jetzt den Newsletter abonnieren", search="Suche",
-               subscribe="Abonnieren", login="Anmelden", cart="Warenkorb", reply="Zum Antworten anmelden", about="Über diesen Blog",
-               back="Nach oben", categories="Kategorien", via="Dieser Artikel erschien zuerst bei"),
-    "fr": dict(nav=["Accueil", "Actualités", "Région", "Économie", "Culture", "Sport", "Météo", "Contact"],
-               cookie="Nous utilisons des cookies pour améliorer votre expérience. En poursuivant votre navigation, vous acceptez leur utilisation.",
-               accept="Tout accepter", reject="Paramètres", related="À lire aussi", most_read="Les plus lus",
-               share="Partager cet article", legal=["Confidentialité", "Conditions d'utilisation", "Mentions légales", "Accessibilité", "Gestion des cookies"],
-               rights="Tous droits réservés.", newsletter="Inscrivez-vous à notre lettre d'information", search="Rechercher",
-               subscribe="S'abonner", login="Se connecter", cart="Panier", reply="Connectez-vous pour répondre", about="À propos de ce blog",
-               back="Haut de page", categories="Catégories", via="Cet article a d'abord été publié par"),
-    "es": dict(nav=["Inicio", "Noticias", "Local", "Economía", "Cultura", "Deportes", "Tiempo", "Contacto"],
-               cookie="Utilizamos cookies para mejorar su experiencia. Si continúa navegando, acepta su uso.",
-               accept="Aceptar todas", reject="Configuración", related="Artículos relacionados", most_read="Lo más leído",
-               share="Compartir este artículo", legal=["Privacidad", "Condiciones de uso", "Aviso legal", "Accesibilidad", "Configurar cookies"],
-               rights="Todos los derechos reservados.", newsletter="Suscríbase a nuestro boletín semanal", search="Buscar",
-               subscribe="Suscribirse", login="Iniciar sesión", cart="Carrito", reply="Inicie sesión para responder", about="Sobre este blog",
-               back="Volver arriba", categories="Categorías", via="Este artículo se publicó primero en"),
-    "it": dict(nav=["Home", "Notizie", "Territorio", "Economia", "Cultura", "Sport", "Meteo", "Contatti"],
-               cookie="Utilizziamo i cookie per migliorare la tua esperienza. Continuando la navigazione accetti il loro utilizzo.",
-               accept="Accetta tutti", reject="Impostazioni", related="Articoli correlati", most_read="I più letti",
-               share="Condividi questo articolo", legal=["Privacy", "Termini di utilizzo", "Note legali", "Accessibilità", "Gestione cookie"],
-               rights="Tutti i diritti riservati.", newsletter="Iscriviti alla nostra newsletter settimanale", search="Cerca",
-               subscribe="Abbonati", login="Accedi", cart="Carrello", reply="Accedi per rispondere", about="Chi scrive questo blog",
-               back="Torna su", categories="Categorie", via="Questo articolo è apparso prima su"),
-    "pt": dict(nav=["Início", "Notícias", "Região", "Economia", "Cultura", "Desporto", "Tempo", "Contactos"],
-               cookie="Utilizamos cookies para melhorar a sua experiência. Ao continuar a navegar, aceita a sua utilização.",
-               accept="Aceitar todos", reject="Definições", related="Artigos relacionados", most_read="Mais lidos",
-               share="Partilhar este artigo", legal=["Privacidade", "Termos de utilização", "Ficha técnica", "Acessibilidade", "Definições de cookies"],
-               rights="Todos os direitos reservados.", newsletter="Subscreva a nossa newsletter semanal", search="Pesquisar",
-               subscribe="Assinar", login="Entrar", cart="Carrinho", reply="Inicie sessão para responder", about="Sobre este blogue",
-               back="Voltar ao topo", categories="Categorias", via="Este artigo foi publicado originalmente em"),
-    "zh": dict(nav=["首页", "新闻", "本地", "财经", "文化", "体育", "天气", "联系我们"],
-               cookie="本网站使用Cookie来改善您的浏览体验。继续浏览即表示您同意我们使用Cookie。",
-               accept="全部接受", reject="设置", related="相关文章", most_read="热门阅读",
-               share="分享本文", legal=["隐私政策", "使用条款", "关于我们", "无障碍服务", "Cookie设置"],
-               rights="版权所有。", newsletter="订阅我们的每周简报", search="搜索",
-               subscribe="订阅", login="登录", cart="购物车", reply="登录后回复", about="关于本博客",
-               back="返回顶部", categories="分类", via="本文首发于"),
-    "ja": dict(nav=["ホーム", "ニュース", "地域", "経済", "文化", "スポーツ", "天気", "お問い合わせ"],
-               cookie="当サイトではサービス向上のためにクッキーを使用しています。閲覧を続けることでクッキーの使用に同意したものとみなします。",
-               accept="すべて許可", reject="設定", related="関連記事", most_read="よく読まれている記事",
-               share="この記事を共有", legal=["プライバシーポリシー", "利用規約", "運営会社", "アクセシビリティ", "クッキー設定"],
-               rights="無断転載を禁じます。", newsletter="週刊ニュースレターに登録する", search="検索",
-               subscribe="購読する", login="ログイン", cart="カート", reply="ログインして返信", about="このブログについて",
-               back="ページの先頭へ", categories="カテゴリー", via="この記事の初出は"),
-}
+import yaml
+
+from .language import language
 
 
 @dataclass(frozen=True)
@@ -83,43 +28,13 @@ class Site:
         return f"https://{self.domain}/{path}"
 
 
-SITES: list[Site] = [
-    Site("www.riverside-gazette.example", "Riverside Gazette", "en", "news"),
-    Site("www.northvale-herald.example", "Northvale Herald", "en", "news"),
-    Site("news.harbourtown.example", "Harbourtown News", "en", "news"),
-    Site("www.greenlane-journal.example", "Greenlane Journal", "en", "blog"),
-    Site("notes.millbrook.example", "Millbrook Notes", "en", "blog"),
-    Site("www.council-of-eastmoor.example", "Eastmoor District Council", "en", "gov"),
-    Site("www.westfield-county.example", "Westfield County", "en", "gov"),
-    Site("shop.oakandthistle.example", "Oak & Thistle Stories", "en", "shop"),
-    Site("forum.townsquare.example", "Town Square Forum", "en", "forum"),
-    Site("www.lakeside-weekly.example", "Lakeside Weekly", "en", "news", "utf-8", "meta"),
-    Site("www.talblatt.example", "Talblatt", "de", "news", "windows-1252", "header"),
-    Site("www.nordstadt-kurier.example", "Nordstadt Kurier", "de", "news"),
-    Site("blog.gartenzeit.example", "Gartenzeit", "de", "blog"),
-    Site("www.gemeinde-lindenau.example", "Gemeinde Lindenau", "de", "gov"),
-    Site("forum.stammtisch.example", "Stammtisch Forum", "de", "forum"),
-    Site("www.le-petit-riverain.example", "Le Petit Riverain", "fr", "news", "iso-8859-15", "meta"),
-    Site("www.echo-des-vallees.example", "L'Écho des vallées", "fr", "news"),
-    Site("carnet.lescales.example", "Carnet d'escales", "fr", "blog"),
-    Site("www.mairie-saint-aubin.example", "Mairie de Saint-Aubin", "fr", "gov"),
-    Site("www.diario-del-valle.example", "Diario del Valle", "es", "news", "iso-8859-1", "header"),
-    Site("www.la-voz-del-puerto.example", "La Voz del Puerto", "es", "news"),
-    Site("blog.cuadernodeviaje.example", "Cuaderno de viaje", "es", "blog"),
-    Site("www.ayto-villanueva.example", "Ayuntamiento de Villanueva", "es", "gov"),
-    Site("www.gazzetta-del-borgo.example", "Gazzetta del Borgo", "it", "news"),
-    Site("blog.taccuino.example", "Il Taccuino", "it", "blog"),
-    Site("www.comune-di-valfiore.example", "Comune di Valfiore", "it", "gov"),
-    Site("www.jornal-da-ribeira.example", "Jornal da Ribeira", "pt", "news"),
-    Site("blog.caderno-azul.example", "Caderno Azul", "pt", "blog"),
-    Site("www.cm-vila-nova.example", "Câmara Municipal de Vila Nova", "pt", "gov"),
-    Site("www.hexi-ribao.example", "河西日报", "zh", "news", "gbk", "none"),
-    Site("www.chengshi-zaobao.example", "城市早报", "zh", "news"),
-    Site("bbs.jiefang-luntan.example", "街坊论坛", "zh", "forum"),
-    Site("www.minato-shimbun.example", "みなと新聞", "ja", "news", "shift_jis", "meta"),
-    Site("www.machi-times.example", "まちタイムス", "ja", "news"),
-    Site("blog.sanpo-nikki.example", "散歩日記", "ja", "blog"),
-]
+def _load_sites() -> list[Site]:
+    with Path(__file__).with_name("sites.yaml").open(encoding="utf-8") as fh:
+        return [Site(**entry) for entry in yaml.safe_load(fh)]
+
+
+#: The fictional sites, in the order of ``sites.yaml`` (the generator picks some by index).
+SITES: list[Site] = _load_sites()
 
 SECTIONS = {"news": "news", "blog": "posts", "gov": "press", "shop": "journal", "forum": "thread"}
 
@@ -192,7 +107,7 @@ def render_page(site: Site, title: str, paragraphs: list[str], related: list[tup
     """A whole page: the site's boilerplate around an article (or none when ``paragraphs`` is empty).
 
     ``as_links`` renders the paragraphs as a list of links (a link-farm page)."""
-    ui = UI[site.lang]
+    ui = language(site.lang).ui
     parts = [_head(site, title, meta_charset, published), "<body>\n",
              '<noscript><p>Please enable JavaScript to use all features of this site.</p></noscript>\n',
              _cookie(ui), _header(site, ui)]
