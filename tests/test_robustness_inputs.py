@@ -116,19 +116,19 @@ def test_silent_server_is_reported_as_a_timeout(silent_server, tmp_path):
 
 
 def test_http_500_is_reported_as_http_500(server_500, tmp_path):
-    m = run_extract(tmp_path / "out", [server_500], http_timeout_s=5)
+    m = run_extract(tmp_path / "out", [server_500], http_timeout_s=30)
     assert "HTTP 500" in only_fault(m, server_500)
 
 
 def test_closed_port_is_reported_as_connection_refused(closed_port_url, tmp_path):
-    m = run_extract(tmp_path / "out", [closed_port_url], http_timeout_s=5)
+    m = run_extract(tmp_path / "out", [closed_port_url], http_timeout_s=30)
     assert "connection refused" in only_fault(m, closed_port_url)
 
 
 def test_http_failure_exits_3_with_its_cause(server_500, tmp_path, capsys):
     pipe = tmp_path / "p.yaml"
     pipe.write_text(f"inputs: [{server_500}]\noutput: {tmp_path / 'out'}\n"
-                    "stages: {extract: {http_timeout_s: 5}}\n")
+                    "stages: {extract: {http_timeout_s: 30}}\n")
     assert cli_main(["extract", str(pipe), "--workers", "1", "--quiet"]) == 3
     assert "HTTP 500" in capsys.readouterr().err
 
