@@ -24,7 +24,8 @@ log = logging.getLogger("corpus")
 
 DEFAULT_PIPELINE = "pipelines/sample.yaml"
 
-#: Exit status when a stage finished but some input could not be read (see --tolerate-failures).
+#: Exit status for an input that matches nothing (always), or when a stage finished but some
+#: input could not be read (unless --tolerate-failures).
 EXIT_INPUT_FAULTS = 3
 
 
@@ -133,8 +134,13 @@ def main(argv: list[str] | None = None) -> int:
     from .runner import StageError
     from .manifest import BalanceError
 
+    from .inputs import InputError
+
     try:
         manifests = run_stages(config, names, force=args.force, quiet=args.quiet)
+    except InputError as err:  # no data is never tolerated: stop before any output is touched
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_INPUT_FAULTS
     except (StageError, BalanceError, FileNotFoundError, cfg.ConfigError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -48,6 +48,7 @@ DEFAULTS = {
     "split_bytes": "auto",            # byte range per task inside a .warc.gz
     "paths_prefix": inp.COMMONCRAWL_PREFIX,  # for Common Crawl *.paths.gz lists
     "paths_limit": None,              # take the first N files of a paths list
+    "http_timeout_s": inp.HTTP_TIMEOUT_S,  # http(s) inputs: connect / silence between reads
 }
 
 _EXTRACTOR_CACHE: dict[str, object] = {}
@@ -72,7 +73,7 @@ def settings(params: dict) -> dict:
         trafilatura_options(out["trafilatura"])
     except ValueError as err:
         raise ConfigError(str(err)) from None
-    for key in ("timeout_s", "max_bytes"):  # timeout_s: null = no limit
+    for key in ("timeout_s", "max_bytes", "http_timeout_s"):  # timeout_s: null = no limit
         if not (key == "timeout_s" and out[key] is None) and (
                 not isinstance(out[key], (int, float)) or out[key] <= 0):
             raise ConfigError(f"stages.extract.{key} must be a positive number, got {out[key]!r}")
@@ -112,22 +113,27 @@ def _synthetic_id(source: str, offset: int) -> str:
     return hashlib.sha1(f"{source}@{offset}".encode()).hexdigest()
 
 
-def iter_items(payload: dict, max_bytes: int) -> Iterator[RawRecord | Fault | Record]:
-    """Raw records and faults of one task's byte range (any open/read failure is a fault)."""
+def iter_items(payload: dict, max_bytes: int,
+               timeout: float | None = inp.HTTP_TIMEOUT_S) -> Iterator[RawRecord | Fault | Record]:
+    """Raw records and faults of one task's byte range (any open/read failure is a fault,
+    with its true cause: not found, HTTP status, connection refused, timed out)."""
     src = payload["source"]
     start, end = payload.get("start", 0), payload.get("end")
+    if payload.get("error"):  # planning already failed to open it: don't wait on it again
+        yield Fault(0, f"cannot open: {payload['error']}", count=False)
+        return
     try:
         if not inp.is_remote(src):
-            fh = open(src, "rb")
+            fh = open(inp.local_path(src), "rb")
         elif payload.get("ranged"):  # byte-range reads: this task's range of a remote file
-            fh = inp.open_input(src, block_size=REMOTE_BLOCK)
+            fh = inp.open_input(src, block_size=REMOTE_BLOCK, timeout=timeout)
         else:
-            fh = inp.open_stream(src)
-    except FileNotFoundError:
-        yield Fault(0, "file not found", count=False)
+            fh = inp.open_stream(src, timeout=timeout)
+    except inp.InputError as err:
+        yield Fault(0, f"cannot open: {err.cause}", count=False)
         return
     except Exception as err:
-        yield Fault(0, f"cannot open: {type(err).__name__}: {err}", count=False)
+        yield Fault(0, f"cannot open: {inp.describe_error(err, timeout)}", count=False)
         return
     head = bytes.fromhex(payload.get("head") or "")
     try:
@@ -152,7 +158,7 @@ def iter_items(payload: dict, max_bytes: int) -> Iterator[RawRecord | Fault | Re
                 yield Fault(0, "not a WARC/ARC file (no gzip member or 'WARC/' header at the start"
                                + (f"; starts with {head[:8]!r}" if head else "") + ")")
     except Exception as err:  # network or disk failure mid-file: a fault, the books still balance
-        yield Fault(start or 0, f"read failed: {type(err).__name__}: {err}", count=False)
+        yield Fault(start or 0, f"read failed: {inp.describe_error(err, timeout)}", count=False)
 
 
 def _iter_arc(stream) -> Iterator[Record | Fault]:
@@ -298,7 +304,8 @@ class ExtractStage(Stage):
         if self._sources is None:
             s = self.settings
             self._sources = inp.resolve_inputs(list(self.config.get("inputs") or []),
-                                               s["paths_prefix"], s["paths_limit"])
+                                               s["paths_prefix"], s["paths_limit"],
+                                               s["http_timeout_s"])
         return self._sources
 
     def inputs(self) -> list[str]:
@@ -307,30 +314,36 @@ class ExtractStage(Stage):
     def fingerprint_source(self):
         stamp = []
         for src in self.sources():
-            if not inp.is_remote(src) and os.path.exists(src):
-                st = os.stat(src)
+            if not inp.is_remote(src) and os.path.exists(inp.local_path(src)):
+                st = os.stat(inp.local_path(src))
                 stamp.append([src, st.st_size, st.st_mtime_ns])
             else:
                 stamp.append([src])
-        return {"stage": self.name, "params": self.settings, "inputs": stamp}
+        # how long to wait on a server is no reason to redo finished work
+        params = {k: v for k, v in self.settings.items() if k != "http_timeout_s"}
+        return {"stage": self.name, "params": params, "inputs": stamp}
 
     def tasks(self) -> list[Task]:
         out: list[Task] = []
         for src in self.sources():
             base = {"source": src}
             if inp.is_remote(src):
-                probe = inp.probe_ranges(src, CHUNK)
+                try:
+                    probe = inp.probe_ranges(src, CHUNK, self.settings["http_timeout_s"])
+                except inp.InputError as err:  # the task reports it as a fault
+                    out.append(Task(f"part-{len(out):05d}", {**base, "error": err.cause}))
+                    continue
                 if probe is None:  # one streamed task (any server works)
                     out.append(Task(f"part-{len(out):05d}", base))
                     continue
                 size, head = probe
                 base["ranged"] = True
-            elif not os.path.isfile(src):
+            elif not os.path.isfile(inp.local_path(src)):
                 out.append(Task(f"part-{len(out):05d}", base))
                 continue
             else:
-                size = os.path.getsize(src)
-                with open(src, "rb") as fh:
+                size = os.path.getsize(inp.local_path(src))
+                with open(inp.local_path(src), "rb") as fh:
                     head = fh.read(CHUNK)
             fmt = sniff(head)
             base.update(format=fmt, size=size)
@@ -349,7 +362,7 @@ class ExtractStage(Stage):
         extract = _extractor(s)
         b = _Books(p["source"], out.writer(DOC_SCHEMA), out.writer(REJECTED_SCHEMA, "rejected"))
         max_bytes = int(s["max_bytes"])
-        for item in iter_items(p, max_bytes):
+        for item in iter_items(p, max_bytes, s["http_timeout_s"]):
             if isinstance(item, Fault):
                 b.fault(item)
                 continue

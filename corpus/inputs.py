@@ -7,9 +7,11 @@ record of it, by byte range) uses :func:`open_input` / :func:`read_range` here.
 """
 from __future__ import annotations
 
+import errno
 import glob
 import gzip
 import os
+import re
 from typing import BinaryIO
 
 #: Where Common Crawl path lists point (their lines are relative to this).
@@ -20,9 +22,87 @@ CRAWL_SUFFIXES = (".warc.gz", ".warc", ".arc.gz", ".arc", ".wet.gz", ".wat.gz")
 
 REMOTE_SCHEMES = ("http://", "https://", "s3://", "gs://", "gcs://", "hf://")
 
+#: Seconds an http(s) input may take to connect, and between two reads, before it fails.
+HTTP_TIMEOUT_S = 60.0
+
 
 class InputError(RuntimeError):
-    """An input that cannot be used; the message names it."""
+    """An input that cannot be used; the message names it (the CLI exits 3). ``cause`` is
+    the reason alone, for messages that name the input themselves."""
+
+    def __init__(self, message: str, cause: str | None = None):
+        super().__init__(message)
+        self.cause = cause or message
+
+
+def _is_http(source: str) -> bool:
+    return source.startswith(("http://", "https://"))
+
+
+def _http_options(source: str, timeout: float | None) -> dict:
+    """fsspec options bounding connect and each read of an http(s) input: without them
+    aiohttp waits 5 minutes per request on a server that accepts and never answers."""
+    if not _is_http(source) or not timeout:
+        return {}
+    import aiohttp
+
+    t = float(timeout)
+    return {"client_kwargs": {"timeout": aiohttp.ClientTimeout(total=None, connect=t,
+                                                               sock_connect=t, sock_read=t)}}
+
+
+def describe_error(err: BaseException, timeout: float | None = HTTP_TIMEOUT_S) -> str:
+    """The true cause of an open/read failure. fsspec turns any failure of its HEAD/GET
+    probe into FileNotFoundError; the cause is further down the exception chain."""
+    try:
+        from aiohttp import ClientResponseError
+    except ImportError:  # pragma: no cover - fsspec's http needs aiohttp
+        ClientResponseError = ()  # noqa: N806
+    chain: list[BaseException] = []
+    e: BaseException | None = err
+    while e is not None and e not in chain:
+        chain.append(e)
+        e = e.__cause__ or e.__context__
+    for e in chain:
+        if isinstance(e, ClientResponseError):
+            if e.status == 404:
+                return "not found (HTTP 404)"
+            return f"HTTP {e.status} {e.message or ''}".strip()
+    for e in chain:
+        if isinstance(e, TimeoutError):
+            return f"timed out after {timeout:g} s (http_timeout_s)" if timeout else "timed out"
+    for e in chain:
+        if isinstance(e, ConnectionRefusedError) or getattr(e, "errno", None) == errno.ECONNREFUSED:
+            return "connection refused"
+    while isinstance(err, FileNotFoundError) and err.__cause__ is not None:
+        err = err.__cause__  # fsspec's wrapper says nothing; what it wraps does
+    if isinstance(err, FileNotFoundError):
+        return "not found"
+    return f"{type(err).__name__}: {err}"
+
+
+# A file name that is not valid UTF-8 reaches Python with its bad bytes as surrogates, which
+# JSON-as-UTF-8 and Parquet cannot hold: we store each such byte as the text \xNN instead.
+_ESCAPED_BYTE = re.compile(rb"\\x([89a-f][0-9a-f])")
+
+
+def safe_name(path: str) -> str:
+    """``path`` with the bytes of a non-UTF-8 file name written as ``\\xNN`` (readable, storable)."""
+    try:
+        return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # surrogates that did not come from a file name
+        return path.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def local_path(name: str) -> str:
+    """The file a stored name (see :func:`safe_name`) stands for."""
+    if "\\x" not in name or os.path.lexists(name):
+        return name
+    try:
+        raw = name.encode("utf-8")
+    except UnicodeEncodeError:
+        return name
+    return os.fsdecode(_ESCAPED_BYTE.sub(lambda m: bytes([int(m.group(1), 16)]), raw))
 
 
 def is_remote(source: str) -> bool:
@@ -39,9 +119,10 @@ def _has_glob(text: str) -> bool:
     return any(ch in text for ch in "*?[")
 
 
-def read_path_list(source: str, prefix: str = COMMONCRAWL_PREFIX, limit: int | None = None) -> list[str]:
+def read_path_list(source: str, prefix: str = COMMONCRAWL_PREFIX, limit: int | None = None,
+                   timeout: float | None = HTTP_TIMEOUT_S) -> list[str]:
     """The first ``limit`` entries of a path list, made absolute with ``prefix``."""
-    with open_input(source) as fh:
+    with open_input(source, timeout=timeout) as fh:
         raw = fh.read()
     if raw[:2] == b"\x1f\x8b":
         raw = gzip.decompress(raw)
@@ -59,24 +140,32 @@ def read_path_list(source: str, prefix: str = COMMONCRAWL_PREFIX, limit: int | N
 
 
 def resolve_inputs(patterns: list[str], prefix: str = COMMONCRAWL_PREFIX,
-                   paths_limit: int | None = None) -> list[str]:
+                   paths_limit: int | None = None,
+                   timeout: float | None = HTTP_TIMEOUT_S) -> list[str]:
     """Expand globs and path lists into an ordered, de-duplicated list of sources.
 
-    A local pattern that matches nothing is kept as given, so the reader reports it
-    as a missing file (a fault in the manifest) instead of it vanishing silently.
-    Local paths become absolute so provenance (``source``) re-opens from anywhere.
+    An input that yields nothing (none given, a missing path, a glob or directory with no
+    crawl file, an empty path list) raises :class:`InputError` naming it: a typo must stop
+    the run, not give an empty corpus. Local paths become absolute so provenance
+    (``source``) re-opens from anywhere; non-UTF-8 names come back as :func:`safe_name`.
     """
+    if not patterns:
+        raise InputError("no inputs given (set `inputs:` in the pipeline or pass --input)")
     out: list[str] = []
     for pattern in patterns:
         pattern = str(pattern)
+        shown = safe_name(pattern)
         if is_path_list(pattern):
             try:
-                out.extend(read_path_list(pattern, prefix, paths_limit))
+                found = read_path_list(pattern, prefix, paths_limit, timeout)
             except (OSError, InputError) as err:
-                # no list, no files: stop with a clear message (the CLI exits 1)
-                raise FileNotFoundError(f"cannot read the path list {pattern}: {err}") from err
+                cause = err.cause if isinstance(err, InputError) else describe_error(err, timeout)
+                raise InputError(f"cannot read the path list {shown}: {cause}") from err
+            if not found:
+                raise InputError(f"the path list {shown} names no files")
+            out.extend(found)
         elif is_remote(pattern):
-            if _has_glob(pattern) and not pattern.startswith(("http://", "https://")):
+            if _has_glob(pattern) and not _is_http(pattern):
                 import fsspec
 
                 try:
@@ -84,6 +173,8 @@ def resolve_inputs(patterns: list[str], prefix: str = COMMONCRAWL_PREFIX,
                 except Exception:  # reported as a fault of this pattern when it is read
                     out.append(pattern)
                     continue
+                if not paths:
+                    raise InputError(f"input {shown}: no file matches this pattern")
                 proto = pattern.split("://", 1)[0]
                 out.extend(sorted(f"{proto}://{p}" for p in paths))
             else:
@@ -93,53 +184,69 @@ def resolve_inputs(patterns: list[str], prefix: str = COMMONCRAWL_PREFIX,
             if os.path.isdir(pattern):  # a directory: the crawl files in it
                 matches = sorted(p for p in glob.glob(os.path.join(pattern, "*"))
                                  if p.endswith(CRAWL_SUFFIXES))
+                if not matches:
+                    raise InputError(f"input {shown}: directory holds no crawl file "
+                                     f"({', '.join(CRAWL_SUFFIXES)})")
+            elif _has_glob(pattern):
+                matches = sorted(glob.glob(pattern))
+                if not matches:
+                    raise InputError(f"input {shown}: no file matches this pattern")
+            elif os.path.exists(pattern):
+                matches = [pattern]
             else:
-                matches = sorted(glob.glob(pattern)) if _has_glob(pattern) else [pattern]
-            out.extend(os.path.abspath(m) for m in (matches or [pattern]))
+                raise InputError(f"input {shown}: no such file")
+            out.extend(safe_name(os.path.abspath(m)) for m in matches)
     seen: set[str] = set()
     return [s for s in out if not (s in seen or seen.add(s))]
 
 
-def open_input(source: str, block_size: int = 1 << 20) -> BinaryIO:
+def _remote_error(source: str, err: Exception, timeout: float | None) -> InputError:
+    if isinstance(err, ImportError):  # s3:// without s3fs, gs:// without gcsfs...
+        extra = " (pip install 'crawl2tokens[s3]')" if source.startswith("s3://") else ""
+        cause = f"no filesystem for this URL scheme{extra}: {err}"
+    else:  # network, HTTP status, permissions, bad URL
+        cause = describe_error(err, timeout)
+    return InputError(f"{source}: cannot open: {cause}", cause)
+
+
+def open_input(source: str, block_size: int = 1 << 20,
+               timeout: float | None = HTTP_TIMEOUT_S) -> BinaryIO:
     """A binary stream of a local file or URL (remote: streamed in blocks, seekable
-    where the server supports byte ranges)."""
+    where the server supports byte ranges). A URL that cannot be opened: InputError."""
     if not is_remote(source):
-        return open(source, "rb")
+        return open(local_path(source), "rb")
     import fsspec
 
     try:
-        return fsspec.open(source, "rb", block_size=block_size).open()
-    except FileNotFoundError:
-        raise
-    except ImportError as err:  # s3:// without s3fs, gs:// without gcsfs...
-        extra = " (pip install 'crawl2tokens[s3]')" if source.startswith("s3://") else ""
-        raise InputError(f"{source}: no filesystem for this URL scheme{extra}: {err}") from err
-    except Exception as err:  # network, permissions, bad URL
-        raise InputError(f"{source}: cannot open: {type(err).__name__}: {err}") from err
+        return fsspec.open(source, "rb", block_size=block_size,
+                           **_http_options(source, timeout)).open()
+    except Exception as err:
+        raise _remote_error(source, err, timeout) from err
 
 
-def open_stream(source: str) -> BinaryIO:
+def open_stream(source: str, timeout: float | None = HTTP_TIMEOUT_S) -> BinaryIO:
     """A forward-only stream of a whole file: for remote files, one plain GET (no
     range requests), so any HTTP server works."""
     if not is_remote(source):
-        return open(source, "rb")
-    if source.startswith(("http://", "https://")):
+        return open(local_path(source), "rb")
+    if _is_http(source):
         import fsspec
 
         try:
-            return fsspec.open(source, "rb", block_size=0).open()
-        except FileNotFoundError:
-            raise
+            return fsspec.open(source, "rb", block_size=0, **_http_options(source, timeout)).open()
         except Exception as err:
-            raise InputError(f"{source}: cannot open: {type(err).__name__}: {err}") from err
-    return open_input(source)
+            raise _remote_error(source, err, timeout) from err
+    return open_input(source, timeout=timeout)
 
 
-def probe_ranges(source: str, n: int = 1 << 16) -> tuple[int, bytes] | None:
+def probe_ranges(source: str, n: int = 1 << 16,
+                 timeout: float | None = HTTP_TIMEOUT_S) -> tuple[int, bytes] | None:
     """``(size, first n bytes)`` when a remote file can be read at any offset (the server
-    honours byte ranges), else None: then it is read as one stream. Never raises."""
+    honours byte ranges); None when it must be read as one stream. InputError when it
+    cannot be opened at all, so the caller need not wait on it a second time."""
+    fh = open_input(source, block_size=n, timeout=timeout)
     try:
-        with open_input(source, block_size=n) as fh:
+        with fh:
             size = fh.size
             head = fh.read(n)
             if size and size > n:
@@ -147,38 +254,39 @@ def probe_ranges(source: str, n: int = 1 << 16) -> tuple[int, bytes] | None:
                 if len(fh.read(1)) != 1:
                     return None
             return int(size), head
-    except Exception:  # no ranges, no size, or not reachable (reported when the task reads it)
+    except Exception:  # no ranges or no size: read it as one stream
         return None
 
 
-def file_size(source: str) -> int | None:
+def file_size(source: str, timeout: float | None = HTTP_TIMEOUT_S) -> int | None:
     """Size in bytes, or None when unknown (remote without a size)."""
     if not is_remote(source):
-        return os.path.getsize(source)
+        return os.path.getsize(local_path(source))
     import fsspec
 
-    fs, path = fsspec.core.url_to_fs(source)
+    fs, path = fsspec.core.url_to_fs(source, **_http_options(source, timeout))
     return fs.size(path)
 
 
-def read_range(source: str, offset: int, length: int) -> bytes:
+def read_range(source: str, offset: int, length: int,
+               timeout: float | None = HTTP_TIMEOUT_S) -> bytes:
     """``length`` bytes at ``offset`` (a record's provenance) from a file or URL.
 
     Remote: a ranged request; a server that ignores ranges is read from the start."""
     if not is_remote(source):
-        with open(source, "rb") as fh:
+        with open(local_path(source), "rb") as fh:
             fh.seek(offset)
             return fh.read(length)
     import fsspec
 
-    fs, path = fsspec.core.url_to_fs(source)
+    fs, path = fsspec.core.url_to_fs(source, **_http_options(source, timeout))
     try:
         data = fs.cat_file(path, start=offset, end=offset + length)
         if len(data) == length:
             return data
     except Exception:
         pass
-    with open_stream(source) as fh:  # no range support: skip forward
+    with open_stream(source, timeout) as fh:  # no range support: skip forward
         skip = offset
         while skip > 0:
             got = fh.read(min(skip, 1 << 20))
@@ -189,9 +297,10 @@ def read_range(source: str, offset: int, length: int) -> bytes:
 
 
 def head_bytes(source: str, n: int = 4096) -> bytes:
-    with open(source, "rb") if not is_remote(source) else open_stream(source) as fh:
+    with open_stream(source) as fh:
         return fh.read(n)
 
 
-__all__ = ["COMMONCRAWL_PREFIX", "InputError", "is_remote", "is_path_list", "read_path_list",
-           "resolve_inputs", "open_input", "open_stream", "file_size", "read_range", "head_bytes"]
+__all__ = ["COMMONCRAWL_PREFIX", "HTTP_TIMEOUT_S", "InputError", "describe_error", "safe_name",
+           "local_path", "is_remote", "is_path_list", "read_path_list", "resolve_inputs",
+           "open_input", "open_stream", "probe_ranges", "file_size", "read_range", "head_bytes"]

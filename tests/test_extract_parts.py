@@ -112,9 +112,10 @@ def test_path_list_with_prefix_and_limit(tmp_path):
     assert got == [str(tmp_path / "crawl" / "a.warc.gz"), str(tmp_path / "crawl" / "b.warc.gz")]
     cc = inp.read_path_list(str(lst))
     assert cc[0] == "https://data.commoncrawl.org/crawl/a.warc.gz" and len(cc) == 3
-    # globs are sorted and absolute; a pattern matching nothing stays (reported as missing later)
+    # globs are sorted and absolute; a pattern matching nothing is an input error naming it
     assert inp.resolve_inputs([str(tmp_path / "crawl" / "*.warc.gz")])[-1].endswith("c.warc.gz")
-    assert inp.resolve_inputs([str(tmp_path / "none-*.warc.gz")]) == [str(tmp_path / "none-*.warc.gz")]
+    with pytest.raises(inp.InputError, match="none-"):
+        inp.resolve_inputs([str(tmp_path / "none-*.warc.gz")])
     (tmp_path / "crawl" / "notes.txt").write_text("not a crawl file")
     assert [Path(p).name for p in inp.resolve_inputs([str(tmp_path / "crawl")])] == [
         "a.warc.gz", "b.warc.gz", "c.warc.gz"]
