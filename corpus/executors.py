@@ -9,6 +9,9 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import os
+import select
+import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any, Callable, Iterator, Sequence
 
@@ -22,8 +25,54 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
+#: Test hook: when set (to a directory), every pooled task writes a file named by its
+#: worker's pid there and then blocks forever, so a test can kill a run mid-stage.
+BLOCK_TASKS_ENV = "CORPUS_TEST_BLOCK_TASKS"
+
+
+def _in_worker(fn: Callable, *args):
+    """Run one task in a pool worker (honouring the test hook above)."""
+    block_dir = os.environ.get(BLOCK_TASKS_ENV)
+    if block_dir:
+        open(os.path.join(block_dir, str(os.getpid())), "w").close()
+        threading.Event().wait()
+    return fn(*args)
+
+
+def _die_with(main_pid: int) -> None:
+    """Pool initializer: end this worker as soon as the main process ends, however it ends.
+
+    A worker's parent is the forkserver, and the forkserver (and after it the resource
+    tracker) only exits once every worker has closed its end of their pipes; so after a
+    ``kill -9`` of the main process nothing would ever end the workers. Each worker
+    therefore watches the main process itself: a pidfd on Linux (woken by its exit),
+    else a poll of its pid.
+    """
+    try:
+        pidfd = os.pidfd_open(main_pid)
+    except ProcessLookupError:
+        os._exit(1)
+    except (AttributeError, OSError):  # not Linux, or an old kernel
+        pidfd = None
+
+    def watch() -> None:
+        if pidfd is not None:
+            select.select([pidfd], [], [])
+        else:
+            while True:
+                try:
+                    os.kill(main_pid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="die-with-main", daemon=True).start()
+
+
 class LocalExecutor:
-    """A process pool (forkserver: workers start clean, no inherited threads).
+    """A process pool (forkserver: workers start clean, no inherited threads) whose
+    workers end with the main process, even when it is killed.
 
     With one worker the tasks run in this process: no pickling, no start-up cost,
     and a debugger or profiler sees everything.
@@ -42,8 +91,9 @@ class LocalExecutor:
         ctx = mp.get_context("forkserver" if os.name == "posix" else "spawn")
         if os.name == "posix":
             ctx.set_forkserver_preload(["corpus.runner"])
-        with ProcessPoolExecutor(max_workers=min(self.workers, len(items)), mp_context=ctx) as pool:
-            futures = {pool.submit(fn, *args): i for i, args in enumerate(items)}
+        with ProcessPoolExecutor(max_workers=min(self.workers, len(items)), mp_context=ctx,
+                                 initializer=_die_with, initargs=(os.getpid(),)) as pool:
+            futures = {pool.submit(_in_worker, fn, *args): i for i, args in enumerate(items)}
             pending = set(futures)
             try:
                 while pending:

@@ -7,7 +7,9 @@ Reduce: ``finish`` orders all rows of a split by shuffle key — a deterministic
 shuffle — and cuts them into shards of about ``shard_tokens`` tokens. A shard covers a
 contiguous range of keys, and every part is sorted by key, so each shard reads one
 contiguous slice of each part (only the row groups it needs); shards are written in
-parallel. Same input, tokenizer and config give the same shards, byte for byte.
+parallel. Same input, tokenizer and config give the same shards, byte for byte. A run
+killed anywhere in ``finish`` resumes with a plain re-run (the shards are recorded before
+the parts they came from are removed).
 
 Shard rows: ``id`` (string), ``tokens`` (list<uint16> when the vocabulary fits, else
 list<uint32>), ``n_tokens`` (int32). ``shards/manifest.json`` says which tokenizer, dtype
@@ -19,6 +21,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +31,7 @@ import pyarrow.parquet as pq
 
 from . import config as cfg
 from .docs import PartWriter, iter_batches, list_parts
+from .manifest import write_json_atomic
 from .runner import DONE_DIR, RunContext, Stage, StageError, Task, TaskOutput
 from .tokenizer import (MODEL_FILE, SPECIALS_FILE, doc_keys, encode_documents, file_sha256,
                         input_parts)
@@ -46,6 +50,19 @@ DEFAULTS = {
 
 SPLITS = ("train", "val")
 PARTS_DIR = "parts"
+
+#: Test hook: ``CORPUS_TEST_KILL_IN_FINISH=<step>`` SIGKILLs the run right after that step
+#: of ``finish``, so a test can check that a re-run resumes from any point of it.
+FINISH_KILL_ENV = "CORPUS_TEST_KILL_IN_FINISH"
+FINISH_STEPS = ("train-shards", "val-shards", "recorded", "train-parts-removed",
+                "val-parts-removed")
+#: In the runner's marker directory: the shards are complete, the parts may go.
+FINISH_RECORD = "_finish.json"
+
+
+def _kill_point(step: str) -> None:
+    if os.environ.get(FINISH_KILL_ENV) == step:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def dtype_for(vocab_size: int) -> str:
@@ -177,6 +194,49 @@ class TokenizeStage(Stage):
 
     # --- reduce: global order by key, cut into shards --------------------------------
     def finish(self, run: RunContext, results: list[dict]) -> dict:
+        """Write the shards, record them, then remove the intermediate parts.
+
+        Resumable from a kill at any point: until the record exists the parts are intact
+        and the shards are (re)written from them; once it exists the shards are final and
+        a re-run only finishes removing the parts. The runner's done markers are kept, so
+        a re-run never redoes the encoding.
+        """
+        record_file = self.dir / DONE_DIR / FINISH_RECORD
+        if record_file.exists():
+            record = json.loads(record_file.read_text())
+        else:
+            record = self._write_shards(run, results)
+            write_json_atomic(record_file, record)
+        _kill_point("recorded")
+        missing = [s["path"] for split in record["splits"].values() for s in split["shards"]
+                   if not (self.dir / s["path"]).exists()]
+        if missing:
+            raise StageError(f"tokenize: shard {self.dir / missing[0]} is gone and so are the parts "
+                             f"it was cut from; re-run with --force")
+        for split in SPLITS:
+            shutil.rmtree(self.dir / PARTS_DIR / split, ignore_errors=True)
+            _kill_point(f"{split}-parts-removed")
+        shutil.rmtree(self.dir / PARTS_DIR, ignore_errors=True)
+        splits, outputs = record["splits"], record["outputs"]
+        if splits["val"]["documents"] == 0 and splits["train"]["documents"] > 1:
+            log.warning("tokenize: the val split is empty; raise stages.tokenize.val_fraction")
+        nbytes = sum(r["extra"]["bytes"] for r in results)
+        tokens = splits["train"]["tokens"] + splits["val"]["tokens"]
+        docs = splits["train"]["documents"] + splits["val"]["documents"]
+        summary = (f"{docs:,} docs -> {tokens:,} tokens ({self.dtype}); train "
+                   f"{splits['train']['documents']:,} docs / {splits['train']['tokens']:,} tokens in "
+                   f"{len(splits['train']['shards'])} shard(s), val {splits['val']['documents']:,} docs / "
+                   f"{splits['val']['tokens']:,} tokens; {nbytes / max(1, tokens - docs):.2f} bytes/token")
+        return {"outputs": outputs, "tokenizer": self.info, "dtype": self.dtype, "splits": splits,
+                "text": {"chars": sum(r["extra"]["chars"] for r in results), "bytes": nbytes},
+                "timing": {"encode_task_seconds": round(sum(r.get("seconds", 0) for r in results), 3),
+                           "encode_cpu_seconds": round(sum(r["extra"].get("cpu_seconds", 0) for r in results), 3),
+                           "repack_seconds": record["repack_seconds"],
+                           "repack_cpu_seconds": record["repack_cpu_seconds"]},
+                "summary": summary}
+
+    def _write_shards(self, run: RunContext, results: list[dict]) -> dict:
+        """Cut every split's parts into shards; returns what the manifest says of them."""
         import time
 
         t0 = time.monotonic()
@@ -205,25 +265,10 @@ class TokenizeStage(Stage):
             splits[split] = {"documents": sum(s["documents"] for s in shards),
                              "tokens": sum(s["tokens"] for s in shards), "shards": shards}
             outputs[split] = [{"part": Path(s["path"]).name, "rows": s["documents"]} for s in shards]
-        shutil.rmtree(self.dir / PARTS_DIR, ignore_errors=True)
-        for r in results:  # the parts are gone: a re-run must redo the tasks, not skip them
-            (self.dir / DONE_DIR / f"{r['task']}.json").unlink(missing_ok=True)
-        if splits["val"]["documents"] == 0 and splits["train"]["documents"] > 1:
-            log.warning("tokenize: the val split is empty; raise stages.tokenize.val_fraction")
-        nbytes = sum(r["extra"]["bytes"] for r in results)
-        tokens = splits["train"]["tokens"] + splits["val"]["tokens"]
-        docs = splits["train"]["documents"] + splits["val"]["documents"]
-        summary = (f"{docs:,} docs -> {tokens:,} tokens ({self.dtype}); train "
-                   f"{splits['train']['documents']:,} docs / {splits['train']['tokens']:,} tokens in "
-                   f"{len(splits['train']['shards'])} shard(s), val {splits['val']['documents']:,} docs / "
-                   f"{splits['val']['tokens']:,} tokens; {nbytes / max(1, tokens - docs):.2f} bytes/token")
-        return {"outputs": outputs, "tokenizer": self.info, "dtype": self.dtype, "splits": splits,
-                "text": {"chars": sum(r["extra"]["chars"] for r in results), "bytes": nbytes},
-                "timing": {"encode_task_seconds": round(sum(r.get("seconds", 0) for r in results), 3),
-                           "encode_cpu_seconds": round(sum(r["extra"].get("cpu_seconds", 0) for r in results), 3),
-                           "repack_seconds": round(time.monotonic() - t0, 3),
-                           "repack_cpu_seconds": round(plan_cpu + shard_cpu, 3)},
-                "summary": summary}
+            _kill_point(f"{split}-shards")
+        return {"splits": splits, "outputs": outputs,
+                "repack_seconds": round(time.monotonic() - t0, 3),
+                "repack_cpu_seconds": round(plan_cpu + shard_cpu, 3)}
 
 
 def plan_shards(parts: list[Path], target_tokens: int) -> list[list[tuple[str, int, int]]]:

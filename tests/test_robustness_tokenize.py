@@ -1,0 +1,77 @@
+"""Tokenize's final step (shards written, intermediate parts removed) resumes from a kill at
+any point of it: a plain re-run, no --force, gives the shards and manifest of an
+uninterrupted run."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from corpus.runner import run_stage
+from corpus.shards import FINISH_KILL_ENV, FINISH_STEPS
+from corpus.tokenizer import TokenizerStage
+from tokenize_fixtures import fake_config, write_fake_stage
+
+ROOT = Path(__file__).resolve().parent.parent
+VOLATILE = ("started", "duration_s", "timing")  # wall-clock facts of one run
+
+
+def tokenize(root: Path, kill_after: str | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop(FINISH_KILL_ENV, None)
+    if kill_after:
+        env[FINISH_KILL_ENV] = kill_after
+    return subprocess.run([sys.executable, "-m", "corpus.cli", "tokenize", str(root / "pipeline.yaml"),
+                           "--quiet"], cwd=ROOT, env=env, capture_output=True, text=True)
+
+
+def shard_files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes()
+            for split in ("train", "val") for p in sorted((root / "shards" / split).glob("*.parquet"))}
+
+
+def stable_manifest(root: Path) -> dict:
+    m = json.loads((root / "shards" / "manifest.json").read_text())
+    return {k: v for k, v in m.items() if k not in VOLATILE}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """A trained tokenizer and one uninterrupted tokenize run: its shards and manifest."""
+    root = tmp_path_factory.mktemp("finish")
+    write_fake_stage(root)
+    config = fake_config(root)
+    run_stage(TokenizerStage(config), show_progress=False)
+    (root / "pipeline.yaml").write_text(yaml.safe_dump(
+        {"output": str(root), "executor": {"type": "local", "workers": 2}, "stages": config["stages"]}))
+    done = tokenize(root)
+    assert done.returncode == 0, done.stderr
+    assert len(shard_files(root)) >= 3
+    return root, shard_files(root), stable_manifest(root)
+
+
+@pytest.mark.parametrize("step", FINISH_STEPS)
+def test_kill_in_finish_resumes_to_identical_shards(reference, step):
+    root, shards, manifest = reference
+    shutil.rmtree(root / "shards")  # this test's own output: start from nothing
+    killed = tokenize(root, kill_after=step)
+    assert killed.returncode == -signal.SIGKILL, f"not killed after {step}: {killed.stderr}"
+    assert not (root / "shards" / "manifest.json").exists()
+    markers = {p.name: p.read_bytes() for p in (root / "shards" / ".parts").glob("part-*.json")}
+
+    resumed = tokenize(root)
+    assert resumed.returncode == 0, resumed.stderr
+    assert shard_files(root) == shards
+    assert stable_manifest(root) == manifest
+    assert not (root / "shards" / "parts").exists()
+    assert list((root / "shards").rglob(".*.tmp-*")) == []
+    # the encoding was not redone: the tasks' done markers are untouched
+    assert markers and {p.name: p.read_bytes()
+                        for p in (root / "shards" / ".parts").glob("part-*.json")} == markers
