@@ -14,6 +14,7 @@ import re
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Iterator
 
 #: Payload types we extract from.
 HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -97,43 +98,102 @@ def _parse_headers(lines: list[bytes]) -> dict:
     return out
 
 
-def parse_warc(offset: int, length: int, data: bytes, too_large: bool = False,
-               size: int = 0) -> list[Record]:
-    """The record(s) in one member's bytes (normally exactly one)."""
-    out: list[Record] = []
-    pos = 0
-    n = len(data)
-    while pos < n:
+def content_length(value) -> int | None:
+    """A Content-Length as the spec writes it (ASCII digits only), else None: ``int()`` would
+    also take ``-5``, ``+5`` and ``1_000``, and a negative length sends a parser backwards."""
+    if isinstance(value, bytes):
+        value = value.decode("latin-1")
+    value = (value or "").strip()
+    return int(value) if value.isascii() and value.isdigit() else None
+
+
+def _next_header(data: bytes, after: int) -> int:
+    """Where the next line starting with ``WARC/`` begins after ``after``; -1 when none."""
+    j = data.find(b"\nWARC/", after)
+    return j + 1 if j >= 0 else -1
+
+
+def _frame(offset: int, length: int, data: bytes, pos: int, too_large: bool,
+           size: int) -> tuple[Record, int]:
+    """The record starting at ``pos`` and where its block ends."""
+    head_end = data.find(b"\r\n\r\n", pos)
+    if head_end < 0 or not data.startswith(b"WARC/", pos):
+        raise RecordError(f"not a WARC record (starts with {data[pos:pos + 16]!r})")
+    headers = _parse_headers(data[pos:head_end].split(b"\r\n")[1:])
+    if "content-length" not in headers:
+        raise RecordError("WARC record without a Content-Length")
+    clen = content_length(headers["content-length"])
+    if clen is None:
+        raise RecordError(f"WARC record with an invalid Content-Length "
+                          f"{headers['content-length'][:40]!r}")
+    body_start = head_end + 4
+    block = data[body_start:body_start + clen]
+    if len(block) < clen and not too_large:
+        raise RecordError(f"record block truncated: {len(block)} of {clen} bytes "
+                          f"(Content-Length too large, or the data ends early)")
+    url = headers.get("warc-target-uri", "").strip()
+    if url.startswith("<") and url.endswith(">"):
+        url = url[1:-1]
+    rec = Record(offset, length, headers.get("warc-type", "").strip().lower(),
+                 headers.get("warc-record-id", "").strip(), url,
+                 parse_date(headers.get("warc-date", "")), headers, block,
+                 too_large, size or len(data))
+    return rec, body_start + clen
+
+
+def iter_warc(offset: int, length: int, data: bytes, too_large: bool = False,
+              size: int = 0) -> Iterator[Record | RecordError]:
+    """The record(s) in one member's bytes (normally exactly one), in order.
+
+    A record that cannot be framed comes out as a :class:`RecordError` (one
+    ``read_error``) and reading resumes at the next line starting with ``WARC/``, so
+    one bad record costs one record. That includes a block followed by anything but
+    the next record: its Content-Length is too small, so the page would be silently
+    cut short; we count it as an error rather than keep a truncated page.
+    """
+    pos, n, seen = 0, len(data), False
+    while True:
         while pos < n and data[pos] in (13, 10):
             pos += 1
         if pos >= n:
             break
-        head_end = data.find(b"\r\n\r\n", pos)
-        if head_end < 0 or not data.startswith(b"WARC/", pos):
-            if out:
-                break  # trailing junk after a good record: ignore
-            raise RecordError(f"not a WARC record (starts with {data[pos:pos + 16]!r})")
-        headers = _parse_headers(data[pos:head_end].split(b"\r\n")[1:])
+        seen = True
+        where = f" ({pos} bytes into the record data)" if pos else ""
         try:
-            clen = int(headers.get("content-length", ""))
-        except ValueError:
-            raise RecordError("WARC record without a valid Content-Length") from None
-        body_start = head_end + 4
-        block = data[body_start:body_start + clen]
-        if len(block) < clen and not too_large:
-            raise RecordError(f"record block truncated: {len(block)} of {clen} bytes")
-        url = headers.get("warc-target-uri", "").strip()
-        if url.startswith("<") and url.endswith(">"):
-            url = url[1:-1]
-        out.append(Record(offset, length, headers.get("warc-type", "").strip().lower(),
-                          headers.get("warc-record-id", "").strip(), url,
-                          parse_date(headers.get("warc-date", "")), headers, block,
-                          too_large, size or len(data)))
-        if too_large:
+            rec, end = _frame(offset, length, data, pos, too_large, size)
+        except RecordError as err:
+            yield RecordError(f"{err}{where}")
+            pos = _next_header(data, pos + 1)
+            if pos < 0:
+                break
+            continue
+        if too_large:  # only its head is here: nothing after it to check
+            yield rec
             break
-        pos = body_start + clen
-    if not out:
-        raise RecordError("empty record")
+        after = end
+        while after < n and data[after] in (13, 10):
+            after += 1
+        if after < n and not data.startswith(b"WARC/", after):
+            yield RecordError(f"Content-Length {len(rec.block)} too small: the block is followed by "
+                              f"{data[after:after + 16]!r}, not by the next record{where}")
+            pos = _next_header(data, end)
+            if pos < 0:
+                break
+            continue
+        yield rec
+        pos = end
+    if not seen:
+        yield RecordError("empty record")
+
+
+def parse_warc(offset: int, length: int, data: bytes, too_large: bool = False,
+               size: int = 0) -> list[Record]:
+    """The record(s) in one member's bytes; raises the first :class:`RecordError`."""
+    out = []
+    for item in iter_warc(offset, length, data, too_large, size):
+        if isinstance(item, RecordError):
+            raise item
+        out.append(item)
     return out
 
 
