@@ -214,18 +214,77 @@ def _dechunk(body: bytes) -> bytes:
     return b"".join(out)
 
 
-def _inflate(body: bytes, encoding: str) -> bytes:
-    if encoding in ("gzip", "x-gzip"):
-        return zlib.decompressobj(31).decompress(body)
-    if encoding == "deflate":
-        try:
-            return zlib.decompress(body)
-        except zlib.error:
-            return zlib.decompress(body, -15)
-    if encoding == "br":
-        import brotli  # optional; an ImportError becomes a decode_error
+#: Bytes inflated per step: a bomb stops within one step past the limit.
+_STEP = 1 << 16
 
-        return brotli.decompress(body)
+
+class TooLarge(ValueError):
+    """A body that inflates past the limit (counted as ``too_large``); decoding stops there."""
+
+    def __init__(self, size: int, head: bytes):
+        super().__init__(f"payload inflates to at least {size} bytes")
+        self.size, self.head = size, head
+
+
+class _Sink:
+    """Inflated pieces, refusing to hold more than ``limit`` bytes."""
+
+    def __init__(self, limit: int | None):
+        self.limit, self.parts, self.size = limit, [], 0
+
+    def add(self, piece: bytes) -> None:
+        self.size += len(piece)
+        if self.limit is not None and self.size > self.limit:
+            head = (self.parts[0] if self.parts else piece)[:2048]
+            raise TooLarge(self.size, head)
+        self.parts.append(piece)
+
+    def value(self) -> bytes:
+        return b"".join(self.parts)
+
+
+def _inflate_zlib(body: bytes, wbits: int, limit: int | None) -> bytes:
+    d = zlib.decompressobj(wbits)
+    out = _Sink(limit)
+    data = body
+    while True:
+        piece = d.decompress(data, _STEP)
+        out.add(piece)
+        data = d.unconsumed_tail
+        if d.eof or (not piece and not data):
+            return out.value()
+
+
+def _inflate_brotli(body: bytes, limit: int | None) -> bytes:
+    import brotli  # optional; an ImportError becomes a decode_error
+
+    d = brotli.Decompressor()
+    out = _Sink(limit)
+    try:
+        piece = d.process(body, output_buffer_limit=_STEP)
+    except TypeError:  # brotli < 1.2 cannot stop early: decoding a bomb would fill memory
+        raise DecodeError("Content-Encoding br needs brotli >= 1.2 (bounded decoding)") from None
+    while True:
+        out.add(piece)
+        if d.is_finished():
+            return out.value()
+        piece = d.process(b"", output_buffer_limit=_STEP)
+        if not piece and not d.is_finished():
+            raise ValueError("brotli stream ends early")
+
+
+def _inflate(body: bytes, encoding: str, limit: int | None = None) -> bytes:
+    """Decompressed in steps, so that a small bomb stops at ``limit`` (:class:`TooLarge`)
+    instead of inflating to gigabytes first."""
+    if encoding in ("gzip", "x-gzip"):
+        return _inflate_zlib(body, 31, limit)
+    if encoding == "deflate":  # zlib-wrapped as the RFC says, or raw as some servers send
+        try:
+            return _inflate_zlib(body, 15, limit)
+        except zlib.error:
+            return _inflate_zlib(body, -15, limit)
+    if encoding == "br":
+        return _inflate_brotli(body, limit)
     if encoding in ("", "identity", "none"):
         return body
     raise DecodeError(f"unsupported Content-Encoding {encoding!r}")
@@ -251,9 +310,10 @@ def parse_http(block: bytes) -> HttpResponse | None:
     return HttpResponse(status, _parse_headers(lines[1:]), block[head_end + sep:])
 
 
-def payload(resp: HttpResponse) -> bytes:
+def payload(resp: HttpResponse, max_bytes: int | None = None) -> bytes:
     """The body as the server meant it: de-chunked and decompressed when the WARC kept
-    the wire form (Common Crawl stores it already decoded)."""
+    the wire form (Common Crawl stores it already decoded). Raises :class:`TooLarge`
+    as soon as decompression passes ``max_bytes``."""
     body = resp.body
     h = resp.headers
     if "chunked" in h.get("transfer-encoding", "").lower():
@@ -264,8 +324,8 @@ def payload(resp: HttpResponse) -> bytes:
     enc = h.get("content-encoding", "").strip().lower()
     if enc and enc not in ("identity", "none"):
         try:
-            body = _inflate(body, enc)
-        except DecodeError:
+            body = _inflate(body, enc, max_bytes)
+        except (DecodeError, TooLarge):
             raise
         except Exception as err:
             if body.lstrip()[:1] == b"<":  # stored already decoded despite the header

@@ -75,6 +75,8 @@ config = load_pipeline(None, inputs=inputs, output=out, workers=1)
 config["stages"] = {"extract": params}
 stage = ExtractStage(config)
 _extractor(stage.settings)("<html><body><p>warm up</p></body></html>", "http://x/")
+import io, pyarrow as pa, pyarrow.parquet as pq  # warm up: the allocator maps its arenas now
+pq.write_table(pa.table({"a": ["x" * 1000] * 1000}), io.BytesIO())
 with open("/proc/self/status") as fh:
     vm = next(int(l.split()[1]) * 1024 for l in fh if l.startswith("VmSize:"))
 resource.setrlimit(resource.RLIMIT_AS, (vm + headroom, vm + headroom))
@@ -156,3 +158,57 @@ def test_wrong_content_length_is_an_error_and_reading_resumes(tmp_path, gz, delt
     got = outcomes(tmp_path / "out")
     assert got["http://a.example/first"] == got["http://a.example/good"] == "document"
     assert "http://a.example/bad" not in got  # not kept cut short (the error row has no url)
+
+
+# --- problem 2: compression bombs in the HTTP body ---
+
+BOMB_MB = 256  # inflates to this many MiB; the child may grow by half of it only
+
+
+def bomb(encoding: str) -> bytes:
+    """``<html>`` and 256 MiB of spaces, compressed to a few hundred KiB at most."""
+    chunk = b" " * (1 << 20)
+    if encoding == "br":
+        brotli = pytest.importorskip("brotli")
+        c = brotli.Compressor(quality=5, lgwin=24)
+        return b"".join([c.process(b"<html><body>")] + [c.process(chunk) for _ in range(BOMB_MB)]
+                        + [c.finish()])
+    wbits = {"gzip": 31, "deflate": 15, "raw-deflate": -15}[encoding]
+    c = zlib.compressobj(9, zlib.DEFLATED, wbits)
+    return b"".join([c.compress(b"<html><body>")] + [c.compress(chunk) for _ in range(BOMB_MB)]
+                    + [c.flush()])
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "raw-deflate", "br"])
+def test_compression_bomb_is_too_large_in_bounded_memory(tmp_path, encoding):
+    header = "deflate" if encoding == "raw-deflate" else encoding
+    body = bomb(encoding)
+    assert len(body) < 1 << 20
+    records = [warc_record(http_block(body, f"Content-Type: text/html\r\nContent-Encoding: {header}"),
+                           "http://a.example/bomb"),
+               warc_record(http_block(ARTICLE), "http://a.example/good")]
+    path = write(tmp_path / "bomb.warc.gz", records, True)
+    m = run_extract_bounded(tmp_path / "out", [path], headroom=(BOMB_MB // 2) << 20,
+                            max_bytes=1 << 20)
+    assert balanced(m) and m["counts"]["in"] == 2, m["counts"]
+    assert m["counts"]["rejected"] == {"too_large": 1} and m["counts"]["kept"] == 1, m["counts"]
+    (rej,) = read_table(tmp_path / "out" / "extract" / "rejected").to_pylist()
+    assert rej["url"] == "http://a.example/bomb" and rej["reason_value"] > 1 << 20
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "raw-deflate", "br"])
+def test_bounded_inflate_gives_the_body_or_stops_at_the_limit(encoding):
+    from corpus.records import TooLarge, parse_http, payload
+
+    body = b"<html><body>" + bytes(range(256)) * 2000
+    if encoding == "br":
+        packed = pytest.importorskip("brotli").compress(body)
+    else:
+        c = zlib.compressobj(6, zlib.DEFLATED, {"gzip": 31, "deflate": 15, "raw-deflate": -15}[encoding])
+        packed = c.compress(body) + c.flush()
+    header = "deflate" if encoding == "raw-deflate" else encoding
+    resp = parse_http(http_block(packed, f"Content-Type: text/html\r\nContent-Encoding: {header}"))
+    assert payload(resp) == payload(resp, len(body)) == body
+    with pytest.raises(TooLarge) as err:
+        payload(resp, len(body) - 1)
+    assert err.value.size > len(body) - 1 and err.value.head.startswith(b"<html><body>")
