@@ -348,13 +348,18 @@ def is_html(mime: str, body: bytes, identified: str = "") -> bool:
 
 
 def _codec(label: str | None) -> str | None:
+    """The codec a charset label names; None for unknown labels and for codecs that are
+    not text encodings (``rot13``, ``base64``, ``zlib``...: Python knows them, but bytes
+    cannot be decoded with them), so that detection takes over."""
     if not label:
         return None
     try:
-        name = codecs.lookup(label.strip().strip("'\"").lower()).name
+        info = codecs.lookup(label.strip().strip("'\"").lower())
     except LookupError:
         return None
-    return "cp1252" if name in _WINDOWS_1252 else name
+    if not getattr(info, "_is_text_encoding", True) or info.name == "undefined":
+        return None
+    return "cp1252" if info.name in _WINDOWS_1252 else info.name
 
 
 def declared_charsets(content_type: str, body: bytes) -> tuple[str | None, str | None]:
@@ -388,7 +393,7 @@ def decode_html(body: bytes, content_type: str = "") -> tuple[str, str]:
         if name and not name.startswith(("utf-16", "utf-32")):
             try:
                 return body.decode(name), name
-            except UnicodeDecodeError:
+            except UnicodeError:  # idna, punycode...: text codecs that refuse web bytes
                 if name == "cp1252":  # the five bytes cp1252 leaves undefined
                     return body.decode("latin-1"), "latin-1"
     from charset_normalizer import from_bytes

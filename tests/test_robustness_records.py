@@ -6,6 +6,7 @@ machine down.
 """
 from __future__ import annotations
 
+import codecs
 import gzip
 import json
 import subprocess
@@ -212,3 +213,31 @@ def test_bounded_inflate_gives_the_body_or_stops_at_the_limit(encoding):
     with pytest.raises(TooLarge) as err:
         payload(resp, len(body) - 1)
     assert err.value.size > len(body) - 1 and err.value.head.startswith(b"<html><body>")
+
+
+# --- problem 17: charset labels naming codecs that are not text encodings ---
+
+GERMAN = ("<html><body><p>" + "Grüße aus Köln, schöne Straßen und große Bäume am Fluss. " * 8
+          + "</p></body></html>")
+
+
+@pytest.mark.parametrize("label", ["rot13", "base64", "zlib", "hex", "bz2", "uu", "quopri"])
+def test_non_text_codec_labels_are_ignored(label):
+    body = GERMAN.encode("latin-1")
+    for ctype, html in ((f"text/html; charset={label}", body),
+                        ("text/html", f'<meta charset="{label}">'.encode() + body)):
+        text, charset = decode_html(html, ctype)
+        assert "Grüße aus Köln" in text and codecs.lookup(charset)._is_text_encoding
+    text, charset = decode_html(b"<p>plain</p>", f"text/html; charset={label}")
+    assert text == "<p>plain</p>" and charset == "ascii"
+
+
+def test_page_with_a_rot13_charset_is_kept(tmp_path):
+    html = GERMAN.replace("<p>", "<article><p>").replace("</p>", "</p></article>").encode("latin-1")
+    path = write(tmp_path / "rot.warc.gz",
+                 [warc_record(http_block(html, "Content-Type: text/html; charset=rot13"),
+                              "http://a.example/rot13")], True)
+    m = run_extract(tmp_path / "out", [path])
+    assert m["counts"]["kept"] == 1 and not m["counts"]["errors"], m["counts"]
+    (doc,) = read_table(tmp_path / "out" / "extract").to_pylist()
+    assert "Grüße aus Köln" in doc["text"] and doc["charset"] != "rot-13"
