@@ -21,8 +21,8 @@ import pyarrow as pa
 
 from . import inputs as inp
 from .docs import BASE_FIELDS, doc_id_from_record_id, rejected_schema, url_domain
-from .records import (DecodeError, Record, RecordError, decode_html, is_html, mime_of, parse_http,
-                      parse_warc, payload)
+from .records import (DecodeError, Record, RecordError, TooLarge, decode_html, is_html, iter_warc,
+                      mime_of, parse_http, payload)
 from .runner import Stage, Task, TaskOutput
 from .warc_split import (CHUNK, Fault, RawRecord, iter_gzip_records, iter_plain_records,
                          plan_ranges, sniff)
@@ -246,7 +246,12 @@ def handle_record(rec: Record, b: _Books, extract, s: dict) -> None:
         if resp.status != 200:
             return b.reject(row, "http_status", float(resp.status), str(resp.status))
         try:
-            body = payload(resp)
+            body = payload(resp, s["max_bytes"])
+        except TooLarge as err:  # a compressed body inflating past the limit: stopped there
+            if not is_html(mime, err.head, rec.headers.get("warc-identified-payload-type", "")):
+                return b.reject(row, "not_html", None, mime or "(no content type)")
+            return b.reject(row, "too_large", float(err.size),
+                            f"{err} (max_bytes {s['max_bytes']}; decompression stopped there)")
         except DecodeError as err:
             return b.reject(row, "decode_error", None, str(err), error=True)
         if not is_html(mime, body, rec.headers.get("warc-identified-payload-type", "")):
@@ -369,13 +374,13 @@ class ExtractStage(Stage):
             if isinstance(item, Record):
                 records = [item]
             else:
-                try:
-                    records = parse_warc(item.offset, item.length, item.data, item.too_large,
-                                         item.size)
-                except RecordError as err:
-                    b.fault(Fault(item.offset, str(err)))
-                    continue
-                if item.too_large and _holds_more(records[0], item.size):
+                records = []
+                for rec in iter_warc(item.offset, item.length, item.data, item.too_large, item.size):
+                    if isinstance(rec, RecordError):
+                        b.fault(Fault(item.offset, str(rec)))
+                    else:
+                        records.append(rec)
+                if item.too_large and records and _holds_more(records[0], item.size):
                     b.fault(Fault(item.offset, f"gzip member of {item.size} bytes holds several records "
                                                f"(whole-file gzip?) and exceeds max_bytes; only its "
                                                f"first record is accounted for", count=False))

@@ -14,6 +14,7 @@ import re
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Iterator
 
 #: Payload types we extract from.
 HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -97,43 +98,102 @@ def _parse_headers(lines: list[bytes]) -> dict:
     return out
 
 
-def parse_warc(offset: int, length: int, data: bytes, too_large: bool = False,
-               size: int = 0) -> list[Record]:
-    """The record(s) in one member's bytes (normally exactly one)."""
-    out: list[Record] = []
-    pos = 0
-    n = len(data)
-    while pos < n:
+def content_length(value) -> int | None:
+    """A Content-Length as the spec writes it (ASCII digits only), else None: ``int()`` would
+    also take ``-5``, ``+5`` and ``1_000``, and a negative length sends a parser backwards."""
+    if isinstance(value, bytes):
+        value = value.decode("latin-1")
+    value = (value or "").strip()
+    return int(value) if value.isascii() and value.isdigit() else None
+
+
+def _next_header(data: bytes, after: int) -> int:
+    """Where the next line starting with ``WARC/`` begins after ``after``; -1 when none."""
+    j = data.find(b"\nWARC/", after)
+    return j + 1 if j >= 0 else -1
+
+
+def _frame(offset: int, length: int, data: bytes, pos: int, too_large: bool,
+           size: int) -> tuple[Record, int]:
+    """The record starting at ``pos`` and where its block ends."""
+    head_end = data.find(b"\r\n\r\n", pos)
+    if head_end < 0 or not data.startswith(b"WARC/", pos):
+        raise RecordError(f"not a WARC record (starts with {data[pos:pos + 16]!r})")
+    headers = _parse_headers(data[pos:head_end].split(b"\r\n")[1:])
+    if "content-length" not in headers:
+        raise RecordError("WARC record without a Content-Length")
+    clen = content_length(headers["content-length"])
+    if clen is None:
+        raise RecordError(f"WARC record with an invalid Content-Length "
+                          f"{headers['content-length'][:40]!r}")
+    body_start = head_end + 4
+    block = data[body_start:body_start + clen]
+    if len(block) < clen and not too_large:
+        raise RecordError(f"record block truncated: {len(block)} of {clen} bytes "
+                          f"(Content-Length too large, or the data ends early)")
+    url = headers.get("warc-target-uri", "").strip()
+    if url.startswith("<") and url.endswith(">"):
+        url = url[1:-1]
+    rec = Record(offset, length, headers.get("warc-type", "").strip().lower(),
+                 headers.get("warc-record-id", "").strip(), url,
+                 parse_date(headers.get("warc-date", "")), headers, block,
+                 too_large, size or len(data))
+    return rec, body_start + clen
+
+
+def iter_warc(offset: int, length: int, data: bytes, too_large: bool = False,
+              size: int = 0) -> Iterator[Record | RecordError]:
+    """The record(s) in one member's bytes (normally exactly one), in order.
+
+    A record that cannot be framed comes out as a :class:`RecordError` (one
+    ``read_error``) and reading resumes at the next line starting with ``WARC/``, so
+    one bad record costs one record. That includes a block followed by anything but
+    the next record: its Content-Length is too small, so the page would be silently
+    cut short; we count it as an error rather than keep a truncated page.
+    """
+    pos, n, seen = 0, len(data), False
+    while True:
         while pos < n and data[pos] in (13, 10):
             pos += 1
         if pos >= n:
             break
-        head_end = data.find(b"\r\n\r\n", pos)
-        if head_end < 0 or not data.startswith(b"WARC/", pos):
-            if out:
-                break  # trailing junk after a good record: ignore
-            raise RecordError(f"not a WARC record (starts with {data[pos:pos + 16]!r})")
-        headers = _parse_headers(data[pos:head_end].split(b"\r\n")[1:])
+        seen = True
+        where = f" ({pos} bytes into the record data)" if pos else ""
         try:
-            clen = int(headers.get("content-length", ""))
-        except ValueError:
-            raise RecordError("WARC record without a valid Content-Length") from None
-        body_start = head_end + 4
-        block = data[body_start:body_start + clen]
-        if len(block) < clen and not too_large:
-            raise RecordError(f"record block truncated: {len(block)} of {clen} bytes")
-        url = headers.get("warc-target-uri", "").strip()
-        if url.startswith("<") and url.endswith(">"):
-            url = url[1:-1]
-        out.append(Record(offset, length, headers.get("warc-type", "").strip().lower(),
-                          headers.get("warc-record-id", "").strip(), url,
-                          parse_date(headers.get("warc-date", "")), headers, block,
-                          too_large, size or len(data)))
-        if too_large:
+            rec, end = _frame(offset, length, data, pos, too_large, size)
+        except RecordError as err:
+            yield RecordError(f"{err}{where}")
+            pos = _next_header(data, pos + 1)
+            if pos < 0:
+                break
+            continue
+        if too_large:  # only its head is here: nothing after it to check
+            yield rec
             break
-        pos = body_start + clen
-    if not out:
-        raise RecordError("empty record")
+        after = end
+        while after < n and data[after] in (13, 10):
+            after += 1
+        if after < n and not data.startswith(b"WARC/", after):
+            yield RecordError(f"Content-Length {len(rec.block)} too small: the block is followed by "
+                              f"{data[after:after + 16]!r}, not by the next record{where}")
+            pos = _next_header(data, end)
+            if pos < 0:
+                break
+            continue
+        yield rec
+        pos = end
+    if not seen:
+        yield RecordError("empty record")
+
+
+def parse_warc(offset: int, length: int, data: bytes, too_large: bool = False,
+               size: int = 0) -> list[Record]:
+    """The record(s) in one member's bytes; raises the first :class:`RecordError`."""
+    out = []
+    for item in iter_warc(offset, length, data, too_large, size):
+        if isinstance(item, RecordError):
+            raise item
+        out.append(item)
     return out
 
 
@@ -154,18 +214,77 @@ def _dechunk(body: bytes) -> bytes:
     return b"".join(out)
 
 
-def _inflate(body: bytes, encoding: str) -> bytes:
-    if encoding in ("gzip", "x-gzip"):
-        return zlib.decompressobj(31).decompress(body)
-    if encoding == "deflate":
-        try:
-            return zlib.decompress(body)
-        except zlib.error:
-            return zlib.decompress(body, -15)
-    if encoding == "br":
-        import brotli  # optional; an ImportError becomes a decode_error
+#: Bytes inflated per step: a bomb stops within one step past the limit.
+_STEP = 1 << 16
 
-        return brotli.decompress(body)
+
+class TooLarge(ValueError):
+    """A body that inflates past the limit (counted as ``too_large``); decoding stops there."""
+
+    def __init__(self, size: int, head: bytes):
+        super().__init__(f"payload inflates to at least {size} bytes")
+        self.size, self.head = size, head
+
+
+class _Sink:
+    """Inflated pieces, refusing to hold more than ``limit`` bytes."""
+
+    def __init__(self, limit: int | None):
+        self.limit, self.parts, self.size = limit, [], 0
+
+    def add(self, piece: bytes) -> None:
+        self.size += len(piece)
+        if self.limit is not None and self.size > self.limit:
+            head = (self.parts[0] if self.parts else piece)[:2048]
+            raise TooLarge(self.size, head)
+        self.parts.append(piece)
+
+    def value(self) -> bytes:
+        return b"".join(self.parts)
+
+
+def _inflate_zlib(body: bytes, wbits: int, limit: int | None) -> bytes:
+    d = zlib.decompressobj(wbits)
+    out = _Sink(limit)
+    data = body
+    while True:
+        piece = d.decompress(data, _STEP)
+        out.add(piece)
+        data = d.unconsumed_tail
+        if d.eof or (not piece and not data):
+            return out.value()
+
+
+def _inflate_brotli(body: bytes, limit: int | None) -> bytes:
+    import brotli  # optional; an ImportError becomes a decode_error
+
+    d = brotli.Decompressor()
+    out = _Sink(limit)
+    try:
+        piece = d.process(body, output_buffer_limit=_STEP)
+    except TypeError:  # brotli < 1.2 cannot stop early: decoding a bomb would fill memory
+        raise DecodeError("Content-Encoding br needs brotli >= 1.2 (bounded decoding)") from None
+    while True:
+        out.add(piece)
+        if d.is_finished():
+            return out.value()
+        piece = d.process(b"", output_buffer_limit=_STEP)
+        if not piece and not d.is_finished():
+            raise ValueError("brotli stream ends early")
+
+
+def _inflate(body: bytes, encoding: str, limit: int | None = None) -> bytes:
+    """Decompressed in steps, so that a small bomb stops at ``limit`` (:class:`TooLarge`)
+    instead of inflating to gigabytes first."""
+    if encoding in ("gzip", "x-gzip"):
+        return _inflate_zlib(body, 31, limit)
+    if encoding == "deflate":  # zlib-wrapped as the RFC says, or raw as some servers send
+        try:
+            return _inflate_zlib(body, 15, limit)
+        except zlib.error:
+            return _inflate_zlib(body, -15, limit)
+    if encoding == "br":
+        return _inflate_brotli(body, limit)
     if encoding in ("", "identity", "none"):
         return body
     raise DecodeError(f"unsupported Content-Encoding {encoding!r}")
@@ -191,9 +310,10 @@ def parse_http(block: bytes) -> HttpResponse | None:
     return HttpResponse(status, _parse_headers(lines[1:]), block[head_end + sep:])
 
 
-def payload(resp: HttpResponse) -> bytes:
+def payload(resp: HttpResponse, max_bytes: int | None = None) -> bytes:
     """The body as the server meant it: de-chunked and decompressed when the WARC kept
-    the wire form (Common Crawl stores it already decoded)."""
+    the wire form (Common Crawl stores it already decoded). Raises :class:`TooLarge`
+    as soon as decompression passes ``max_bytes``."""
     body = resp.body
     h = resp.headers
     if "chunked" in h.get("transfer-encoding", "").lower():
@@ -204,8 +324,8 @@ def payload(resp: HttpResponse) -> bytes:
     enc = h.get("content-encoding", "").strip().lower()
     if enc and enc not in ("identity", "none"):
         try:
-            body = _inflate(body, enc)
-        except DecodeError:
+            body = _inflate(body, enc, max_bytes)
+        except (DecodeError, TooLarge):
             raise
         except Exception as err:
             if body.lstrip()[:1] == b"<":  # stored already decoded despite the header
@@ -228,13 +348,18 @@ def is_html(mime: str, body: bytes, identified: str = "") -> bool:
 
 
 def _codec(label: str | None) -> str | None:
+    """The codec a charset label names; None for unknown labels and for codecs that are
+    not text encodings (``rot13``, ``base64``, ``zlib``...: Python knows them, but bytes
+    cannot be decoded with them), so that detection takes over."""
     if not label:
         return None
     try:
-        name = codecs.lookup(label.strip().strip("'\"").lower()).name
+        info = codecs.lookup(label.strip().strip("'\"").lower())
     except LookupError:
         return None
-    return "cp1252" if name in _WINDOWS_1252 else name
+    if not getattr(info, "_is_text_encoding", True) or info.name == "undefined":
+        return None
+    return "cp1252" if info.name in _WINDOWS_1252 else info.name
 
 
 def declared_charsets(content_type: str, body: bytes) -> tuple[str | None, str | None]:
@@ -268,7 +393,7 @@ def decode_html(body: bytes, content_type: str = "") -> tuple[str, str]:
         if name and not name.startswith(("utf-16", "utf-32")):
             try:
                 return body.decode(name), name
-            except UnicodeDecodeError:
+            except UnicodeError:  # idna, punycode...: text codecs that refuse web bytes
                 if name == "cp1252":  # the five bytes cp1252 leaves undefined
                     return body.decode("latin-1"), "latin-1"
     from charset_normalizer import from_bytes

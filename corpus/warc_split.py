@@ -231,8 +231,43 @@ def iter_gzip_records(fh: BinaryIO, start: int = 0, end: int | None = None,
         yield rec
 
 
+def _content_length(head: bytes) -> int | None:
+    for line in head.split(b"\r\n"):
+        if line[:15].lower() == b"content-length:":
+            value = line[15:].strip()
+            return int(value) if value.isdigit() else None  # no sign: "-5" must not pass
+    return None
+
+
+def _resync_plain(b: _Buffer, i: int) -> bool:
+    """Move to the next line starting with ``WARC/`` at or after buffer index ``i``;
+    False at the end of the file."""
+    while True:
+        j = b.buf.find(b"\nWARC/", i)
+        if j >= 0:
+            b.i = j + 1
+            return True
+        b.i = i = max(i, len(b.buf) - 5)
+        if not b.more():
+            return False
+        i = b.i
+
+
+def _ends_cleanly(after: bytes) -> bool:
+    """Whether the bytes after a record block are a separator and then the next record
+    (or the end of the file): otherwise its Content-Length lied."""
+    rest = after.lstrip(b"\r\n")
+    return not rest or rest.startswith(b"WARC/")
+
+
 def iter_plain_records(fh: BinaryIO, max_bytes: int = 1 << 62) -> Iterator[RawRecord | Fault]:
-    """Records of an uncompressed WARC (one reader for the whole file)."""
+    """Records of an uncompressed WARC (one reader for the whole file).
+
+    A record whose Content-Length is missing, not a number, or does not end where the
+    next record begins (too small: the page would be cut short; too large: it would
+    swallow the next one) is one fault, and reading resumes at the next line starting
+    with ``WARC/``. A length past the end of the file ends it with a fault.
+    """
     b = _Buffer(fh, 0)
     while True:
         while True:  # skip blank lines between records
@@ -253,39 +288,51 @@ def iter_plain_records(fh: BinaryIO, max_bytes: int = 1 << 62) -> Iterator[RawRe
                 return
         head = b.buf[b.i:head_end]
         if not head.startswith(b"WARC/"):
-            yield Fault(start, f"expected a WARC record, found {bytes(head[:16])!r}; cannot continue in an uncompressed file")
-            return
-        clen = None
-        for line in head.split(b"\r\n"):
-            if line[:15].lower() == b"content-length:":
-                try:
-                    clen = int(line[15:].strip())
-                except ValueError:
-                    pass
-        if clen is None or clen < 0:
-            yield Fault(start, "WARC record without a valid Content-Length")
-            return
+            yield Fault(start, f"expected a WARC record, found {bytes(head[:16])!r}; "
+                               f"skipping to the next one")
+            if not _resync_plain(b, b.i + 1):
+                return
+            continue
+        clen = _content_length(head)
+        if clen is None:
+            yield Fault(start, "WARC record without a valid Content-Length; skipping to the next one")
+            if not _resync_plain(b, b.i + 1):
+                return
+            continue
         total = head_end + 4 - b.i + clen
         too_large = clen > max_bytes
-        if too_large:
+        if too_large:  # skip the rest without keeping it
             b.ensure(min(total, HEAD_KEEP))
             data = bytes(b.buf[b.i:b.i + min(total, HEAD_KEEP)])
             left = total
-            while left > 0:  # skip the rest without keeping it
+            while left > 0:
                 take = min(left, b.avail)
                 b.i += take
                 left -= take
                 if left and not b.more():
                     break
             got = total - left
+            if got < total:
+                yield Fault(start, f"truncated record: file ends {got} of {total} bytes into it")
+                return
+            b.ensure(64)
+            if not _ends_cleanly(bytes(b.buf[b.i:b.i + 64])):
+                yield Fault(start, f"Content-Length {clen} does not end where the next record "
+                                   f"begins; skipping to the next one")
+                if not _resync_plain(b, b.i):
+                    return
+                continue
         else:
-            b.ensure(total)
+            b.ensure(total + 64)  # and a peek past the block
             data = bytes(b.buf[b.i:b.i + total])
-            b.i += len(data)
-            got = len(data)
-        if got < total:
-            yield Fault(start, f"truncated record: file ends {got} of {total} bytes into it")
-            return
+            if len(data) < total or not _ends_cleanly(bytes(b.buf[b.i + total:b.i + total + 64])):
+                why = (f"file ends {len(data)} of {total} bytes into it" if len(data) < total else
+                       "the block is not followed by the next record")
+                yield Fault(start, f"Content-Length {clen} is wrong: {why}; skipping to the next record")
+                if not _resync_plain(b, b.i + 1):
+                    return
+                continue
+            b.i += total
         yield RawRecord(start, b.pos - start, data, total, too_large)
 
 
