@@ -7,6 +7,9 @@
 
 Common flags: --input (repeatable), --output, --workers, --executor, --ray-address,
 --set key.path=value (any YAML value), --force (redo complete parts).
+
+Exit status: 0 done; 1 a stage failed; 2 a bad setting; 3 a bad input (e.g. one inside
+the output folder a stage would clear), or input faults without --tolerate-failures.
 """
 from __future__ import annotations
 
@@ -85,9 +88,9 @@ def run_stages(config: dict, names: list[str], force: bool = False, quiet: bool 
     """Run the named stages in order and return their manifests."""
     from .runner import run_stage
 
+    manifests = []
     if any(n == "extract" for n in names):
         ensure_sample(config)
-    manifests = []
     for name in names:
         if not available(name):
             print(f"[{name}] not built yet: skipped")
@@ -132,9 +135,13 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
     from .runner import StageError
     from .manifest import BalanceError
+    from .inputs import InputError
 
     try:
         manifests = run_stages(config, names, force=args.force, quiet=args.quiet)
+    except InputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_INPUT_FAULTS
     except (StageError, BalanceError, FileNotFoundError, cfg.ConfigError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
