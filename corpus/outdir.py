@@ -8,11 +8,15 @@ and :func:`swap_in` moves it into place only once it is complete.
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
+import socket
+from contextlib import contextmanager
+from datetime import datetime, timezone
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from . import config as cfg
 from .inputs import InputError, is_remote
@@ -37,6 +41,11 @@ OWNED = {
 STAGING_SUFFIX = ".new"
 #: In a staging folder: the old output's files are already gone (a swap was under way).
 CLEARED = ".cleared"
+LOCK_FILE = ".lock"
+
+
+class OutputBusy(RuntimeError):
+    """Another run holds the output root's lock."""
 
 
 def _patterns(stage_directory: Path, stage: str | None) -> tuple[str, ...]:
@@ -136,3 +145,45 @@ def check_inputs_outside(stage_name: str, inputs: Iterable[str], folders: Iterab
             if p == f or f in p.parents:
                 raise InputError(f"{stage_name}: input {src} lies inside {f}, the stage's output "
                                  f"folder; move it out of there")
+
+
+# --- one run per output root ----------------------------------------------------------
+
+_held: dict[str, list] = {}  # resolved root -> [fd, depth]: re-entrant within a process
+
+
+@contextmanager
+def output_lock(root: str | os.PathLike, command: str = "") -> Iterator[None]:
+    """Hold ``<root>/.lock`` (flock, not waiting) while writing under ``root``; the file
+    says who holds it, and a second run fails at once with :class:`OutputBusy`."""
+    root = Path(root)
+    key = str(root.resolve())
+    if key in _held:
+        _held[key][1] += 1
+        try:
+            yield
+        finally:
+            _held[key][1] -= 1
+        return
+    root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip() or "another process"
+        os.close(fd)
+        raise OutputBusy(f"output {root} is in use by {holder}; wait for that run to end "
+                         f"or choose another --output") from None
+    if not command:
+        from .manifest import command_line
+        command = command_line()
+    since = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {since} "
+                  f"({command})\n".encode(), 0)
+    _held[key] = [fd, 1]
+    try:
+        yield
+    finally:
+        del _held[key]
+        os.close(fd)  # releases the lock; the file stays (removing it would race a waiter)

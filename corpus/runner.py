@@ -187,26 +187,27 @@ def run_stage(stage: Stage, force: bool = False, show_progress: bool = True,
     final = stage.dir
     staging = outdir.staging_dir(final)
     outdir.check_inputs_outside(stage.name, stage.inputs(), [final, staging])
-    fp = cfg.fingerprint(stage.fingerprint_source())
-    staged = read_manifest(staging)
-    if staged is not None and staged.get("fingerprint") == fp and not force:
-        log.info("%s: finishing the swap of %s into place", stage.name, staging)
-        outdir.swap_in(staging, final, stage.name)
-        return staged
-    current = read_manifest(final)
-    if current is not None and current.get("fingerprint") == fp and not force:
-        log.info("%s: up to date (%s); --force redoes it", stage.name, final)
-        return current
-    build = staging if current is not None else final
-    _start_build(stage, build, fp, force)
-    stage.dir = build
-    try:
-        manifest = _build(stage, fp, show_progress, executor)
-    finally:
-        stage.dir = final
-    if build != final:
-        outdir.swap_in(staging, final, stage.name)
-    return manifest
+    with outdir.output_lock(final.parent):
+        fp = cfg.fingerprint(stage.fingerprint_source())
+        staged = read_manifest(staging)
+        if staged is not None and staged.get("fingerprint") == fp and not force:
+            log.info("%s: finishing the swap of %s into place", stage.name, staging)
+            outdir.swap_in(staging, final, stage.name)
+            return staged
+        current = read_manifest(final)
+        if current is not None and current.get("fingerprint") == fp and not force:
+            log.info("%s: up to date (%s); --force redoes it", stage.name, final)
+            return current
+        build = staging if current is not None else final
+        _start_build(stage, build, fp, force)
+        stage.dir = build
+        try:
+            manifest = _build(stage, fp, show_progress, executor)
+        finally:
+            stage.dir = final
+        if build != final:
+            outdir.swap_in(staging, final, stage.name)
+        return manifest
 
 
 def _start_build(stage: Stage, build: Path, fp: str, force: bool) -> None:

@@ -189,3 +189,23 @@ def test_a_swap_cut_short_is_finished_by_the_next_run(tmp_path, monkeypatch):
     assert [p.name for p in list_parts(out)] == ["part-00000.parquet", "part-00001.parquet"]
     assert (out / "notes.txt").read_text() == "mine"
     assert not (tmp_path / "out" / ".extract.new").exists()
+
+
+# --- 6: one run at a time per output folder ------------------------------------------------
+
+def test_a_second_run_on_a_busy_output_fails_at_once_saying_who_holds_it(sample_crawl, tmp_path):
+    from corpus.outdir import output_lock
+
+    out = tmp_path / "out"
+    warc = sorted(sample_crawl.glob("*.warc.gz"))[0]
+    with output_lock(out):
+        r = corpus("extract", "pipelines/sample.yaml", "--input", str(warc), "--output", str(out),
+                   "--quiet")
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "in use" in lines[0] and f"pid {os.getpid()}" in lines[0] and "since" in lines[0]
+    assert not (out / "extract").exists()
+    # Released: the same command now runs.
+    assert corpus("extract", "pipelines/sample.yaml", "--input", str(warc), "--output", str(out),
+                  "--quiet", "--tolerate-failures").returncode == 0
