@@ -7,6 +7,10 @@
 
 Common flags: --input (repeatable), --output, --workers, --executor, --ray-address,
 --set key.path=value (any YAML value), --force (redo complete parts).
+
+Exit status: 0 done; 1 a stage failed; 2 a bad setting, or the output folder is in use by
+another run (its `.lock` says which; nothing is touched); 3 a bad input (e.g. one inside
+the output folder a stage would clear), or input faults without --tolerate-failures.
 """
 from __future__ import annotations
 
@@ -83,21 +87,24 @@ def print_summary(manifest: dict) -> None:
 
 
 def run_stages(config: dict, names: list[str], force: bool = False, quiet: bool = False) -> list[dict]:
-    """Run the named stages in order and return their manifests."""
+    """Run the named stages in order and return their manifests; the output root stays
+    locked for the whole run, so another run cannot slip in between two stages."""
+    from .outdir import output_lock
     from .runner import run_stage
 
-    if any(n == "extract" for n in names):
-        ensure_sample(config)
     manifests = []
-    for name in names:
-        if not available(name):
-            print(f"[{name}] not built yet: skipped")
-            continue
-        stage = stage_class(name)(config)
-        manifest = run_stage(stage, force=force, show_progress=not quiet)
-        manifest["output_dir"] = str(stage.dir)
-        print_summary(manifest)
-        manifests.append(manifest)
+    with output_lock(config["output"]):
+        if any(n == "extract" for n in names):
+            ensure_sample(config)
+        for name in names:
+            if not available(name):
+                print(f"[{name}] not built yet: skipped")
+                continue
+            stage = stage_class(name)(config)
+            manifest = run_stage(stage, force=force, show_progress=not quiet)
+            manifest["output_dir"] = str(stage.dir)
+            print_summary(manifest)
+            manifests.append(manifest)
     return manifests
 
 
@@ -133,11 +140,14 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
     from .runner import StageError
     from .manifest import BalanceError
-
     from .inputs import InputError
+    from .outdir import OutputBusy
 
     try:
         manifests = run_stages(config, names, force=args.force, quiet=args.quiet)
+    except OutputBusy as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     except InputError as err:  # no data is never tolerated: stop before any output is touched
         print(f"error: {err}", file=sys.stderr)
         return EXIT_INPUT_FAULTS

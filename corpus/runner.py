@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import signal
 import time
 from dataclasses import dataclass, field
@@ -23,11 +22,12 @@ from typing import Any, Callable, Sequence
 import pyarrow as pa
 
 from . import config as cfg
+from . import outdir
 from .atomic import sweep_temporaries
 from .docs import PartWriter
 from .executors import make_executor
 from .manifest import (add_counts, check_balance, command_line, empty_counts, package_versions,
-                       write_json_atomic)
+                       read_manifest, write_json_atomic)
 from .progress import Progress
 
 log = logging.getLogger("corpus")
@@ -200,27 +200,60 @@ class RunContext:
 
 def run_stage(stage: Stage, force: bool = False, show_progress: bool = True,
               executor=None) -> dict:
-    """Run (or resume) one stage; returns its manifest."""
+    """Run (or resume) one stage; returns its manifest.
+
+    A complete earlier output stays in place until the new one is complete: a run with
+    other settings, or ``force``, builds in a hidden staging folder beside it (resumed
+    like any run when killed) and swaps it in at the end. Only files the project wrote
+    are ever removed, and an input inside the output folder is refused.
+    """
+    final = stage.dir
+    staging = outdir.staging_dir(final)
+    outdir.check_inputs_outside(stage.name, stage.inputs(), [final, staging])
+    with outdir.output_lock(final.parent):
+        fp = cfg.fingerprint(stage.fingerprint_source())
+        staged = read_manifest(staging)
+        if staged is not None and staged.get("fingerprint") == fp and not force:
+            log.info("%s: finishing the swap of %s into place", stage.name, staging)
+            outdir.swap_in(staging, final, stage.name)
+            return staged
+        current = read_manifest(final)
+        if current is not None and current.get("fingerprint") == fp and not force:
+            log.info("%s: up to date (%s); --force redoes it", stage.name, final)
+            return current
+        build = staging if current is not None else final
+        _start_build(stage, build, fp, force)
+        stage.dir = build
+        try:
+            manifest = _build(stage, fp, show_progress, executor)
+        finally:
+            stage.dir = final
+        if build != final:
+            outdir.swap_in(staging, final, stage.name)
+        return manifest
+
+
+def _start_build(stage: Stage, build: Path, fp: str, force: bool) -> None:
+    """Resume ``build`` when it holds parts of this very run, else start it afresh."""
+    fp_file = build / DONE_DIR / "_fingerprint"
+    if force or not fp_file.exists() or fp_file.read_text() != fp:
+        why = "--force" if force else "its configuration or input changed"
+        if build != stage.dir:
+            outdir.remove_staging(build)
+            log.info("%s: building in %s (%s); it replaces %s once complete", stage.name,
+                     build, why, stage.dir)
+        elif build.exists():
+            log.warning("%s: clearing the stage's files from %s (%s)", stage.name, build, why)
+            outdir.clear_owned(build, stage.name)
+    fp_file.parent.mkdir(parents=True, exist_ok=True)
+    fp_file.write_text(fp)
+    sweep_temporaries(build)
+
+
+def _build(stage: Stage, fp: str, show_progress: bool, executor) -> dict:
+    """Run the pending tasks and ``finish`` in ``stage.dir``; write its manifest last."""
     started = datetime.now(timezone.utc)
     t0 = time.monotonic()
-    fp = cfg.fingerprint(stage.fingerprint_source())
-    marker_dir = stage.dir / DONE_DIR
-    fp_file = marker_dir / "_fingerprint"
-    if stage.dir.exists() and (force or not fp_file.exists() or fp_file.read_text() != fp):
-        if any(stage.dir.iterdir()):
-            why = "--force" if force else "its configuration or input changed"
-            log.warning("%s: clearing %s (%s)", stage.name, stage.dir, why)
-        shutil.rmtree(stage.dir)
-    marker_dir.mkdir(parents=True, exist_ok=True)
-    fp_file.write_text(fp)
-    previous = stage.dir / "manifest.json"
-    if previous.exists():
-        manifest = json.loads(previous.read_text())
-        if manifest.get("fingerprint") == fp:
-            log.info("%s: up to date (%s); --force redoes it", stage.name, stage.dir)
-            return manifest
-
-    sweep_temporaries(stage.dir)
     tasks = stage.tasks()
     ids = [t.id for t in tasks]
     if len(set(ids)) != len(ids):

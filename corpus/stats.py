@@ -359,6 +359,7 @@ def cli_main(args) -> int:
             return 1
         sys.stdout.write(format_tables(stats))
         return 0
+    from .outdir import OutputBusy
     from .runner import run_stage
 
     try:
@@ -370,6 +371,9 @@ def cli_main(args) -> int:
                                        executor=args.executor, ray_address=args.ray_address)
         stage = StatsStage(config)
         manifest = run_stage(stage, force=args.force, show_progress=not args.quiet)
+    except OutputBusy as err:  # another run writes this output: nothing was touched
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     except (StageError, cfg.ConfigError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

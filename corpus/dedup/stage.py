@@ -162,7 +162,11 @@ class DedupStage(Stage):
     def __init__(self, config: dict):
         super().__init__(config)
         self.opts = resolve_options(self.params)
-        self.index = self.dir / "index"
+
+    @property
+    def index(self) -> Path:
+        """Follows ``dir``: the runner may build the stage in a staging folder."""
+        return self.dir / "index"
 
     # --- what runs where --------------------------------------------------------------
     def _parts(self) -> list[tuple[str, Path]]:
