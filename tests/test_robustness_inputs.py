@@ -197,4 +197,5 @@ def test_mistyped_input_exits_3_even_when_tolerating(tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and typo in err[0] and "Traceback" not in err[0]
     assert (out / "extract" / "manifest.json").read_text() == before
-    assert sorted(p.name for p in out.iterdir()) == ["extract"]  # `run` started no other stage
+    # `run` started no other stage (the hidden .lock is the output folder's run lock)
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["extract"]
