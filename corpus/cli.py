@@ -105,7 +105,22 @@ def run_stages(config: dict, names: list[str], force: bool = False, quiet: bool 
             manifest["output_dir"] = str(stage.dir)
             print_summary(manifest)
             manifests.append(manifest)
+            if name == "extract" and manifest["counts"]["kept"] == 0:
+                raise_no_documents(manifest)
     return manifests
+
+
+def raise_no_documents(manifest: dict) -> None:
+    """Not one document came out of the inputs: tolerating corrupt records never means
+    accepting no data, and the later stages would only fail on an empty corpus."""
+    from .inputs import InputError
+
+    c = manifest["counts"]
+    reasons = ", ".join(f"{k}={v}" for k, v in {**c["rejected"], **c["errors"]}.items())
+    faults = manifest.get("faults") or []
+    first = f"; first fault: {faults[0].get('message')}" if faults else ""
+    raise InputError(f"no document could be extracted from the {len(manifest['inputs'])} input(s) "
+                     f"({c['in']} record(s){': ' + reasons if reasons else ''}){first}")
 
 
 def ensure_sample(config: dict) -> None:

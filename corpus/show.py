@@ -30,7 +30,9 @@ def find_row(directory: str | Path, doc_id: str) -> tuple[dict, Path] | None:
     d = Path(directory)
     dirs = [d, d / "rejected"]
     if not any(d.glob("part-*.parquet")):
-        dirs += [x for sub in sorted(d.iterdir()) if sub.is_dir() for x in (sub, sub / "rejected")] \
+        # hidden folders are the runner's (a build in progress, markers): never a result
+        dirs += [x for sub in sorted(d.iterdir()) if sub.is_dir() and not sub.name.startswith(".")
+                 for x in (sub, sub / "rejected")] \
             if d.is_dir() else []
     for sub in dirs:
         for part in sorted(sub.glob("part-*.parquet")):

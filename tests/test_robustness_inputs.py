@@ -199,3 +199,19 @@ def test_mistyped_input_exits_3_even_when_tolerating(tmp_path, capsys):
     assert (out / "extract" / "manifest.json").read_text() == before
     # `run` started no other stage (the hidden .lock is the output folder's run lock)
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["extract"]
+
+
+def test_inputs_that_all_fail_stop_the_run_even_when_tolerating(tmp_path, capsys):
+    """Every input exists but none yields a record (a closed port, a file that is no crawl):
+    `corpus run` stops after extract with exit 3 instead of carrying on with no data."""
+    junk = tmp_path / "junk.warc.gz"
+    junk.write_bytes(b"this is not a crawl file")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}/x.warc.gz"
+    out = tmp_path / "out"
+    rc = cli_main(["run", str(ROOT / "pipelines" / "sample.yaml"), "--input", str(junk), "--input", closed,
+                   "--output", str(out), "--workers", "1", "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 3 and "no document could be extracted from the 2 input(s)" in err
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["extract"]

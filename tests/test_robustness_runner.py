@@ -209,3 +209,17 @@ def test_a_second_run_on_a_busy_output_fails_at_once_saying_who_holds_it(sample_
     # Released: the same command now runs.
     assert corpus("extract", "pipelines/sample.yaml", "--input", str(warc), "--output", str(out),
                   "--quiet", "--tolerate-failures").returncode == 0
+
+
+def test_show_never_answers_from_a_build_in_progress(tmp_path):
+    """`corpus show ID --in OUT` skips the runner's hidden staging folders (`.extract.new`)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from corpus.show import find_row
+
+    for folder, text in ((".extract.new", "unfinished"), ("extract", "published")):
+        (tmp_path / folder).mkdir()
+        pq.write_table(pa.table({"id": ["doc-1"], "text": [text]}), tmp_path / folder / "part-00000.parquet")
+    row, part = find_row(tmp_path, "doc-1")
+    assert row["text"] == "published" and part.parent.name == "extract"
