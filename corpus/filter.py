@@ -34,25 +34,20 @@ from .filters.pii import PiiMasker
 from .filters.quality import QualityClassifier
 from .filters.urls import UrlBlocklist
 from .runner import Stage, Task, TaskOutput
+from .settings import check
 
 #: The heuristic chain, in the order documents meet it.
 CHAIN = [UrlBlocklist, langid.LanguageFilter, GopherRepetition, GopherQuality, C4Quality,
          FineWebQuality]
-STAGE_KEYS = {"mode", "partition_by_language", "batch_size", "signals", "input_stage", "pii",
-              *(c.name for c in CHAIN), QualityClassifier.name}
-MODES = ("drop", "annotate")
 
 
 class FilterSettings:
-    """The stage's parameters, validated (unknown keys and bad values fail early)."""
+    """The stage's parameters, checked against corpus.settings (unknown keys and bad
+    values fail before any work, naming the dotted key)."""
 
     def __init__(self, params: dict):
-        unknown = sorted(set(params) - STAGE_KEYS)
-        if unknown:
-            raise ValueError(f"stages.filter: unknown key(s) {unknown}; known: {sorted(STAGE_KEYS)}")
+        check("stages.filter", params)
         self.mode = params.get("mode", "drop")
-        if self.mode not in MODES:
-            raise ValueError(f"stages.filter.mode must be one of {MODES}, got {self.mode!r}")
         self.partition = bool(params.get("partition_by_language", False))
         self.batch_size = int(params.get("batch_size", 512))
         self.signals = bool(params.get("signals", True))
