@@ -144,6 +144,7 @@ def load_pipeline(path: str | os.PathLike | None, overrides: list[str] | None = 
     for item in overrides or []:
         key, value = parse_override(item)
         set_dotted(config, key, value)
+    settings.check("", config)  # the file and overrides, before the flags build on them
     if flags.get("inputs"):
         config["inputs"] = list(flags["inputs"])
     if flags.get("output"):
@@ -166,7 +167,8 @@ def apply_sample_defaults(config: dict) -> None:
     sample = config.get("sample")
     if not isinstance(sample, dict):
         return
-    sample.setdefault("dir", str(Path(config["output"]) / "crawl"))
+    if not sample.get("dir"):
+        sample["dir"] = str(Path(config["output"]) / "crawl")
     if not config.get("inputs"):
         config["inputs"] = [str(Path(sample["dir"]) / "*.warc.gz")]
 

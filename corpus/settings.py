@@ -330,7 +330,7 @@ SCHEMA = Section({
         "type": one_of("local", ("local", "ray")),
         "workers": integer(0, 0, what="an integer >= 0 (0 = one per core)"),
         "ray_address": string(None, null=True),
-    }),
+    }, nullable=False),
     "sample": Section({  # the embedded sample crawl (corpus.sample)
         "seed": integer(0, 0),
         "pages": integer(2000, 1),
