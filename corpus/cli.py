@@ -31,6 +31,8 @@ DEFAULT_PIPELINE = "pipelines/sample.yaml"
 #: Exit status for an input that matches nothing (always), or when a stage finished but some
 #: input could not be read (unless --tolerate-failures).
 EXIT_INPUT_FAULTS = 3
+#: Exit status for a pipeline file, override or flag that cannot be used (nothing ran).
+EXIT_BAD_SETTINGS = 2
 
 
 def _pipeline_args(p: argparse.ArgumentParser) -> None:
@@ -147,8 +149,10 @@ def main(argv: list[str] | None = None) -> int:
         config = cfg.load_pipeline(args.pipeline, args.overrides, inputs=args.inputs,
                                    output=args.output, workers=args.workers,
                                    executor=args.executor, ray_address=args.ray_address)
-    except cfg.ConfigError as err:
-        parser.error(str(err))
+        cfg.check_output_writable(config["output"])
+    except cfg.ConfigError as err:  # one line, no usage text: the message names the key
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_SETTINGS
     if args.inputs:  # the user named the crawl: don't generate the pipeline's sample one
         config.pop("sample", None)
     names = cfg.CORPUS_STAGES if args.command == "run" else [args.command]

@@ -2,7 +2,8 @@
 
 A pipeline is a plain dict once loaded. Command-line overrides address any value by
 its dotted path (``--set stages.filter.language.threshold=0.5``); the common ones have
-their own flags (``--input``, ``--output``, ``--workers``, ``--executor``).
+their own flags (``--input``, ``--output``, ``--workers``, ``--executor``). Every key is
+checked against the schema in :mod:`corpus.settings` as the pipeline loads.
 """
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ import copy
 import hashlib
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-#: Order in which ``corpus run`` executes the corpus stages.
-CORPUS_STAGES = ["extract", "filter", "dedup", "tokenizer", "tokenize", "stats"]
+from . import settings
+from .settings import CORPUS_STAGES, ConfigError  # noqa: F401  (re-exported: cfg.ConfigError)
 
 #: Where each stage writes, relative to the pipeline's output directory.
 STAGE_DIRS = {
@@ -49,8 +51,29 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-class ConfigError(ValueError):
-    """A pipeline file or override that cannot be used; the message says which and why."""
+class _NoAliasLoader(yaml.SafeLoader):
+    """YAML without aliases (``*name``): a few lines of nested aliases expand to gigabytes
+    once copied or serialised (billion laughs), and a pipeline file never needs them."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise ConfigError(f"line {event.start_mark.line + 1}: YAML alias *{event.anchor} is not "
+                              f"allowed in a pipeline (write the value out)")
+        return super().compose_node(parent, index)
+
+
+def load_yaml(text: str) -> Any:
+    """Parse YAML text the way every pipeline value is parsed (safe types, no aliases)."""
+    return yaml.load(text, Loader=_NoAliasLoader)
+
+
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """A YAML error on one line: where, then what."""
+    mark = getattr(err, "problem_mark", None)
+    what = getattr(err, "problem", None) or str(err)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return " ".join(f"{where}{what}".split())
 
 
 def deep_merge(base: dict, update: dict) -> dict:
@@ -86,9 +109,11 @@ def parse_override(text: str) -> tuple[str, Any]:
         raise ConfigError(f"override {text!r} must look like key.path=value")
     key, raw = text.split("=", 1)
     try:
-        value = yaml.safe_load(raw) if raw != "" else ""
+        value = load_yaml(raw) if raw != "" else ""
     except yaml.YAMLError as err:
-        raise ConfigError(f"override {text!r}: value is not valid YAML ({err})") from None
+        raise ConfigError(f"{key.strip()}: override value is not valid YAML ({_yaml_problem(err)})") from None
+    except ConfigError as err:
+        raise ConfigError(f"{key.strip()}: override value: {err}") from None
     return key.strip(), value
 
 
@@ -103,18 +128,23 @@ def load_pipeline(path: str | os.PathLike | None, overrides: list[str] | None = 
     raw: dict = {}
     if path is not None:
         p = Path(path)
-        if not p.exists():
+        if not p.is_file():
             raise ConfigError(f"pipeline file not found: {p}")
         try:
-            raw = yaml.safe_load(p.read_text()) or {}
+            raw = load_yaml(p.read_bytes().decode("utf-8")) or {}
+        except UnicodeDecodeError as err:
+            raise ConfigError(f"{p}: not a text file (byte {err.start} is not UTF-8)") from None
         except yaml.YAMLError as err:
-            raise ConfigError(f"{p}: not valid YAML: {err}") from None
+            raise ConfigError(f"{p}: not valid YAML: {_yaml_problem(err)}") from None
+        except ConfigError as err:
+            raise ConfigError(f"{p}: {err}") from None
         if not isinstance(raw, dict):
             raise ConfigError(f"{p}: top level must be a mapping, got {type(raw).__name__}")
     config = deep_merge(DEFAULTS, raw)
     for item in overrides or []:
         key, value = parse_override(item)
         set_dotted(config, key, value)
+    settings.check("", config)  # the file and overrides, before the flags build on them
     if flags.get("inputs"):
         config["inputs"] = list(flags["inputs"])
     if flags.get("output"):
@@ -137,28 +167,37 @@ def apply_sample_defaults(config: dict) -> None:
     sample = config.get("sample")
     if not isinstance(sample, dict):
         return
-    sample.setdefault("dir", str(Path(config["output"]) / "crawl"))
+    if not sample.get("dir"):
+        sample["dir"] = str(Path(config["output"]) / "crawl")
     if not config.get("inputs"):
         config["inputs"] = [str(Path(sample["dir"]) / "*.warc.gz")]
 
 
 def validate(config: dict) -> None:
-    """Fail early, with a message naming the key, on the mistakes users make most."""
+    """Check every key against the schema (corpus.settings): the first unknown key or bad
+    value fails here, naming its dotted path, before any stage runs."""
+    settings.check("", config)
+    if config["inputs"] is None:
+        config["inputs"] = []
     if isinstance(config["inputs"], str):
         config["inputs"] = [config["inputs"]]
-    if not isinstance(config["inputs"], list):
-        raise ConfigError("inputs must be a list of paths, globs or URLs")
-    if not isinstance(config.get("output"), str) or not config["output"]:
-        raise ConfigError("output must be a directory path")
-    ex = config["executor"]
-    if ex.get("type") not in ("local", "ray"):
-        raise ConfigError(f"executor.type must be 'local' or 'ray', got {ex.get('type')!r}")
-    if not isinstance(ex.get("workers", 0), int) or ex.get("workers", 0) < 0:
-        raise ConfigError("executor.workers must be a non-negative integer (0 = one per core)")
-    stages = config.get("stages") or {}
-    unknown = sorted(set(stages) - set(CORPUS_STAGES))
-    if unknown:
-        raise ConfigError(f"unknown stage(s) in stages: {unknown}; known: {CORPUS_STAGES}")
+
+
+def check_output_writable(output: str | os.PathLike) -> None:
+    """Fail before any stage runs when ``output`` cannot be created or written: probe the
+    folder itself if it exists, else its nearest existing parent (nothing is left behind)."""
+    target = Path(output)
+    probe = target
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ConfigError(f"output: cannot create {target}: {probe} is not a directory")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".corpus-write-check-", dir=probe)
+    except OSError as err:
+        raise ConfigError(f"output: cannot write in {probe} ({err.strerror or err})") from None
+    os.close(fd)
+    os.unlink(tmp)
 
 
 def stage_params(config: dict, stage: str) -> dict:

@@ -24,6 +24,7 @@ from .docs import BASE_FIELDS, doc_id_from_record_id, rejected_schema, url_domai
 from .records import (DecodeError, Record, RecordError, TooLarge, decode_html, is_html, iter_warc,
                       mime_of, parse_http, payload)
 from .runner import Stage, Task, TaskOutput
+from .settings import check, defaults
 from .warc_split import (CHUNK, Fault, RawRecord, iter_gzip_records, iter_plain_records,
                          plan_ranges, sniff)
 
@@ -39,17 +40,8 @@ REJECT_REASONS = ("not_response", "revisit", "http_status", "not_html", "too_lar
                   "extract_timeout")
 ERROR_REASONS = ("read_error", "decode_error", "extract_error")
 
-DEFAULTS = {
-    "extractor": "trafilatura",       # trafilatura | resiliparse
-    "trafilatura": {},                # options for trafilatura.extract (see corpus.extractors)
-    "resiliparse": {},                # options for resiliparse's extract_plain_text
-    "timeout_s": 1.0,                 # CPU seconds per page; longer -> extract_timeout (null: none)
-    "max_bytes": 8 << 20,             # record payload above this -> too_large
-    "split_bytes": "auto",            # byte range per task inside a .warc.gz
-    "paths_prefix": inp.COMMONCRAWL_PREFIX,  # for Common Crawl *.paths.gz lists
-    "paths_limit": None,              # take the first N files of a paths list
-    "http_timeout_s": inp.HTTP_TIMEOUT_S,  # http(s) inputs: connect / silence between reads
-}
+#: extractor, options, time and size limits, ranges: declared in corpus.settings.
+DEFAULTS = defaults("stages.extract")
 
 _EXTRACTOR_CACHE: dict[str, object] = {}
 #: Bytes per ranged request when a task reads its part of a remote file.
@@ -58,26 +50,8 @@ REMOTE_BLOCK = 8 << 20
 
 def settings(params: dict) -> dict:
     """The stage's parameters over the defaults; mistakes fail here, before any work."""
-    from .config import ConfigError
-    from .extractors import EXTRACTORS, trafilatura_options
-
-    out = dict(DEFAULTS)
-    unknown = set(params) - set(out) - {"input_stage"}
-    if unknown:
-        raise ConfigError(f"stages.extract: unknown key(s) {sorted(unknown)}; known: {sorted(out)}")
-    out.update(params)
-    if out["extractor"] not in EXTRACTORS:
-        raise ConfigError(f"stages.extract.extractor must be one of {list(EXTRACTORS)}, "
-                          f"got {out['extractor']!r}")
-    try:
-        trafilatura_options(out["trafilatura"])
-    except ValueError as err:
-        raise ConfigError(str(err)) from None
-    for key in ("timeout_s", "max_bytes", "http_timeout_s"):  # timeout_s: null = no limit
-        if not (key == "timeout_s" and out[key] is None) and (
-                not isinstance(out[key], (int, float)) or out[key] <= 0):
-            raise ConfigError(f"stages.extract.{key} must be a positive number, got {out[key]!r}")
-    return out
+    check("stages.extract", params)
+    return {**DEFAULTS, **params}
 
 
 def _extractor(s: dict):

@@ -15,20 +15,11 @@ import signal
 import threading
 from typing import Callable
 
-#: trafilatura.extract options we expose, with trafilatura's own defaults except ``fast``.
-TRAFILATURA_DEFAULTS = {
-    "fast": True,
-    "favor_precision": False,
-    "favor_recall": False,
-    "include_comments": True,
-    "include_tables": True,
-    "include_links": False,
-    "include_images": False,
-    "include_formatting": False,
-    "deduplicate": False,
-    "target_language": None,
-    "prune_xpath": None,
-}
+from .settings import defaults as declared
+
+#: trafilatura.extract options we expose, with trafilatura's own defaults except ``fast``
+#: (declared with their types in corpus.settings).
+TRAFILATURA_DEFAULTS = declared("stages.extract.trafilatura")
 
 EXTRACTORS = ("trafilatura", "resiliparse")
 

@@ -7,7 +7,9 @@ whole batch is predicted in one fastText call; the heuristics then run per docum
 ``language``, ``language_score`` and the measured signals as columns; removed ones go to
 ``rejected/`` with ``reason`` (the filter), ``reason_detail`` (the rule) and
 ``reason_value`` (the value that tripped it). ``mode: annotate`` keeps every document
-and writes the would-be reason in the same columns instead (RedPajama-v2 style).
+and writes the would-be reason as ``filter_reason``, ``filter_reason_detail``,
+``filter_reason_value`` and ``filter_reasons`` instead (RedPajama-v2 style): prefixed, so
+a later stage's own ``reason`` columns (dedup's rejected rows) never collide with them.
 
 Order, as FineWeb's pipeline: URL blocklist, language, Gopher repetition, Gopher
 quality, C4 (which also removes lines), FineWeb, quality classifier; then PII masking.
@@ -32,25 +34,20 @@ from .filters.pii import PiiMasker
 from .filters.quality import QualityClassifier
 from .filters.urls import UrlBlocklist
 from .runner import Stage, Task, TaskOutput
+from .settings import check
 
 #: The heuristic chain, in the order documents meet it.
 CHAIN = [UrlBlocklist, langid.LanguageFilter, GopherRepetition, GopherQuality, C4Quality,
          FineWebQuality]
-STAGE_KEYS = {"mode", "partition_by_language", "batch_size", "signals", "input_stage", "pii",
-              *(c.name for c in CHAIN), QualityClassifier.name}
-MODES = ("drop", "annotate")
 
 
 class FilterSettings:
-    """The stage's parameters, validated (unknown keys and bad values fail early)."""
+    """The stage's parameters, checked against corpus.settings (unknown keys and bad
+    values fail before any work, naming the dotted key)."""
 
     def __init__(self, params: dict):
-        unknown = sorted(set(params) - STAGE_KEYS)
-        if unknown:
-            raise ValueError(f"stages.filter: unknown key(s) {unknown}; known: {sorted(STAGE_KEYS)}")
+        check("stages.filter", params)
         self.mode = params.get("mode", "drop")
-        if self.mode not in MODES:
-            raise ValueError(f"stages.filter.mode must be one of {MODES}, got {self.mode!r}")
         self.partition = bool(params.get("partition_by_language", False))
         self.batch_size = int(params.get("batch_size", 512))
         self.signals = bool(params.get("signals", True))
@@ -73,9 +70,10 @@ class FilterSettings:
         elif self.quality.enabled:
             fields += self.quality.signal_fields()
         if self.annotate:
-            fields += [pa.field("reason", pa.string()), pa.field("reason_value", pa.float64()),
-                       pa.field("reason_detail", pa.string()),
-                       pa.field("reasons", pa.list_(pa.string()))]
+            fields += [pa.field("filter_reason", pa.string()),
+                       pa.field("filter_reason_value", pa.float64()),
+                       pa.field("filter_reason_detail", pa.string()),
+                       pa.field("filter_reasons", pa.list_(pa.string()))]
         return fields
 
 
@@ -275,13 +273,13 @@ def run_part(stage: FilterStage, path: Path, out: TaskOutput) -> dict:
         for f in added:
             if f.name in cols:
                 continue
-            if f.name == "reason":
+            if f.name == "filter_reason":
                 cols[f.name] = pa.array([t[0][0] if t else None for t in trips], f.type)
-            elif f.name == "reason_detail":
+            elif f.name == "filter_reason_detail":
                 cols[f.name] = pa.array([t[0][1] if t else None for t in trips], f.type)
-            elif f.name == "reason_value":
+            elif f.name == "filter_reason_value":
                 cols[f.name] = pa.array([t[0][2] if t else None for t in trips], f.type)
-            elif f.name == "reasons":
+            elif f.name == "filter_reasons":
                 cols[f.name] = pa.array([[f"{r}/{d}" for r, d, _ in t] for t in trips], f.type)
             else:
                 cols[f.name] = pa.array([s.get(f.name) for s in sigs], f.type)

@@ -33,20 +33,14 @@ from . import config as cfg
 from .docs import PartWriter, iter_batches, list_parts
 from .manifest import write_json_atomic
 from .runner import DONE_DIR, RunContext, Stage, StageError, Task, TaskOutput
+from .settings import check, defaults as declared
 from .tokenizer import (MODEL_FILE, SPECIALS_FILE, doc_keys, encode_documents, file_sha256,
                         input_parts)
 
 log = logging.getLogger("corpus")
 
-DEFAULTS = {
-    "val_fraction": 0.01,      # share of documents (by hash of id) in the val split
-    "shard_tokens": 100_000_000,  # target tokens per shard
-    "seed": 0,                 # salts the split and shuffle hashes
-    "batch_size": 1024,        # documents per sentencepiece batch
-    "encode_threads": 1,       # sentencepiece threads per task: parallelism comes from the
-                               # executor's workers (no oversubscription); 0 = all cores
-    "tokenizer": None,         # path of tokenizer.model (default: the tokenizer stage's)
-}
+#: split, shard size, seed, batching, tokenizer path: declared in corpus.settings.
+DEFAULTS = declared("stages.tokenize")
 
 SPLITS = ("train", "val")
 PARTS_DIR = "parts"
@@ -125,6 +119,7 @@ class TokenizeStage(Stage):
 
     def __init__(self, config: dict):
         super().__init__(config)
+        check("stages.tokenize", self.params)
         self.opts = {**DEFAULTS, **self.params}
         path = self.opts["tokenizer"] or cfg.stage_dir(config, "tokenizer") / MODEL_FILE
         self.tokenizer_path = Path(path)

@@ -369,6 +369,11 @@ def cli_main(args) -> int:
         else:
             config = cfg.load_pipeline(target, args.overrides, output=args.output, workers=args.workers,
                                        executor=args.executor, ray_address=args.ray_address)
+        cfg.check_output_writable(config["output"])
+    except cfg.ConfigError as err:  # a bad setting: one line, exit 2, nothing written
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    try:
         stage = StatsStage(config)
         manifest = run_stage(stage, force=args.force, show_progress=not args.quiet)
     except OutputBusy as err:  # another run writes this output: nothing was touched

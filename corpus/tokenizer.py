@@ -32,6 +32,7 @@ from .atomic import atomic_path
 from .docs import iter_batches, list_parts
 from .manifest import write_json_atomic
 from .runner import RunContext, Stage, StageError, Task, TaskOutput
+from .settings import check, defaults as declared
 
 
 #: name in special_tokens.json -> piece. Order fixes their ids (1..7; 0 is <unk>).
@@ -48,17 +49,8 @@ SPECIAL_TOKENS = {
 MODEL_FILE = "tokenizer.model"
 SPECIALS_FILE = "special_tokens.json"
 
-DEFAULTS = {
-    "vocab_size": 32768,
-    "sample_chars": 50_000_000,   # characters of text the tokenizer is trained on
-    "max_doc_chars": 8000,        # each document's contribution is capped at this many characters
-    "character_coverage": 0.9995,  # rarer characters are spelled as bytes
-    "max_piece_length": 16,
-    "seed": 0,
-    # sentencepiece training threads: a fixed number, not "one per core", because the model
-    # file records it (the pieces are the same for any count; the bytes would not be)
-    "threads": 4,
-}
+#: vocabulary, training sample, sentencepiece options: declared in corpus.settings.
+DEFAULTS = declared("stages.tokenizer")
 
 SAMPLE_SCHEMA = pa.schema([pa.field("key", pa.uint64()), pa.field("id", pa.string()),
                            pa.field("text", pa.string())])
@@ -89,10 +81,9 @@ def input_parts(d: Path | None) -> list[Path]:
 
 
 def stage_params(params: dict) -> dict:
-    out = {**DEFAULTS, **(params or {})}
-    for k in ("vocab_size", "sample_chars", "max_doc_chars", "max_piece_length", "seed", "threads"):
-        out[k] = int(out[k])
-    return out
+    """The stage's parameters (checked against corpus.settings) over the defaults."""
+    check("stages.tokenizer", params or {})
+    return {**DEFAULTS, **(params or {})}
 
 
 # --- encoding (used by the tokenize stage and by anyone who needs the exact round trip) ---

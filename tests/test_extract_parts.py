@@ -215,7 +215,7 @@ def test_bad_settings_fail_before_any_work(tmp_path):
     assert settings({"timeout_s": None})["timeout_s"] is None
     pipe = tmp_path / "p.yaml"
     pipe.write_text(f"inputs: [x.warc.gz]\noutput: {tmp_path / 'o'}\nstages:\n  extract: {{extractor: magic}}\n")
-    assert main(["extract", str(pipe), "--quiet"]) == 1
+    assert main(["extract", str(pipe), "--quiet"]) == 2  # a bad setting: exit 2, nothing ran
 
 
 def test_pipelines_load_with_valid_extract_settings():

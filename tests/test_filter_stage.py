@@ -109,10 +109,10 @@ def test_annotate_mode_keeps_every_row_with_would_be_reasons(tmp_path):
     t = read_table(tmp_path / "filter")
     assert t.num_rows == len(DOCS) and m["counts"]["kept"] == len(DOCS)
     assert not (tmp_path / "filter" / "rejected").exists()
-    reason = dict(zip(t.column("id").to_pylist(), t.column("reason").to_pylist()))
+    reason = dict(zip(t.column("id").to_pylist(), t.column("filter_reason").to_pylist()))
     for i, _, _, r in DOCS:
         assert reason[i] in (r if isinstance(r, tuple) else (r,)), i
-    reasons = dict(zip(t.column("id").to_pylist(), t.column("reasons").to_pylist()))
+    reasons = dict(zip(t.column("id").to_pylist(), t.column("filter_reasons").to_pylist()))
     # all the rules a document trips are listed, not only the first
     assert len(reasons["spam"]) >= 2 and reasons["en1"] == []
     # signals are measured for every row, even after a rule tripped
@@ -171,7 +171,7 @@ def test_quality_train_and_classifier_filter(tmp_path):
     t = read_table(tmp_path / "filter")
     score = dict(zip(t.column("id").to_pylist(), t.column("quality_score").to_pylist()))
     assert score["en1"] > 0.5 > score["spam"]
-    reasons = dict(zip(t.column("id").to_pylist(), t.column("reasons").to_pylist()))
+    reasons = dict(zip(t.column("id").to_pylist(), t.column("filter_reasons").to_pylist()))
     assert "quality_classifier/score" in reasons["spam"]
     assert m["counts"]["kept"] == len(DOCS)
     # top_fraction: the cut-off is the score quantile over the documents that pass the

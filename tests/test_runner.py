@@ -15,8 +15,8 @@ from counting_stage import CountingStage
 
 
 def make(tmp_path, workers=1, **params):
-    config = load_pipeline(None, [f"stages.extract.{k}={json.dumps(v)}" for k, v in params.items()],
-                           output=str(tmp_path / "out"), workers=workers)
+    config = load_pipeline(None, output=str(tmp_path / "out"), workers=workers)
+    config["stages"]["extract"] = params  # the test stage's own knobs: not extract settings
     return CountingStage(config)
 
 
@@ -86,11 +86,11 @@ def test_unbalanced_counts_fail_loudly(tmp_path):
 
 def test_config_overrides_and_errors(tmp_path):
     config = load_pipeline("pipelines/sample.yaml", ["stages.filter.language.threshold=0.5",
-                                                     "stages.dedup.bands=[14, 8]"],
+                                                     "stages.filter.language.languages=[en, de]"],
                            inputs=["a.warc.gz", "b.warc.gz"], output=str(tmp_path), workers=3,
                            executor="ray")
     assert config["stages"]["filter"]["language"]["threshold"] == 0.5
-    assert config["stages"]["dedup"]["bands"] == [14, 8]
+    assert config["stages"]["filter"]["language"]["languages"] == ["en", "de"]
     assert config["inputs"] == ["a.warc.gz", "b.warc.gz"]
     assert config["executor"] == {"type": "ray", "workers": 3, "ray_address": None}
     with pytest.raises(ConfigError, match="key.path=value"):

@@ -30,9 +30,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..atomic import atomic_path
-from .. import config as cfg
 from ..docs import iter_batches, list_parts, rejected_schema
 from ..runner import Stage, Task, TaskOutput
+from ..settings import check, defaults as declared
 from . import index as idx
 from .assign import REASONS, assign
 from .decontam import build_ngram_table, contamination
@@ -42,57 +42,30 @@ from .minhash import MinHasher
 from .shingles import TokenBatch
 
 NORMALIZATION = "v1-lower-digits0-punct-cjkchar"
-DEFAULTS = {
-    "url": True,            # drop crawls of the same normalised URL, keeping the newest
-    "exact": True,          # drop documents with the same normalised text
-    "minhash": True,        # drop near duplicates (MinHash LSH)
-    "ngram": 5,             # shingle size in tokens (characters for CJK/Thai)
-    "num_perm": None,       # signature length; default bands * rows
-    "bands": 14,
-    "rows": 8,
-    "threshold": None,      # if set: bands x rows chosen for this Jaccard (datasketch's rule)
-    "seed": 1,
-    "buckets": 1,           # split each band's keys into this many sorted groups (memory)
-    "batch_size": 64,       # documents hashed together (64: arrays stay cache sized)
-    "against": None,        # earlier dedup dir (or its index/) to dedup incrementally against
-    "decontaminate": None,  # {eval_sets: [...], fields: [text], ngram: 13, action: remove|flag}
-}
+#: url / exact / minhash switches, shingles, LSH bands x rows, incremental and decontamination
+#: settings: declared with their limits in corpus.settings.
+DEFAULTS = declared("stages.dedup")
 #: Below this many input documents the keys are computed in this process (seconds of
 #: work; a worker pool takes longer to start).
 INLINE_KEYS_DOCS = 20_000
-CONTAM_DEFAULTS = {"eval_sets": [], "fields": ["text", "question", "answer", "prompt", "input"],
-                   "ngram": 13, "action": "remove"}
+CONTAM_DEFAULTS = declared("stages.dedup.decontaminate")
 
 
 def resolve_options(params: dict) -> dict:
-    """Stage parameters with defaults filled in and bands/rows settled; errors name the key."""
-    unknown = set(params) - set(DEFAULTS) - {"input_stage"}
-    if unknown:
-        raise cfg.ConfigError(f"stages.dedup: unknown key(s) {sorted(unknown)}; known: {sorted(DEFAULTS)}")
+    """Stage parameters (checked against corpus.settings) with defaults filled in and
+    bands/rows settled."""
+    check("stages.dedup", params)
     o = {**DEFAULTS, **{k: v for k, v in params.items() if v is not None or k == "against"}}
     if o.get("threshold") is not None:   # overrides bands and rows
-        t = o["threshold"]
-        if not isinstance(t, (int, float)) or not 0 < t < 1:
-            raise cfg.ConfigError(f"stages.dedup.threshold must be between 0 and 1, got {t!r}")
         o["num_perm"] = int(o.get("num_perm") or 112)
-        p = optimal_params(float(t), o["num_perm"])
+        p = optimal_params(float(o["threshold"]), o["num_perm"])
         o["bands"], o["rows"] = p.bands, p.rows
-    for key in ("ngram", "bands", "rows", "seed", "buckets", "batch_size"):
-        if not isinstance(o[key], int) or o[key] < (0 if key == "seed" else 1):
-            raise cfg.ConfigError(f"stages.dedup.{key} must be a positive integer, got {o[key]!r}")
     o["num_perm"] = int(o["num_perm"] or o["bands"] * o["rows"])
-    if o["bands"] * o["rows"] > o["num_perm"]:
-        raise cfg.ConfigError(f"stages.dedup: bands x rows = {o['bands'] * o['rows']} exceeds "
-                              f"num_perm = {o['num_perm']}")
     dc = o.get("decontaminate")
     if dc:
-        if not isinstance(dc, dict):
-            raise cfg.ConfigError("stages.dedup.decontaminate must be a mapping")
         dc = {**CONTAM_DEFAULTS, **dc}
         if isinstance(dc["eval_sets"], str):
             dc["eval_sets"] = [dc["eval_sets"]]
-        if dc["action"] not in ("remove", "flag"):
-            raise cfg.ConfigError("stages.dedup.decontaminate.action must be 'remove' or 'flag'")
         o["decontaminate"] = dc if dc["eval_sets"] else None
     return o
 

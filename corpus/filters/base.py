@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from ..settings import check
 from . import words as W
 
 
@@ -61,7 +62,8 @@ class Doc:
 
 
 class Filter:
-    """A switchable document filter; ``defaults`` are the published values."""
+    """A switchable document filter; ``defaults`` are the published values, declared
+    with their limits in corpus.settings (``stages.filter.<name>``)."""
 
     name = ""          # the key of its block in the YAML
     reason = ""        # the reject reason code
@@ -69,10 +71,7 @@ class Filter:
 
     def __init__(self, params: dict | None = None):
         params = dict(params or {})
-        unknown = sorted(set(params) - set(self.defaults) - {"enabled", "languages"})
-        if unknown:
-            raise ValueError(f"stages.filter.{self.name}: unknown key(s) {unknown}; "
-                             f"known: {sorted(self.defaults)} + enabled, languages")
+        check(f"stages.filter.{self.name}", params)
         self.enabled = bool(params.pop("enabled", True))
         langs = params.pop("languages", "all")
         self.languages = None if langs in (None, "all") else frozenset(

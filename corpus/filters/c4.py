@@ -17,6 +17,7 @@ import re
 
 import pyarrow as pa
 
+from ..settings import defaults as declared
 from .base import Doc, Filter
 from .words import NO_SPACE_RE, count_words
 
@@ -49,18 +50,7 @@ def count_sentences(text: str) -> int:
 class C4Quality(Filter):
     name = "c4"
     reason = "c4"
-    defaults = {
-        "clean_lines": True,               # replace the text with its kept lines (as C4 does)
-        "filter_no_terminal_punct": True,  # C4 paper; FineWeb sets this false
-        "min_words_per_line": 3,           # C4 paper
-        "max_word_length": 1000,           # C4 code
-        "remove_citations": True,          # C4 code
-        "filter_javascript": True,         # C4 paper
-        "filter_policy": True,             # C4 code
-        "filter_lorem_ipsum": True,        # C4 paper
-        "filter_curly_bracket": True,      # C4 paper
-        "min_sentences": 5,                # C4 paper
-    }
+    defaults = declared("stages.filter.c4")
 
     def signal_fields(self) -> list[pa.Field]:
         return [pa.field("c4_lines_removed", pa.int64()), pa.field("c4_sentences", pa.int64())]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from ..settings import defaults as declared
 from .base import Doc, Filter, ratio
 from .c4 import END_PUNCTUATION
 from .gopher import _find_duplicates
@@ -21,14 +22,7 @@ STOP_CHARS = tuple(dict.fromkeys((".", "'", '"', "!", "?", *END_PUNCTUATION)))
 class FineWebQuality(Filter):
     name = "fineweb"
     reason = "fineweb"
-    defaults = {
-        "min_line_punct_ratio": 0.12,     # paper and code: remove if ratio <= 0.12
-        "line_punct_exclude_zero": False, # code: treat ratio 0 as "no signal" when true
-        "short_line_length": 30,          # paper and code
-        "max_short_line_ratio": 0.67,     # paper and code: remove if ratio >= 0.67
-        "max_dup_line_char_ratio": 0.01,  # code 0.01 (paper table: 0.1)
-        "max_newline_word_ratio": 0.3,    # code only
-    }
+    defaults = declared("stages.filter.fineweb")
 
     def signal_fields(self) -> list[pa.Field]:
         return [pa.field(n, pa.float64()) for n in

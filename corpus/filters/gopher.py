@@ -16,6 +16,7 @@ import re
 import numpy as np
 import pyarrow as pa
 
+from ..settings import defaults as declared
 from .base import Doc, Filter, ratio
 from .words import stop_words_for
 
@@ -26,18 +27,7 @@ ELLIPSES = ("...", "…")
 class GopherQuality(Filter):
     name = "gopher_quality"
     reason = "gopher_quality"
-    defaults = {
-        "min_words": 50,                 # Gopher: 50 <= words <= 100,000
-        "max_words": 100000,
-        "min_mean_word_length": 3,       # Gopher: mean word length in [3, 10]
-        "max_mean_word_length": 10,
-        "max_symbol_word_ratio": 0.1,    # Gopher: '#' or ellipsis to word ratio <= 0.1
-        "max_bullet_lines_ratio": 0.9,   # Gopher: <= 90% of lines start with a bullet
-        "max_ellipsis_lines_ratio": 0.3, # Gopher: <= 30% of lines end with an ellipsis
-        "min_alpha_words_ratio": 0.8,    # Gopher: >= 80% of words contain a letter
-        "min_stop_words": 2,             # Gopher: >= 2 different of the, be, to, of, and, that, have, with
-        "stop_words": None,              # {lang: [words]} to replace/add lists
-    }
+    defaults = declared("stages.filter.gopher_quality")
 
     def signal_fields(self) -> list[pa.Field]:
         return [pa.field("words", pa.int64()), pa.field("mean_word_length", pa.float64()),
@@ -134,18 +124,7 @@ def _find_duplicates(items: list[str]) -> tuple[int, int]:
 class GopherRepetition(Filter):
     name = "gopher_repetition"
     reason = "gopher_repetition"
-    defaults = {
-        "max_dup_para_frac": 0.3,        # Gopher Table A1
-        "max_dup_para_char_frac": 0.2,
-        "max_dup_line_frac": 0.3,
-        "max_dup_line_char_frac": 0.2,
-        "max_top_ngram_char_frac": {2: 0.2, 3: 0.18, 4: 0.16},
-        "max_dup_ngram_char_frac": {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10},
-        # Languages without spaces count characters as words; n words are about 2n
-        # characters there (Chinese words average 1.5-2 characters, and Japanese verb
-        # endings such as "しました。" alone fill a 5-gram), so n-grams are scaled.
-        "no_space_ngram_scale": 2,
-    }
+    defaults = declared("stages.filter.gopher_repetition")
 
     def __init__(self, params: dict | None = None):
         super().__init__(params)

@@ -60,6 +60,7 @@ def predict(texts: Sequence[str], model_path: str | None = None, max_chars: int 
     return langs, scores
 
 
+from ..settings import defaults as declared  # noqa: E402
 from .base import Doc, Filter  # noqa: E402  (the filter class below needs the base)
 
 
@@ -69,7 +70,7 @@ class LanguageFilter(Filter):
 
     name = "language"
     reason = "lang"
-    defaults = {"threshold": 0.65, "max_chars": 2000, "model": None}
+    defaults = declared("stages.filter.language")
 
     def applies_to(self, doc: Doc) -> bool:
         return self.enabled

@@ -11,6 +11,8 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from ..settings import check, defaults as declared
+
 EMAIL_RE = re.compile(r"\b[A-Za-z0-9][A-Za-z0-9._%+\-]*@(?:[A-Za-z0-9\-]+\.)+[A-Za-z]{2,}\b")
 PHONE_RE = re.compile(
     r"(?<![\w+])(?:\+\d{1,3}[ .\-]?)?(?:\(\d{1,4}\)[ .\-]?)?\d{2,4}(?:[ .\-/]\d{2,8}){1,4}(?![\w])")
@@ -18,15 +20,7 @@ IPV4_RE = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.]|\.\d)")
 IPV6_RE = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){2,7}(?::|[0-9A-Fa-f]{1,4})(?![\w:])|"
                      r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){1,6}:[0-9A-Fa-f]{1,4}(?![\w:])")
 
-DEFAULTS = {
-    "enabled": False,
-    "email": True,
-    "phone": True,
-    "ip": True,
-    "email_replacement": "<EMAIL>",
-    "phone_replacement": "<PHONE>",
-    "ip_replacement": "<IP_ADDRESS>",
-}
+DEFAULTS = declared("stages.filter.pii")  # enabled, which kinds, their placeholders
 
 
 def _public_ip(text: str) -> bool:
@@ -50,9 +44,7 @@ class PiiMasker:
 
     def __init__(self, params: dict | None = None):
         params = dict(params or {})
-        unknown = sorted(set(params) - set(DEFAULTS))
-        if unknown:
-            raise ValueError(f"stages.filter.pii: unknown key(s) {unknown}; known: {sorted(DEFAULTS)}")
+        check("stages.filter.pii", params)
         self.p = {**DEFAULTS, **params}
         self.enabled = bool(self.p["enabled"])
         self.counts = {"email": 0, "phone": 0, "ip": 0}

@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 
 from . import words as W
+from ..settings import defaults as declared
 from .base import Filter
 from .langid import load_model
 
@@ -50,23 +51,12 @@ def score(model, texts: Sequence[str], label: str = POSITIVE, max_chars: int = 2
 class QualityClassifier(Filter):
     name = "quality_classifier"
     reason = "quality_classifier"
-    defaults = {
-        "model": None,          # path to a fastText .bin from `corpus quality-train`
-        "label": POSITIVE,      # the label whose probability is the score
-        "threshold": 0.5,       # keep score >= threshold ...
-        "top_fraction": None,   # ... or keep this best fraction of the documents instead
-        "max_chars": 20000,
-    }
+    defaults = declared("stages.filter.quality_classifier")
 
     def __init__(self, params: dict | None = None):
         params = dict(params or {})
         params.setdefault("enabled", params.get("model") is not None)
         super().__init__(params)
-        if self.enabled and not self.p["model"]:
-            raise ValueError("stages.filter.quality_classifier: enabled but no `model` path given")
-        top = self.p["top_fraction"]
-        if top is not None and not 0 < float(top) <= 1:
-            raise ValueError("stages.filter.quality_classifier.top_fraction must be in (0, 1]")
 
     def signal_fields(self) -> list[pa.Field]:
         return [pa.field("quality_score", pa.float64())]

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from ..settings import defaults as declared
 from .base import Doc, Filter
 
 
@@ -39,12 +40,7 @@ def _host(url: str) -> str:
 class UrlBlocklist(Filter):
     name = "url_filter"
     reason = "url_blocklist"
-    defaults = {
-        "domains_file": None,     # path or list of paths: one domain per line
-        "substrings_file": None,  # path or list of paths: one substring per line
-        "domains": [],            # inline additions
-        "substrings": [],
-    }
+    defaults = declared("stages.filter.url_filter")
 
     def __init__(self, params: dict | None = None):
         super().__init__(params)
