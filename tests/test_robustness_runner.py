@@ -22,8 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def config_for(tmp_path, **params):
-    return load_pipeline(None, [f"stages.extract.{k}={json.dumps(v)}" for k, v in params.items()],
-                         output=str(tmp_path / "out"), workers=1)
+    config = load_pipeline(None, output=str(tmp_path / "out"), workers=1)
+    config["stages"]["extract"] = params  # the test stage's own knobs: not extract settings
+    return config
 
 
 class FlakyStage(CountingStage):
