@@ -46,12 +46,12 @@ NUM_PERM = 112
 # --- documents ------------------------------------------------------------------------
 def realweb_texts(work: Path) -> list[dict]:
     """realweb-dev's documents via our extract stage (cached), else trafilatura directly."""
-    from corpus.config import load_pipeline
-    from corpus.docs import read_table
-    from corpus.runner import run_stage
+    from corpus.core.config import load_pipeline
+    from corpus.core.parts import read_table
+    from corpus.core.runner import run_stage
 
     try:
-        from corpus.extract import ExtractStage
+        from corpus.stages.extract.stage import ExtractStage
 
         config = load_pipeline(None, inputs=[str(REAL)], output=str(work), workers=2)
         run_stage(ExtractStage(config), show_progress=False)
@@ -90,7 +90,7 @@ def write_replicas(base: list[dict], n: int, out: Path, per_part: int = 10000) -
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from corpus.docs import BASE_SCHEMA
+    from corpus.core.parts import BASE_SCHEMA
 
     stamp = out / f".complete-{n}"
     if stamp.exists():
@@ -116,7 +116,7 @@ def write_replicas(base: list[dict], n: int, out: Path, per_part: int = 10000) -
 
 
 def iter_texts(parts: Path, limit: int, batch: int = 64):
-    from corpus.docs import iter_batches, list_parts
+    from corpus.core.parts import iter_batches, list_parts
 
     seen = 0
     for part in list_parts(parts):
@@ -143,8 +143,8 @@ def bench_signatures(parts: Path, limit: int, ds_limit: int) -> dict:
     """Ours over ``limit`` documents and the datasketch loop over the first ``ds_limit``,
     interleaved batch by batch so both see the same load on a shared machine. CPU time
     of this process and wall time are both kept."""
-    from corpus.dedup.lsh import LSHParams, band_keys
-    from corpus.dedup.minhash import MinHasher
+    from corpus.stages.dedup.lsh import LSHParams, band_keys
+    from corpus.stages.dedup.minhash import MinHasher
 
     mh, lsh = MinHasher(NUM_PERM), LSHParams(14, 8)
     batches = list(iter_texts(parts, limit))
@@ -176,7 +176,7 @@ def subset(parts: Path, n: int, out: Path) -> Path:
     """The first ``n`` documents as one Parquet part (ours) and one JSONL file (datatrove)."""
     import pyarrow.parquet as pq
 
-    from corpus.docs import list_parts
+    from corpus.core.parts import list_parts
 
     shutil.rmtree(out, ignore_errors=True)
     (out / "extract").mkdir(parents=True)
@@ -200,9 +200,9 @@ def subset(parts: Path, n: int, out: Path) -> Path:
 
 def run_ours_stage(work: Path, workers: int = 1) -> tuple[float, float, dict]:
     """The whole stage (with one worker it runs in this process): wall, CPU, counts."""
-    from corpus.config import load_pipeline
-    from corpus.dedup import DedupStage
-    from corpus.runner import run_stage
+    from corpus.core.config import load_pipeline
+    from corpus.stages.dedup import DedupStage
+    from corpus.core.runner import run_stage
 
     config = load_pipeline(None, output=str(work), workers=workers)
     config["stages"] = {"dedup": {"input_stage": "extract"}}
@@ -283,9 +283,9 @@ def cluster_synthetic(n: int, work: Path) -> dict:
     import numpy as np
     import pyarrow as pa
 
-    from corpus.dedup import index as idx
-    from corpus.dedup.assign import assign
-    from corpus.dedup.lsh import LSHParams, band_keys
+    from corpus.stages.dedup import index as idx
+    from corpus.stages.dedup.assign import assign
+    from corpus.stages.dedup.lsh import LSHParams, band_keys
 
     shutil.rmtree(work, ignore_errors=True)
     index = work / "index"

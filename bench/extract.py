@@ -29,8 +29,8 @@ REAL = ROOT.parent / "shared" / "data" / "real"
 
 def load_pages(warc: Path) -> list[tuple[str, bytes]]:
     """(url, HTML bytes) of every HTTP response, read once, for the plain loop."""
-    from corpus.records import parse_http, parse_warc, payload
-    from corpus.warc_split import iter_gzip_records
+    from corpus.crawl.records import parse_http, parse_warc, payload
+    from corpus.crawl.split import iter_gzip_records
 
     pages = []
     with open(warc, "rb") as fh:
@@ -53,9 +53,9 @@ def plain_loop(pages: list[tuple[str, bytes]]) -> tuple[dict, float, float]:
 
 
 def ours(warc: Path, out: Path, workers: int, **params) -> tuple[dict, float, float]:
-    from corpus.config import load_pipeline
-    from corpus.extract import ExtractStage
-    from corpus.runner import run_stage
+    from corpus.core.config import load_pipeline
+    from corpus.stages.extract.stage import ExtractStage
+    from corpus.core.runner import run_stage
 
     shutil.rmtree(out, ignore_errors=True)
     config = load_pipeline(None, inputs=[str(warc)], output=str(out), workers=workers)
@@ -98,7 +98,7 @@ def with_payload_type(src: Path, dst: Path) -> None:
     so datatrove's reader does not guess (and drop) pages with libmagic."""
     import gzip
 
-    from corpus.warc_split import iter_gzip_records
+    from corpus.crawl.split import iter_gzip_records
 
     with open(src, "rb") as fh, open(dst, "wb") as out:
         for raw in iter_gzip_records(fh):
@@ -120,7 +120,7 @@ def _peer_module():
 
 
 def peer(warc: Path, work: Path, truth: dict, mode: str = "fast") -> dict:
-    from corpus.extract_score import score
+    from corpus.stages.extract.score import score
 
     run_peer = _peer_module().run_peer
 
@@ -172,7 +172,7 @@ def main() -> int:
     if not warc.exists():
         print(f"skipped: {warc} not found (real data lives beside the checkout)")
         return 0
-    from corpus.extract_score import load_truth, score, score_stage_dir
+    from corpus.stages.extract.score import load_truth, score, score_stage_dir
 
     truth = load_truth(args.truth)
     work = Path(tempfile.mkdtemp(prefix="bench-extract-"))

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/filter.py [--reps 3] [--no-peer] [--work bench/out/filter]
 
-1. The extract stage (corpus.extract, one in-process worker) over
+1. The extract stage (corpus.stages.extract.stage, one in-process worker) over
    ``../shared/data/real/realweb-dev.warc.gz``: its CPU seconds per document is the
    yardstick (the filter should cost <= 15% of it).
 2. The filter stage (one in-process worker, defaults of pipelines/sample.yaml: all
@@ -95,9 +95,9 @@ print(json.dumps(best))
 
 def run_extract(work: Path, reps: int) -> tuple[float, int]:
     """Best CPU seconds of the extract stage on realweb-dev, and the documents it made."""
-    from corpus.config import load_pipeline
-    from corpus.extract import ExtractStage
-    from corpus.runner import run_stage
+    from corpus.core.config import load_pipeline
+    from corpus.stages.extract.stage import ExtractStage
+    from corpus.core.runner import run_stage
 
     config = load_pipeline(ROOT / "pipelines" / "sample.yaml", inputs=[str(REAL)], output=str(work),
                            workers=1)
@@ -113,9 +113,9 @@ def run_extract(work: Path, reps: int) -> tuple[float, int]:
 
 def run_filter(work: Path, reps: int, overrides: list[str] | None = None) -> tuple[float, float, dict]:
     """(first-run CPU s incl. model load, best CPU s, manifest) of the filter stage."""
-    from corpus.config import load_pipeline
-    from corpus.filter import FilterStage
-    from corpus.runner import run_stage
+    from corpus.core.config import load_pipeline
+    from corpus.stages.filter.stage import FilterStage
+    from corpus.core.runner import run_stage
 
     config = load_pipeline(ROOT / "pipelines" / "sample.yaml", overrides or [], output=str(work),
                            workers=1)
@@ -129,7 +129,7 @@ def run_filter(work: Path, reps: int, overrides: list[str] | None = None) -> tup
 
 
 def write_docs(work: Path) -> Path:
-    from corpus.docs import read_table
+    from corpus.core.parts import read_table
 
     t = read_table(work / "extract", columns=["id", "url", "text"])
     path = work / "docs.jsonl"
@@ -154,13 +154,13 @@ def main(argv=None) -> int:
 
     ex_cpu, n_docs = run_extract(work, max(1, args.extract_reps))
     ex_per_doc = ex_cpu / max(1, n_docs)
-    print(f"extract (corpus.extract, trafilatura fast): {n_docs} docs, {ex_cpu:.2f} s CPU "
+    print(f"extract (corpus.stages.extract.stage, trafilatura fast): {n_docs} docs, {ex_cpu:.2f} s CPU "
           f"= {1e3 * ex_per_doc:.2f} ms/doc = {n_docs / ex_cpu:.1f} docs/s/core")
 
     first, best, m = run_filter(work, args.reps)
     c = m["counts"]
     per_doc = best / max(1, c["in"])
-    print(f"filter  (corpus.filter, defaults): {c['in']} docs -> kept {c['kept']}, "
+    print(f"filter  (corpus.stages.filter.stage, defaults): {c['in']} docs -> kept {c['kept']}, "
           f"{best:.3f} s CPU = {1e3 * per_doc:.3f} ms/doc = {c['in'] / best:.0f} docs/s/core "
           f"(incl. Parquet I/O; first run with model load {first:.2f} s)")
     print(f"filter CPU share of extract per doc: {100 * per_doc / ex_per_doc:.1f}% (target <= 15%)")
@@ -191,7 +191,7 @@ def main(argv=None) -> int:
         peer = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(peer)
         run_peer = peer.run_peer
-        from corpus.resources import lid_model_path
+        from corpus.core.resources import lid_model_path
 
         docs = write_docs(work)
         out = json.loads(run_peer(PEER_SCRIPT, str(docs), str(lid_model_path()), str(args.reps)))
@@ -208,7 +208,7 @@ def main(argv=None) -> int:
     print(f"ours, filters only (no I/O): {n / ours_filters:.0f} docs/s/core; "
           f"with I/O: {n / best:.0f} docs/s/core; datatrove: {n / dt_total:.0f} docs/s/core "
           f"-> ours {dt_total / best:.1f}x faster incl. our I/O")
-    from corpus.docs import read_table
+    from corpus.core.parts import read_table
 
     ours_kept = set(read_table(work / "filter", columns=["id"]).column("id").to_pylist())
     dt_kept = set(out["kept"])

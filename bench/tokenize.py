@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/tokenize.py [--vocab 8192] [--copies 4] [--work out/bench/tokenize]
 
-1. Text: the extract stage (corpus.extract) over ``../shared/data/real/realweb-dev.warc.gz``
+1. Text: the extract stage (corpus.stages.extract.stage) over ``../shared/data/real/realweb-dev.warc.gz``
    (falls back to trafilatura over warcio when the stage is missing). Split train/val by
    id exactly as ``corpus tokenize`` does (val 10%).
 2. Tokenizer training on the train documents: ours (sentencepiece BPE, byte fallback,
@@ -36,17 +36,17 @@ HF_TOKENIZERS = "tokenizers==0.23.3"
 
 def extract_documents(work: Path) -> Path:
     """realweb-dev as document parts (our extract stage), cached in ``work/extract``."""
-    from corpus.config import load_pipeline
-    from corpus.runner import run_stage
+    from corpus.core.config import load_pipeline
+    from corpus.core.runner import run_stage
 
     config = load_pipeline(None, inputs=[str(REAL)], output=str(work), workers=2)
     try:
-        from corpus.extract import ExtractStage
+        from corpus.stages.extract.stage import ExtractStage
     except ImportError:
         return extract_fallback(work)
     m = run_stage(ExtractStage(config), show_progress=False)
     print(f"extract: {m['counts']['in']} records -> {m['counts']['kept']} documents "
-          f"({m['duration_s']:.1f}s, corpus.extract)")
+          f"({m['duration_s']:.1f}s, corpus.stages.extract.stage)")
     return work / "extract"
 
 
@@ -54,7 +54,7 @@ def extract_fallback(work: Path) -> Path:
     import trafilatura
     from warcio.archiveiterator import ArchiveIterator
 
-    from corpus.docs import BASE_SCHEMA, PartWriter, doc_id_from_record_id, url_domain
+    from corpus.core.parts import BASE_SCHEMA, PartWriter, doc_id_from_record_id, url_domain
 
     out = work / "extract"
     with open(REAL, "rb") as f, PartWriter(out / "part-00000.parquet", BASE_SCHEMA) as w:
@@ -105,9 +105,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     import sentencepiece as spm
 
-    from corpus.docs import read_table
-    from corpus.shards import split_is_val
-    from corpus.tokenizer import SPECIAL_TOKENS, encode_documents, train_sentencepiece
+    from corpus.core.parts import read_table
+    from corpus.stages.tokenize import split_is_val
+    from corpus.stages.tokenizer import SPECIAL_TOKENS, encode_documents, train_sentencepiece
 
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -147,11 +147,11 @@ def main(argv: list[str] | None = None) -> int:
     # --- encoding throughput of the stage ---------------------------------------------
     import pyarrow as pa
 
-    from corpus.config import load_pipeline
-    from corpus.docs import PartWriter
-    from corpus.runner import run_stage
-    from corpus.shards import TokenizeStage
-    from corpus.tokenizer import MODEL_FILE, SPECIALS_FILE, special_ids
+    from corpus.core.config import load_pipeline
+    from corpus.core.parts import PartWriter
+    from corpus.core.runner import run_stage
+    from corpus.stages.tokenize import TokenizeStage
+    from corpus.stages.tokenizer import MODEL_FILE, SPECIALS_FILE, special_ids
 
     root = work / "throughput"
     shutil.rmtree(root, ignore_errors=True)

@@ -21,8 +21,8 @@ import logging
 import sys
 import time
 
-from . import config as cfg
-from .stages import STAGE_CLASSES, available, module_exists, stage_class
+from .core import config as cfg
+from .core.registry import STAGE_CLASSES, available, module_exists, stage_class
 
 log = logging.getLogger("corpus")
 
@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
 EXTRA_COMMANDS = {
     "sample": "corpus.sample.cli",
     "show": "corpus.show",
-    "quality-train": "corpus.filters.quality_train",
+    "quality-train": "corpus.stages.filter.quality_train",
 }
 
 
@@ -91,8 +91,8 @@ def print_summary(manifest: dict) -> None:
 def run_stages(config: dict, names: list[str], force: bool = False, quiet: bool = False) -> list[dict]:
     """Run the named stages in order and return their manifests; the output root stays
     locked for the whole run, so another run cannot slip in between two stages."""
-    from .outdir import output_lock
-    from .runner import run_stage
+    from .core.outdir import output_lock
+    from .core.runner import run_stage
 
     manifests = []
     with output_lock(config["output"]):
@@ -115,7 +115,7 @@ def run_stages(config: dict, names: list[str], force: bool = False, quiet: bool 
 def raise_no_documents(manifest: dict) -> None:
     """Not one document came out of the inputs: tolerating corrupt records never means
     accepting no data, and the later stages would only fail on an empty corpus."""
-    from .inputs import InputError
+    from .crawl.inputs import InputError
 
     c = manifest["counts"]
     reasons = ", ".join(f"{k}={v}" for k, v in {**c["rejected"], **c["errors"]}.items())
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in EXTRA_COMMANDS:
         return importlib.import_module(EXTRA_COMMANDS[args.command]).main(args) or 0
     if args.command == "stats":  # takes a pipeline YAML or any output directory
-        from .stats import cli_main
+        from .stages.stats.stage import cli_main
         return cli_main(args)
     try:
         config = cfg.load_pipeline(args.pipeline, args.overrides, inputs=args.inputs,
@@ -157,10 +157,10 @@ def main(argv: list[str] | None = None) -> int:
         config.pop("sample", None)
     names = cfg.CORPUS_STAGES if args.command == "run" else [args.command]
     t0 = time.monotonic()
-    from .runner import StageError
-    from .manifest import BalanceError
-    from .inputs import InputError
-    from .outdir import OutputBusy
+    from .core.runner import StageError
+    from .core.manifest import BalanceError
+    from .crawl.inputs import InputError
+    from .core.outdir import OutputBusy
 
     try:
         manifests = run_stages(config, names, force=args.force, quiet=args.quiet)

@@ -13,9 +13,9 @@ import sys
 import time
 from pathlib import Path
 
-from . import config as cfg
+from .core import config as cfg
 from .cli import run_stages
-from .stages import module_exists
+from .core.registry import module_exists
 
 TRAIN_STEPS = [("pretrain", "train.pretrain"), ("sft", "train.sft"), ("rl", "train.rl")]
 DEFAULT_PROMPT = "Hello! Who are you?"

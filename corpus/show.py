@@ -47,8 +47,8 @@ def find_row(directory: str | Path, doc_id: str) -> tuple[dict, Path] | None:
 
 def raw_record(source: str, offset: int, length: int) -> bytes:
     """The original record's bytes (WARC headers, HTTP headers, payload), inflated."""
-    from .inputs import read_range
-    from .warc_split import read_record_bytes
+    from .crawl.inputs import read_range
+    from .crawl.split import read_record_bytes
 
     return read_record_bytes(read_range(source, int(offset), int(length)))
 
@@ -65,7 +65,7 @@ def main(args) -> int:
             print(f"error: row {args.id} has no provenance (source/offset/length)", file=sys.stderr)
             return 1
         data = raw_record(row["source"], row["offset"], row["length"])
-        from .records import decode_html, parse_http, parse_warc
+        from .crawl.records import decode_html, parse_http, parse_warc
 
         rec = parse_warc(row["offset"], row["length"], data)[0]
         head_end = data.find(b"\r\n\r\n")
@@ -76,7 +76,7 @@ def main(args) -> int:
         else:
             http_end = rec.block.find(b"\r\n\r\n")
             out.write(rec.block[:max(http_end, 0)].decode("latin-1") + "\n\n")
-            from .records import payload
+            from .crawl.records import payload
 
             body, _ = decode_html(payload(resp), resp.headers.get("content-type", ""))
         out.write(body[:args.max_chars] if args.max_chars else body)

@@ -32,7 +32,7 @@ def sample_crawl(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def sample_config(sample_crawl, tmp_path_factory) -> dict:
     """pipelines/sample.yaml, pointed at the session's crawl and a session output dir."""
-    from corpus.config import load_pipeline
+    from corpus.core.config import load_pipeline
 
     out = tmp_path_factory.mktemp("sample-out")
     config = load_pipeline(ROOT / "pipelines" / "sample.yaml", inputs=[str(sample_crawl / "*.warc.gz")],
@@ -45,8 +45,8 @@ def sample_config(sample_crawl, tmp_path_factory) -> dict:
 def sample_pipeline(sample_config):
     """``sample_pipeline("extract", "filter")`` runs those stages (once per session) and
     returns the output root; a stage already complete is reused."""
-    from corpus.runner import run_stage
-    from corpus.stages import stage_class
+    from corpus.core.runner import run_stage
+    from corpus.core.registry import stage_class
 
     def run(*names: str) -> Path:
         for name in names:

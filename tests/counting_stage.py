@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from corpus.docs import BASE_SCHEMA, rejected_schema
-from corpus.runner import Stage, Task
+from corpus.core.parts import BASE_SCHEMA, rejected_schema
+from corpus.core.runner import Stage, Task
 
 
 class CountingStage(Stage):

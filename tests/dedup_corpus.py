@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from corpus.docs import BASE_SCHEMA
+from corpus.core.parts import BASE_SCHEMA
 
 _SYLL = ["ka", "to", "ri", "men", "sa", "lo", "ver", "an", "de", "ti", "on", "el", "ur", "mi",
          "sto", "pra", "ne", "ul", "ber", "gi", "fa", "zo", "qu", "is"]

@@ -8,12 +8,12 @@ import random
 import numpy as np
 import pytest
 
-from corpus.dedup.decontam import build_ngram_table, contamination
-from corpus.dedup.exact import normalize_url, url_keys
-from corpus.dedup.lsh import LSHParams, band_keys, links_from_keys, optimal_params
-from corpus.dedup.minhash import MinHasher, estimate_jaccard
-from corpus.dedup.shingles import TokenBatch, jaccard, shingle_sets, tokenize
-from corpus.dedup.unionfind import components, winners
+from corpus.stages.dedup.decontam import build_ngram_table, contamination
+from corpus.stages.dedup.exact import normalize_url, url_keys
+from corpus.stages.dedup.lsh import LSHParams, band_keys, links_from_keys, optimal_params
+from corpus.stages.dedup.minhash import MinHasher, estimate_jaccard
+from corpus.stages.dedup.shingles import TokenBatch, jaccard, shingle_sets, tokenize
+from corpus.stages.dedup.unionfind import components, winners
 from dedup_corpus import TextMaker
 
 

@@ -11,16 +11,16 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from corpus.config import load_pipeline
-from corpus.docs import list_parts, read_table
-from corpus.runner import run_stage
+from corpus.core.config import load_pipeline
+from corpus.core.parts import list_parts, read_table
+from corpus.core.runner import run_stage
 from dedup_corpus import make_corpus, write_parts
 
 
 def run_dedup(out: Path, workers: int = 1, executor: str = "local", **params) -> dict:
     config = load_pipeline(None, output=str(out), workers=workers, executor=executor)
     config["stages"] = {"dedup": {"input_stage": "extract", **params}}
-    from corpus.dedup import DedupStage
+    from corpus.stages.dedup import DedupStage
 
     return run_stage(DedupStage(config), show_progress=False)
 
@@ -80,14 +80,14 @@ def test_every_planted_duplicate_is_removed_with_its_reason(deduped):
 
 
 def test_same_output_with_two_workers_and_under_ray(deduped, tmp_path, monkeypatch):
-    import corpus.dedup.assign
-    import corpus.dedup.stage
+    import corpus.stages.dedup.assign
+    import corpus.stages.dedup.stage
 
     out, rows, _, _ = deduped
     expected = digest(out / "dedup")
     # small corpus: make the key map and the band grouping run on the executor too
-    monkeypatch.setattr(corpus.dedup.assign, "INLINE_BAND_KEYS", 0)
-    monkeypatch.setattr(corpus.dedup.stage, "INLINE_KEYS_DOCS", 0)
+    monkeypatch.setattr(corpus.stages.dedup.assign, "INLINE_BAND_KEYS", 0)
+    monkeypatch.setattr(corpus.stages.dedup.stage, "INLINE_KEYS_DOCS", 0)
     for name, workers, executor in (("two", 2, "local"), ("ray", 2, "ray")):
         other = tmp_path / name
         write_parts(rows, other / "extract")
@@ -162,7 +162,7 @@ def test_reads_language_partitioned_input(deduped, tmp_path):
 
 
 def test_against_an_index_made_with_other_parameters_fails_clearly(deduped, tmp_path):
-    from corpus.config import ConfigError
+    from corpus.core.config import ConfigError
 
     out, rows, _, _ = deduped
     write_parts(rows[:10], tmp_path / "extract", 1)
@@ -181,7 +181,7 @@ def test_unreadable_input_part_is_named(corpus, tmp_path):
 
 
 def test_bad_parameters_fail_with_the_key_name(corpus, tmp_path):
-    from corpus.config import ConfigError
+    from corpus.core.config import ConfigError
 
     _, rows, _ = corpus
     write_parts(rows[:10], tmp_path / "extract", 1)
@@ -192,8 +192,8 @@ def test_bad_parameters_fail_with_the_key_name(corpus, tmp_path):
 
 
 def test_sample_near_duplicates_found_with_high_recall_and_precision(sample_pipeline, sample_crawl):
-    from corpus.dedup.shingles import jaccard, shingle_sets
-    from corpus.stages import available
+    from corpus.stages.dedup.shingles import jaccard, shingle_sets
+    from corpus.core.registry import available
 
     if not (available("extract") and available("filter")):
         pytest.skip("extract and filter stages are not in this tree yet")

@@ -12,11 +12,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from corpus.cli import main as cli_main
-from corpus.config import load_pipeline
-from corpus.docs import list_parts, read_table
-from corpus.extract import ExtractStage
-from corpus.runner import run_stage
-from corpus.warc_split import RawRecord, iter_gzip_records
+from corpus.core.config import load_pipeline
+from corpus.core.parts import list_parts, read_table
+from corpus.stages.extract.stage import ExtractStage
+from corpus.core.runner import run_stage
+from corpus.crawl.split import RawRecord, iter_gzip_records
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -85,7 +85,7 @@ def realweb_slice(real_data, tmp_path_factory) -> Path:
 @pytest.mark.real
 @pytest.mark.slow
 def test_realweb_f1_and_nothing_lost(real_data, tmp_path):
-    from corpus.extract_score import load_truth, score_stage_dir
+    from corpus.stages.extract.score import load_truth, score_stage_dir
 
     truth = load_truth(real_data / "realweb-dev.truth.json")
     # Default settings, except no per-page CPU limit: which pages beat any limit depends on
@@ -256,12 +256,12 @@ def spin_on_slow_pages(make_extractor):
 
 
 def test_slow_page_times_out_and_the_worker_carries_on(tmp_path, monkeypatch):
-    import corpus.extract
-    import corpus.extractors
+    import corpus.stages.extract.stage
+    import corpus.stages.extract.extractors
 
-    monkeypatch.setattr(corpus.extractors, "make_extractor",
-                        spin_on_slow_pages(corpus.extractors.make_extractor))
-    monkeypatch.setattr(corpus.extract, "_EXTRACTOR_CACHE", {})  # no extractor built before the patch
+    monkeypatch.setattr(corpus.stages.extract.extractors, "make_extractor",
+                        spin_on_slow_pages(corpus.stages.extract.extractors.make_extractor))
+    monkeypatch.setattr(corpus.stages.extract.stage, "_EXTRACTOR_CACHE", {})  # no extractor built before the patch
     fine = ("<html><head><title>t</title></head><body><article><p>"
             + "A perfectly ordinary paragraph of text about rivers and trees. " * 20
             + "</p></article></body></html>")

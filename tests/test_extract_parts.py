@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from corpus import inputs as inp
-from corpus.records import DecodeError, decode_html, is_html, parse_http, parse_warc, payload
-from corpus.warc_split import Fault, iter_gzip_records, iter_plain_records, plan_ranges, sniff
+from corpus.crawl.records import DecodeError, decode_html, is_html, parse_http, parse_warc, payload
+from corpus.crawl.split import Fault, iter_gzip_records, iter_plain_records, plan_ranges, sniff
 
 
 def test_ranges_cover_each_record_exactly_once(real_data):
@@ -123,7 +123,7 @@ def test_path_list_with_prefix_and_limit(tmp_path):
 
 def test_show_prints_the_document_and_its_raw_record(real_data, tmp_path, capsys):
     from corpus.cli import main
-    from corpus.docs import read_table
+    from corpus.core.parts import read_table
 
     pipe = tmp_path / "p.yaml"
     pipe.write_text(f"inputs: ['{real_data / 'dolma-sample-0001.warc.gz'}']\noutput: {tmp_path / 'out'}\n")
@@ -146,10 +146,10 @@ def test_show_prints_the_document_and_its_raw_record(real_data, tmp_path, capsys
 
 def test_resiliparse_extractor(real_data, tmp_path):
     pytest.importorskip("resiliparse")
-    from corpus.config import load_pipeline
-    from corpus.docs import read_table
-    from corpus.extract import ExtractStage
-    from corpus.runner import run_stage
+    from corpus.core.config import load_pipeline
+    from corpus.core.parts import read_table
+    from corpus.stages.extract.stage import ExtractStage
+    from corpus.core.runner import run_stage
 
     config = load_pipeline(None, inputs=[str(real_data / "dolma-sample-0000.warc.gz")],
                            output=str(tmp_path), workers=1)
@@ -161,10 +161,10 @@ def test_resiliparse_extractor(real_data, tmp_path):
 
 
 def test_arc_file_gives_its_page(tmp_path):
-    from corpus.config import load_pipeline
-    from corpus.docs import read_table
-    from corpus.extract import ExtractStage
-    from corpus.runner import run_stage
+    from corpus.core.config import load_pipeline
+    from corpus.core.parts import read_table
+    from corpus.stages.extract.stage import ExtractStage
+    from corpus.core.runner import run_stage
 
     body = (b"<html><head><title>Arc page</title></head><body><article><p>"
             + b"An old page from an ARC file, with enough words to count as text. " * 10
@@ -187,10 +187,10 @@ def test_arc_file_gives_its_page(tmp_path):
 
 
 def test_too_large_records_are_rejected_with_their_size(real_data, tmp_path):
-    from corpus.config import load_pipeline
-    from corpus.docs import read_table
-    from corpus.extract import ExtractStage
-    from corpus.runner import run_stage
+    from corpus.core.config import load_pipeline
+    from corpus.core.parts import read_table
+    from corpus.stages.extract.stage import ExtractStage
+    from corpus.core.runner import run_stage
 
     config = load_pipeline(None, inputs=[str(real_data / "dolma-sample-0001.warc.gz")],
                            output=str(tmp_path), workers=1)
@@ -205,8 +205,8 @@ def test_too_large_records_are_rejected_with_their_size(real_data, tmp_path):
 
 def test_bad_settings_fail_before_any_work(tmp_path):
     from corpus.cli import main
-    from corpus.config import ConfigError
-    from corpus.extract import settings
+    from corpus.core.config import ConfigError
+    from corpus.stages.extract.stage import settings
 
     for bad in ({"extractor": "magic"}, {"trafilatura": {"fasst": True}}, {"timeout_s": -1},
                 {"max_bytes": "big"}, {"unknown_key": 1}):
@@ -219,8 +219,8 @@ def test_bad_settings_fail_before_any_work(tmp_path):
 
 
 def test_pipelines_load_with_valid_extract_settings():
-    from corpus.config import load_pipeline
-    from corpus.extract import ExtractStage
+    from corpus.core.config import load_pipeline
+    from corpus.stages.extract.stage import ExtractStage
 
     root = Path(__file__).resolve().parent.parent / "pipelines"
     cc = ExtractStage(load_pipeline(root / "commoncrawl.yaml"))

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from corpus.filters import langid
-from corpus.filters import words as W
-from corpus.filters.base import Doc
-from corpus.filters.c4 import C4Quality, count_sentences
-from corpus.filters.fineweb import FineWebQuality
-from corpus.filters.gopher import GopherQuality, GopherRepetition
-from corpus.filters.pii import PiiMasker
-from corpus.filters.urls import UrlBlocklist
+from corpus.stages.filter import langid
+from corpus.stages.filter import words as W
+from corpus.stages.filter.base import Doc
+from corpus.stages.filter.c4 import C4Quality, count_sentences
+from corpus.stages.filter.fineweb import FineWebQuality
+from corpus.stages.filter.gopher import GopherQuality, GopherRepetition
+from corpus.stages.filter.pii import PiiMasker
+from corpus.stages.filter.urls import UrlBlocklist
 
 CLEAN_EN = """The town council met on Tuesday evening to discuss the future of the old railway bridge.
 Engineers had inspected the structure in the spring and found that several of the iron girders were badly corroded.

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import pytest
 
-from corpus.docs import read_table
+from corpus.core.parts import read_table
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +92,7 @@ def test_realweb_german_and_english_identified(real_data):
     import trafilatura
     from warcio.archiveiterator import ArchiveIterator
 
-    from corpus.filters import langid
+    from corpus.stages.filter import langid
 
     texts, expect, urls = [], [], []
     with open(real_data / "realweb-dev.warc.gz", "rb") as f:

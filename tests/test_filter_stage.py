@@ -11,10 +11,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from corpus.config import load_pipeline
-from corpus.docs import BASE_SCHEMA, read_table
-from corpus.filter import FilterStage
-from corpus.runner import run_stage
+from corpus.core.config import load_pipeline
+from corpus.core.parts import BASE_SCHEMA, read_table
+from corpus.stages.filter.stage import FilterStage
+from corpus.core.runner import run_stage
 from test_filter_rules import CLEAN_DE, CLEAN_EN, CLEAN_JA, CLEAN_ZH
 
 _rng = random.Random(7)

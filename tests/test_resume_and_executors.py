@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from corpus.docs import list_parts, read_table
+from corpus.core.parts import list_parts, read_table
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,7 +30,7 @@ def part_bytes(stage_dir: Path) -> dict[str, bytes]:
 def test_killed_run_resumes_to_identical_output(sample_crawl, tmp_path, workers):
     """The run is killed (SIGKILL, main process and workers) right after a process commits
     its first part: a fixed point, through the runner's test hook, not a race."""
-    from corpus.runner import KILL_AFTER_PARTS
+    from corpus.core.runner import KILL_AFTER_PARTS
 
     crawl_file = sorted(sample_crawl.glob("*.warc.gz"))[0]
     subprocess.run(extract_cmd(crawl_file, tmp_path / "ref"), check=True, cwd=ROOT)
@@ -61,9 +61,9 @@ def test_killed_run_resumes_to_identical_output(sample_crawl, tmp_path, workers)
 
 
 def test_ray_executor_gives_the_same_rows_as_local(sample_config, sample_pipeline, tmp_path):
-    from corpus.config import deep_merge
-    from corpus.runner import run_stage
-    from corpus.stages import stage_class
+    from corpus.core.config import deep_merge
+    from corpus.core.runner import run_stage
+    from corpus.core.registry import stage_class
 
     local_out = sample_pipeline("extract")
     ray_config = deep_merge(sample_config, {"output": str(tmp_path / "ray"),

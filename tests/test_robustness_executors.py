@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from corpus.executors import BLOCK_TASKS_ENV
+from corpus.core.executors import BLOCK_TASKS_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -15,10 +15,10 @@ import pytest
 
 from corpus import inputs as inp
 from corpus.cli import main as cli_main
-from corpus.config import ConfigError, load_pipeline
-from corpus.docs import read_table
-from corpus.extract import ExtractStage
-from corpus.runner import run_stage
+from corpus.core.config import ConfigError, load_pipeline
+from corpus.core.parts import read_table
+from corpus.stages.extract.stage import ExtractStage
+from corpus.core.runner import run_stage
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = (b"<html><head><title>t</title></head><body><article><p>"

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from corpus.config import load_pipeline
-from corpus.docs import read_table
-from corpus.extract import ExtractStage
-from corpus.records import decode_html
-from corpus.runner import run_stage
+from corpus.core.config import load_pipeline
+from corpus.core.parts import read_table
+from corpus.stages.extract.stage import ExtractStage
+from corpus.crawl.records import decode_html
+from corpus.core.runner import run_stage
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -67,9 +67,9 @@ def run_extract(out: Path, inputs: list[Path], **params) -> dict:
 
 CHILD = r"""
 import json, resource, sys
-from corpus.config import load_pipeline
-from corpus.extract import ExtractStage, _extractor
-from corpus.runner import run_stage
+from corpus.core.config import load_pipeline
+from corpus.stages.extract.stage import ExtractStage, _extractor
+from corpus.core.runner import run_stage
 
 inputs, out, params, headroom = json.loads(sys.argv[1])
 config = load_pipeline(None, inputs=inputs, output=out, workers=1)
@@ -199,7 +199,7 @@ def test_compression_bomb_is_too_large_in_bounded_memory(tmp_path, encoding):
 
 @pytest.mark.parametrize("encoding", ["gzip", "deflate", "raw-deflate", "br"])
 def test_bounded_inflate_gives_the_body_or_stops_at_the_limit(encoding):
-    from corpus.records import TooLarge, parse_http, payload
+    from corpus.crawl.records import TooLarge, parse_http, payload
 
     body = b"<html><body>" + bytes(range(256)) * 2000
     if encoding == "br":

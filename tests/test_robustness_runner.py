@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from corpus.config import load_pipeline
-from corpus.docs import list_parts
-from corpus.runner import StageError, run_stage
+from corpus.core.config import load_pipeline
+from corpus.core.parts import list_parts
+from corpus.core.runner import StageError, run_stage
 
 from counting_stage import CountingStage
 
@@ -95,8 +95,8 @@ def test_input_inside_the_output_folder_is_refused(sample_crawl, tmp_path):
 def test_every_file_a_stage_writes_is_one_the_runner_knows(sample_pipeline):
     """The list the runner clears from must cover every file of a full sample run
     (tokenize's and dedup's extra folders, the report's images ...)."""
-    from corpus.config import CORPUS_STAGES, STAGE_DIRS
-    from corpus.outdir import is_owned
+    from corpus.core.config import CORPUS_STAGES, STAGE_DIRS
+    from corpus.core.outdir import is_owned
 
     root = sample_pipeline(*CORPUS_STAGES)
     unknown = []
@@ -171,7 +171,7 @@ def test_force_redoes_everything_but_swaps_only_at_the_end(tmp_path):
 
 
 def test_a_swap_cut_short_is_finished_by_the_next_run(tmp_path, monkeypatch):
-    import corpus.outdir as outdir
+    import corpus.core.outdir as outdir
 
     run_stage(CountingStage(config_for(tmp_path, tasks=3)), show_progress=False)
     out = tmp_path / "out" / "extract"
@@ -195,7 +195,7 @@ def test_a_swap_cut_short_is_finished_by_the_next_run(tmp_path, monkeypatch):
 # --- 6: one run at a time per output folder ------------------------------------------------
 
 def test_a_second_run_on_a_busy_output_fails_at_once_saying_who_holds_it(sample_crawl, tmp_path):
-    from corpus.outdir import output_lock
+    from corpus.core.outdir import output_lock
 
     out = tmp_path / "out"
     warc = sorted(sample_crawl.glob("*.warc.gz"))[0]

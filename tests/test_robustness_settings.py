@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 
-from corpus.docs import read_table
-from corpus.runner import run_stage
-from corpus.stages import stage_class
+from corpus.core.parts import read_table
+from corpus.core.runner import run_stage
+from corpus.core.registry import stage_class
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -202,7 +202,7 @@ def test_output_on_a_read_only_filesystem_is_one_line_exit_2():
 
 @pytest.mark.parametrize("name", ["sample.yaml", "commoncrawl.yaml"])
 def test_shipped_pipelines_are_valid_and_every_stage_accepts_them(name, tmp_path):
-    from corpus.config import CORPUS_STAGES, load_pipeline
+    from corpus.core.config import CORPUS_STAGES, load_pipeline
 
     config = load_pipeline(ROOT / "pipelines" / name, output=str(tmp_path / "out"))
     for stage in CORPUS_STAGES:
@@ -211,7 +211,7 @@ def test_shipped_pipelines_are_valid_and_every_stage_accepts_them(name, tmp_path
 
 
 def test_train_section_inner_keys_are_the_training_sides_business(tmp_path):
-    from corpus.config import load_pipeline
+    from corpus.core.config import load_pipeline
 
     config = load_pipeline(ROOT / "pipelines" / "sample.yaml", ["train.pretrain.not_checked_here=1"],
                            output=str(tmp_path))

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from corpus.runner import run_stage
-from corpus.shards import FINISH_KILL_ENV, FINISH_STEPS
-from corpus.tokenizer import TokenizerStage
+from corpus.core.runner import run_stage
+from corpus.stages.tokenize import FINISH_KILL_ENV, FINISH_STEPS
+from corpus.stages.tokenizer import TokenizerStage
 from tokenize_fixtures import fake_config, write_fake_stage
 
 ROOT = Path(__file__).resolve().parent.parent

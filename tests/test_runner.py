@@ -6,10 +6,10 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from corpus.config import ConfigError, load_pipeline
-from corpus.docs import list_parts, read_table
-from corpus.manifest import BalanceError
-from corpus.runner import StageError, run_stage
+from corpus.core.config import ConfigError, load_pipeline
+from corpus.core.parts import list_parts, read_table
+from corpus.core.manifest import BalanceError
+from corpus.core.runner import StageError, run_stage
 
 from counting_stage import CountingStage
 

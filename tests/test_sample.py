@@ -242,7 +242,7 @@ def test_clean_main_texts_are_plausible(truth):
 
 def test_language_id_agrees_with_truth(truth):
     fasttext = pytest.importorskip("fasttext")
-    from corpus.resources import lid_model_path
+    from corpus.core.resources import lid_model_path
 
     model = fasttext.load_model(str(lid_model_path()))
     clean = [p for p in truth["pages"].values() if p["quality"] == "clean"]

@@ -10,7 +10,7 @@ import re
 import pytest
 
 from corpus.cli import main as corpus_main
-from corpus.manifest import read_manifest
+from corpus.core.manifest import read_manifest
 from tokenize_fixtures import build_fake_pipeline, check_waterfall
 
 
@@ -75,7 +75,7 @@ def test_stats_reports_disagreement(fake_pipeline, tmp_path):
     """A manifest whose counts disagree with its parts is flagged, not smoothed over."""
     import shutil
 
-    from corpus.stats import stats_of_directory
+    from corpus.stages.stats.stage import stats_of_directory
 
     copy = tmp_path / "copy"
     shutil.copytree(fake_pipeline, copy, ignore=shutil.ignore_patterns("report"))

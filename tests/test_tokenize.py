@@ -11,10 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 import sentencepiece as spm
 
-from corpus.docs import read_table
-from corpus.runner import run_stage
-from corpus.shards import TokenizeStage, split_is_val
-from corpus.tokenizer import SPECIAL_TOKENS, TokenizerStage, encode_documents, encode_text, file_sha256
+from corpus.core.parts import read_table
+from corpus.core.runner import run_stage
+from corpus.stages.tokenize import TokenizeStage, split_is_val
+from corpus.stages.tokenizer import SPECIAL_TOKENS, TokenizerStage, encode_documents, encode_text, file_sha256
 from tokenize_fixtures import TRICKY, fake_config, write_fake_stage
 
 
@@ -171,19 +171,19 @@ def test_rerun_is_up_to_date_and_force_redoes(built):
 
 
 def test_uint32_for_large_vocab():
-    from corpus.shards import dtype_for
+    from corpus.stages.tokenize import dtype_for
     assert dtype_for(65536) == "uint16" and dtype_for(65537) == "uint32"
 
 
 def test_missing_tokenizer_is_a_clear_error(tmp_path):
-    from corpus.runner import StageError
+    from corpus.core.runner import StageError
     write_fake_stage(tmp_path, parts=1, docs_per_part=5)
     with pytest.raises(StageError, match="no tokenizer"):
         run_stage(TokenizeStage(fake_config(tmp_path)), show_progress=False)
 
 
 def test_vocab_too_large_for_the_sample_is_a_clear_error(tmp_path):
-    from corpus.runner import StageError
+    from corpus.core.runner import StageError
     write_fake_stage(tmp_path, parts=1, docs_per_part=20)
     config = fake_config(tmp_path, tokenizer={"vocab_size": 60000})
     config["executor"]["workers"] = 1

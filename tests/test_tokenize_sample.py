@@ -12,7 +12,7 @@ import pytest
 import sentencepiece as spm
 
 from corpus.cli import main as corpus_main
-from corpus.docs import read_table
+from corpus.core.parts import read_table
 from tokenize_fixtures import check_waterfall
 
 pytestmark = pytest.mark.slow

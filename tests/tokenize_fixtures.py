@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from corpus.docs import BASE_FIELDS, PartWriter
+from corpus.core.parts import BASE_FIELDS, PartWriter
 
 DEDUP_SCHEMA = pa.schema(BASE_FIELDS + [pa.field("language", pa.string()),
                                         pa.field("language_score", pa.float64()),
@@ -70,7 +70,7 @@ def write_fake_stage(root: Path, stage: str = "dedup", parts: int = 3, docs_per_
 
 
 def fake_config(root: Path, **stages) -> dict:
-    from corpus.config import load_pipeline
+    from corpus.core.config import load_pipeline
 
     config = load_pipeline(None, output=str(root), workers=2)
     config["stages"] = {"tokenizer": {"vocab_size": 1024, "sample_chars": 200_000, "max_doc_chars": 2000},
@@ -82,8 +82,8 @@ def fake_config(root: Path, **stages) -> dict:
 
 # --- a whole fake pipeline (extract -> filter -> dedup) through the real runner --------
 
-from corpus.docs import iter_batches, list_parts, rejected_schema  # noqa: E402
-from corpus.runner import Stage, Task  # noqa: E402
+from corpus.core.parts import iter_batches, list_parts, rejected_schema  # noqa: E402
+from corpus.core.runner import Stage, Task  # noqa: E402
 
 
 class FakeExtract(Stage):
@@ -167,9 +167,9 @@ class FakeDedup(_FakeReject):
 
 def build_fake_pipeline(root: Path) -> dict:
     """extract -> filter -> dedup (fake, real runner) -> tokenizer -> tokenize (real)."""
-    from corpus.runner import run_stage
-    from corpus.shards import TokenizeStage
-    from corpus.tokenizer import TokenizerStage
+    from corpus.core.runner import run_stage
+    from corpus.stages.tokenize import TokenizeStage
+    from corpus.stages.tokenizer import TokenizerStage
 
     config = fake_config(root)
     for cls in (FakeExtract, FakeFilter, FakeDedup, TokenizerStage, TokenizeStage):
@@ -181,8 +181,8 @@ def check_waterfall(root, stats):
     """Every count of the waterfall equals the manifests' counts; chars equal the parts'."""
     import pyarrow.compute as pc
 
-    from corpus.docs import read_table
-    from corpus.manifest import read_manifest
+    from corpus.core.parts import read_table
+    from corpus.core.manifest import read_manifest
 
     rows = {r["step"]: r for r in stats["waterfall"]}
     stages = [s for s in ("extract", "filter", "dedup") if read_manifest(root / s)]

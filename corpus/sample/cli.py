@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _from_pipeline(path: str) -> dict:
-    from ..config import load_pipeline
+    from ..core.config import load_pipeline
 
     config = load_pipeline(path)
     sample = config.get("sample")

@@ -1,0 +1,158 @@
+"""Executors run a function over many argument tuples: in a process pool or on Ray.
+
+Stage code never knows which one runs it. Both yield ``(index, result)`` as tasks
+complete, so the runner can show progress; ordering of the final output never depends
+on completion order (each task writes its own named part).
+"""
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import select
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from typing import Any, Callable, Iterator, Sequence
+
+log = logging.getLogger("corpus")
+
+
+def default_workers() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS
+        return os.cpu_count() or 1
+
+
+#: Test hook: when set (to a directory), every pooled task writes a file named by its
+#: worker's pid there and then blocks forever, so a test can kill a run mid-stage.
+BLOCK_TASKS_ENV = "CORPUS_TEST_BLOCK_TASKS"
+
+
+def _in_worker(fn: Callable, *args):
+    """Run one task in a pool worker (honouring the test hook above)."""
+    block_dir = os.environ.get(BLOCK_TASKS_ENV)
+    if block_dir:
+        open(os.path.join(block_dir, str(os.getpid())), "w").close()
+        threading.Event().wait()
+    return fn(*args)
+
+
+def _die_with(main_pid: int) -> None:
+    """Pool initializer: end this worker as soon as the main process ends, however it ends.
+
+    A worker's parent is the forkserver, and the forkserver (and after it the resource
+    tracker) only exits once every worker has closed its end of their pipes; so after a
+    ``kill -9`` of the main process nothing would ever end the workers. Each worker
+    therefore watches the main process itself: a pidfd on Linux (woken by its exit),
+    else a poll of its pid.
+    """
+    try:
+        pidfd = os.pidfd_open(main_pid)
+    except ProcessLookupError:
+        os._exit(1)
+    except (AttributeError, OSError):  # not Linux, or an old kernel
+        pidfd = None
+
+    def watch() -> None:
+        if pidfd is not None:
+            select.select([pidfd], [], [])
+        else:
+            while True:
+                try:
+                    os.kill(main_pid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="die-with-main", daemon=True).start()
+
+
+class LocalExecutor:
+    """A process pool (forkserver: workers start clean, no inherited threads) whose
+    workers end with the main process, even when it is killed.
+
+    With one worker the tasks run in this process: no pickling, no start-up cost,
+    and a debugger or profiler sees everything.
+    """
+
+    name = "local"
+
+    def __init__(self, workers: int = 0):
+        self.workers = workers or default_workers()
+
+    def map(self, fn: Callable, items: Sequence[tuple]) -> Iterator[tuple[int, Any]]:
+        if self.workers == 1 or len(items) <= 1:
+            for i, args in enumerate(items):
+                yield i, fn(*args)
+            return
+        ctx = mp.get_context("forkserver" if os.name == "posix" else "spawn")
+        if os.name == "posix":
+            ctx.set_forkserver_preload(["corpus.core.runner"])
+        with ProcessPoolExecutor(max_workers=min(self.workers, len(items)), mp_context=ctx,
+                                 initializer=_die_with, initargs=(os.getpid(),)) as pool:
+            futures = {pool.submit(_in_worker, fn, *args): i for i, args in enumerate(items)}
+            pending = set(futures)
+            try:
+                while pending:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        yield futures[fut], fut.result()
+            except BaseException:
+                for fut in pending:
+                    fut.cancel()
+                raise
+
+    def close(self) -> None:
+        pass
+
+
+class RayExecutor:
+    """Tasks as Ray remote functions: an existing cluster (``address``) or a local one.
+
+    A local Ray started here gets ``workers`` CPUs (default: all cores) and is shut
+    down by ``close()``; a cluster we merely connected to is left running.
+    """
+
+    name = "ray"
+
+    def __init__(self, workers: int = 0, address: str | None = None):
+        import ray
+
+        self.ray = ray
+        self.workers = workers or default_workers()
+        self._started_here = False
+        if not ray.is_initialized():
+            kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=True,
+                                          logging_level=logging.WARNING)
+            if address:
+                ray.init(address=address, **kwargs)
+            else:
+                ray.init(num_cpus=self.workers, **kwargs)
+            self._started_here = True
+
+    def map(self, fn: Callable, items: Sequence[tuple]) -> Iterator[tuple[int, Any]]:
+        remote = self.ray.remote(num_cpus=1, max_retries=0)(fn)
+        refs = {remote.remote(*args): i for i, args in enumerate(items)}
+        pending = list(refs)
+        while pending:
+            done, pending = self.ray.wait(pending, num_returns=1)
+            for ref in done:
+                yield refs[ref], self.ray.get(ref)
+
+    def close(self) -> None:
+        if self._started_here and self.ray.is_initialized():
+            self.ray.shutdown()
+
+
+def make_executor(config: dict):
+    ex = config.get("executor") or {}
+    kind = ex.get("type", "local")
+    workers = int(ex.get("workers") or 0)
+    if kind == "local":
+        return LocalExecutor(workers)
+    if kind == "ray":
+        return RayExecutor(workers, ex.get("ray_address"))
+    raise ValueError(f"unknown executor {kind!r}: use 'local' or 'ray'")

@@ -1,0 +1,317 @@
+"""The stage runner: a stage maps input parts to output parts; executors run the parts.
+
+A stage subclasses :class:`Stage` and says three things: which tasks there are
+(``tasks``), what one task does (``process``, run in a worker, writing its own
+part files through :class:`TaskOutput`), and optionally a global step before
+(``prepare``) or after (``finish``) the map. The runner does the rest: skips parts
+already complete, commits each part atomically (files first, then a done marker),
+shows progress, sums the counts, checks that they balance, writes ``manifest.json``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import pyarrow as pa
+
+from . import config as cfg
+from . import outdir
+from .atomic import sweep_temporaries
+from .parts import PartWriter
+from .executors import make_executor
+from .manifest import (add_counts, check_balance, command_line, empty_counts, package_versions,
+                       read_manifest, write_json_atomic)
+from .progress import Progress
+
+log = logging.getLogger("corpus")
+
+DONE_DIR = ".parts"
+
+
+class StageError(RuntimeError):
+    """A stage could not finish; parts that did finish are kept for the re-run."""
+
+
+@dataclass(frozen=True)
+class Task:
+    """One unit of work. ``id`` names its output part (``part-00007``)."""
+
+    id: str
+    payload: dict = field(default_factory=dict)
+
+
+class TaskOutput:
+    """Where a task writes. Files stay temporary until the runner commits the task."""
+
+    def __init__(self, stage_directory: Path, task: Task):
+        self.dir = stage_directory
+        self.task = task
+        self._writers: dict[str, PartWriter] = {}
+
+    def writer(self, schema: pa.Schema, subdir: str = "") -> PartWriter:
+        """The Parquet writer for this task's part in ``subdir`` ("" = kept, "rejected", ...)."""
+        if subdir not in self._writers:
+            path = self.dir / subdir / f"{self.task.id}.parquet"
+            self._writers[subdir] = PartWriter(path, schema)
+        return self._writers[subdir]
+
+    def commit(self) -> dict[str, int]:
+        return {name or "kept": w.close() for name, w in self._writers.items()}
+
+    def abort(self) -> None:
+        for w in self._writers.values():
+            w.abort()
+
+
+class Stage:
+    """Base class of every corpus stage. Instances are pickled to workers: keep them light
+    (configuration only) and load heavy things (models) lazily inside ``process``."""
+
+    name = ""
+    unit = "docs"
+
+    def __init__(self, config: dict):
+        self.config = config
+        self.params = cfg.stage_params(config, self.name)
+        self.dir = cfg.stage_dir(config, self.name)
+
+    # --- what a stage defines -------------------------------------------------------
+    def input_dir(self) -> Path | None:
+        """The upstream stage's directory (None for a stage reading the raw inputs)."""
+        upstream = self.params.get("input_stage", cfg.UPSTREAM.get(self.name))
+        return cfg.stage_dir(self.config, upstream) if upstream else None
+
+    def inputs(self) -> list[str]:
+        """What this stage reads, for the manifest and the fingerprint."""
+        d = self.input_dir()
+        return [str(d)] if d else list(self.config.get("inputs") or [])
+
+    def tasks(self) -> list[Task]:
+        raise NotImplementedError
+
+    def prepare(self, run: "RunContext") -> None:
+        """Global work before the map (optional)."""
+
+    def process(self, task: Task, out: TaskOutput) -> dict:
+        """Do one task; return its counts: ``{"in", "kept", "rejected": {}, "errors": {}}``
+        plus optionally ``"faults"`` (a list of dicts) and ``"extra"`` (anything JSON)."""
+        raise NotImplementedError
+
+    def finish(self, run: "RunContext", results: list[dict]) -> dict:
+        """Global work after the map; returns extra fields for the manifest (optional)."""
+        return {}
+
+    def fingerprint_source(self) -> Any:
+        """Everything that, if changed, makes existing parts stale."""
+        upstream = None
+        d = self.input_dir()
+        if d and (d / "manifest.json").exists():
+            upstream = json.loads((d / "manifest.json").read_text()).get("fingerprint")
+        return {"stage": self.name, "params": self.params, "inputs": self.inputs(),
+                "upstream": upstream}
+
+
+def _done_path(stage_directory: Path, task_id: str) -> Path:
+    return stage_directory / DONE_DIR / f"{task_id}.json"
+
+
+def run_task(stage: Stage, task: Task) -> dict:
+    """Run one task in whichever process the executor chose, and commit it.
+
+    The done marker is written last: a part without one is incomplete and is redone.
+    """
+    start = time.monotonic()
+    out = TaskOutput(stage.dir, task)
+    try:
+        result = stage.process(task, out)
+    except BaseException:
+        out.abort()
+        raise
+    result = dict(result)
+    result["outputs"] = out.commit()
+    result["task"] = task.id
+    result["seconds"] = round(time.monotonic() - start, 3)
+    for key in ("rejected", "errors"):
+        result.setdefault(key, {})
+    check_balance(result, f"{stage.name} {task.id}")
+    write_json_atomic(_done_path(stage.dir, task.id), result)
+    _kill_hook()
+    return result
+
+
+#: Test hook: with CRAWL2TOKENS_KILL_AFTER_PARTS=N set, a process that has just committed its
+#: N-th part kills its run with SIGKILL, at a known point instead of a race with a timer.
+KILL_AFTER_PARTS = "CRAWL2TOKENS_KILL_AFTER_PARTS"
+_parts_committed = 0
+
+
+def _kill_hook() -> None:
+    """Kill -9 the whole process group (main process and workers) if it leads its own session
+    (``start_new_session``), else this process only: never the shell that started it."""
+    global _parts_committed
+    limit = os.environ.get(KILL_AFTER_PARTS)
+    if not limit:
+        return
+    _parts_committed += 1
+    if _parts_committed >= int(limit):
+        if os.getsid(0) == os.getpgrp():
+            os.killpg(os.getpgrp(), signal.SIGKILL)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _call_task(stage: Stage, task: Task) -> dict:
+    """Run a task; a failure comes back as a record so the other tasks carry on."""
+    try:
+        return run_task(stage, task)
+    except Exception as err:
+        import traceback
+        return {"_failed": f"{stage.name} {task.id} failed: {type(err).__name__}: {err}",
+                "_traceback": traceback.format_exc()}
+
+
+class RunContext:
+    """What ``prepare`` and ``finish`` get: the executor, for their own maps."""
+
+    def __init__(self, stage: Stage, executor, show_progress: bool = True):
+        self.stage = stage
+        self.executor = executor
+        self.show_progress = show_progress
+
+    def map(self, fn: Callable, items: Sequence[tuple], label: str = "", unit: str = "parts",
+            count: Callable[[Any], int] | None = None) -> list:
+        """Run ``fn(*args)`` for every args tuple; results in input order."""
+        results: list = [None] * len(items)
+        bar = Progress(label or self.stage.name, len(items), unit=unit, enabled=self.show_progress)
+        try:
+            for i, res in self.executor.map(fn, list(items)):
+                results[i] = res
+                bar.update(count(res) if count else 0)
+        finally:
+            bar.close()
+        return results
+
+
+def run_stage(stage: Stage, force: bool = False, show_progress: bool = True,
+              executor=None) -> dict:
+    """Run (or resume) one stage; returns its manifest.
+
+    A complete earlier output stays in place until the new one is complete: a run with
+    other settings, or ``force``, builds in a hidden staging folder beside it (resumed
+    like any run when killed) and swaps it in at the end. Only files the project wrote
+    are ever removed, and an input inside the output folder is refused.
+    """
+    final = stage.dir
+    staging = outdir.staging_dir(final)
+    outdir.check_inputs_outside(stage.name, stage.inputs(), [final, staging])
+    with outdir.output_lock(final.parent):
+        fp = cfg.fingerprint(stage.fingerprint_source())
+        staged = read_manifest(staging)
+        if staged is not None and staged.get("fingerprint") == fp and not force:
+            log.info("%s: finishing the swap of %s into place", stage.name, staging)
+            outdir.swap_in(staging, final, stage.name)
+            return staged
+        current = read_manifest(final)
+        if current is not None and current.get("fingerprint") == fp and not force:
+            log.info("%s: up to date (%s); --force redoes it", stage.name, final)
+            return current
+        build = staging if current is not None else final
+        _start_build(stage, build, fp, force)
+        stage.dir = build
+        try:
+            manifest = _build(stage, fp, show_progress, executor)
+        finally:
+            stage.dir = final
+        if build != final:
+            outdir.swap_in(staging, final, stage.name)
+        return manifest
+
+
+def _start_build(stage: Stage, build: Path, fp: str, force: bool) -> None:
+    """Resume ``build`` when it holds parts of this very run, else start it afresh."""
+    fp_file = build / DONE_DIR / "_fingerprint"
+    if force or not fp_file.exists() or fp_file.read_text() != fp:
+        why = "--force" if force else "its configuration or input changed"
+        if build != stage.dir:
+            outdir.remove_staging(build)
+            log.info("%s: building in %s (%s); it replaces %s once complete", stage.name,
+                     build, why, stage.dir)
+        elif build.exists():
+            log.warning("%s: clearing the stage's files from %s (%s)", stage.name, build, why)
+            outdir.clear_owned(build, stage.name)
+    fp_file.parent.mkdir(parents=True, exist_ok=True)
+    fp_file.write_text(fp)
+    sweep_temporaries(build)
+
+
+def _build(stage: Stage, fp: str, show_progress: bool, executor) -> dict:
+    """Run the pending tasks and ``finish`` in ``stage.dir``; write its manifest last."""
+    started = datetime.now(timezone.utc)
+    t0 = time.monotonic()
+    tasks = stage.tasks()
+    ids = [t.id for t in tasks]
+    if len(set(ids)) != len(ids):
+        raise StageError(f"{stage.name}: task ids are not unique")
+    pending = [t for t in tasks if not _done_path(stage.dir, t.id).exists()]
+    if len(pending) < len(tasks):
+        log.info("%s: %d of %d parts already complete, resuming", stage.name,
+                 len(tasks) - len(pending), len(tasks))
+
+    own_executor = executor is None
+    executor = executor or make_executor(stage.config)
+    run = RunContext(stage, executor, show_progress)
+    failures: list[str] = []
+    try:
+        stage.prepare(run)
+        bar = Progress(stage.name, len(pending), unit=stage.unit, enabled=show_progress)
+        try:
+            for _, res in executor.map(_call_task, [(stage, t) for t in pending]):
+                if "_failed" in res:
+                    log.error("%s\n%s", res["_failed"], res["_traceback"])
+                    failures.append(res["_failed"])
+                    continue
+                bar.update(int(res.get("in", 0)))
+        finally:
+            bar.close()
+        if failures:
+            raise StageError(f"{stage.name}: {len(failures)} task(s) failed; completed parts are "
+                             f"kept, re-run to resume.\n" + "\n".join(failures[:10]))
+
+        results = [json.loads(_done_path(stage.dir, t.id).read_text()) for t in tasks]
+        counts = empty_counts()
+        for res in results:
+            add_counts(counts, res)
+        check_balance(counts, stage.name)
+        extra = stage.finish(run, results) or {}
+    finally:
+        if own_executor:
+            executor.close()
+
+    outputs = {}
+    for res in results:
+        for kind, rows in res.get("outputs", {}).items():
+            outputs.setdefault(kind, []).append({"part": f"{res['task']}.parquet", "rows": rows})
+    faults = [f for res in results for f in res.get("faults", [])]
+    manifest = {
+        "stage": stage.name,
+        "fingerprint": fp,
+        "command": command_line(),
+        "config": stage.params,
+        "executor": {"type": getattr(executor, "name", "?"), "workers": executor.workers},
+        "inputs": stage.inputs(),
+        "outputs": outputs,
+        "counts": counts,
+        "faults": faults,
+        "started": started.isoformat(),
+        "duration_s": round(time.monotonic() - t0, 3),
+        "versions": package_versions(),
+        **extra,
+    }
+    write_json_atomic(stage.dir / "manifest.json", manifest)
+    return manifest

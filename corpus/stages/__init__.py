@@ -1,0 +1,1 @@
+"""The corpus stages, one module or folder per CLI verb, named after it."""

@@ -1,0 +1,234 @@
+"""Gopher / MassiveText quality and repetition rules (Rae et al. 2021, appendix A1).
+
+Defaults are the paper's values, which datatrove's GopherQualityFilter and
+GopherRepetitionFilter also use. Words come from :mod:`words` (one word per character
+for Chinese/Japanese/Thai); the mean-word-length rule is skipped for those languages,
+and the stop-word rule uses the document's language list (skipped without one).
+
+Repetition is measured on word n-grams hashed to 64-bit integers and counted with
+NumPy (a sort per n), not with Python dicts of joined strings: the rule that costs
+most in a naive implementation costs tens of microseconds here.
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pyarrow as pa
+
+from ...core.settings import defaults as declared
+from .base import Doc, Filter, ratio
+from .words import stop_words_for
+
+BULLETS = ("•", "‣", "◦", "⁃", "∙", "·", "-", "*")
+ELLIPSES = ("...", "…")
+
+
+class GopherQuality(Filter):
+    name = "gopher_quality"
+    reason = "gopher_quality"
+    defaults = declared("stages.filter.gopher_quality")
+
+    def signal_fields(self) -> list[pa.Field]:
+        return [pa.field("words", pa.int64()), pa.field("mean_word_length", pa.float64()),
+                pa.field("hash_word_ratio", pa.float64()),
+                pa.field("ellipsis_word_ratio", pa.float64()),
+                pa.field("bullet_lines_ratio", pa.float64()),
+                pa.field("ellipsis_lines_ratio", pa.float64()),
+                pa.field("alpha_words_ratio", pa.float64()), pa.field("stop_words", pa.int64())]
+
+    def check(self, doc: Doc, sig: dict, full: bool = False):
+        p = self.p
+        trip = None
+        words = doc.words
+        n = len(words)
+        sig["words"] = n
+        if p["min_words"] is not None and n < p["min_words"]:
+            trip = trip or ("min_words", n)
+        if p["max_words"] is not None and n > p["max_words"]:
+            trip = trip or ("max_words", n)
+        if (trip and not full) or n == 0:
+            return trip
+
+        if not doc.no_space:
+            mean = sum(map(len, words)) / n
+            sig["mean_word_length"] = mean
+            if p["min_mean_word_length"] is not None and mean < p["min_mean_word_length"]:
+                trip = trip or ("min_mean_word_length", mean)
+            if p["max_mean_word_length"] is not None and mean > p["max_mean_word_length"]:
+                trip = trip or ("max_mean_word_length", mean)
+            if trip and not full:
+                return trip
+
+        text = doc.text
+        hashes = ratio(text.count("#"), n)
+        ellipses = ratio(text.count("...") + text.count("…"), n)
+        sig["hash_word_ratio"], sig["ellipsis_word_ratio"] = hashes, ellipses
+        limit = p["max_symbol_word_ratio"]
+        if limit is not None:
+            if hashes > limit:
+                trip = trip or ("hash_word_ratio", hashes)
+            elif ellipses > limit:
+                trip = trip or ("ellipsis_word_ratio", ellipses)
+        if trip and not full:
+            return trip
+
+        lines = doc.lines
+        n_lines = len(lines) or 1
+        bullets = sum(1 for ln in lines if ln.lstrip().startswith(BULLETS)) / n_lines
+        ell_lines = sum(1 for ln in lines if ln.rstrip().endswith(ELLIPSES)) / n_lines
+        sig["bullet_lines_ratio"], sig["ellipsis_lines_ratio"] = bullets, ell_lines
+        if p["max_bullet_lines_ratio"] is not None and bullets > p["max_bullet_lines_ratio"]:
+            trip = trip or ("bullet_lines_ratio", bullets)
+        if p["max_ellipsis_lines_ratio"] is not None and ell_lines > p["max_ellipsis_lines_ratio"]:
+            trip = trip or ("ellipsis_lines_ratio", ell_lines)
+        if trip and not full:
+            return trip
+
+        # A word without any letter: numbers, dates, symbol runs.
+        no_alpha = sum(1 for w in [w for w in words if not w[0].isalpha()]
+                       if not any(c.isalpha() for c in w))
+        alpha = 1.0 - no_alpha / n
+        sig["alpha_words_ratio"] = alpha
+        if p["min_alpha_words_ratio"] is not None and alpha < p["min_alpha_words_ratio"]:
+            trip = trip or ("alpha_words_ratio", alpha)
+            if not full:
+                return trip
+
+        stops = stop_words_for(doc.language, p["stop_words"])
+        if stops is not None and p["min_stop_words"] is not None:
+            count = len(stops.intersection(words))  # distinct: "at least two of the words"
+            sig["stop_words"] = count
+            if count < p["min_stop_words"]:
+                trip = trip or ("stop_words", count)
+        return trip
+
+
+_PARAGRAPHS = re.compile(r"\n{2,}")
+_MULT = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _find_duplicates(items: list[str]) -> tuple[int, int]:
+    """(number, characters) of the items that repeat an earlier one (first copies not counted)."""
+    seen: set[str] = set()
+    dup = chars = 0
+    for it in items:
+        if it in seen:
+            dup += 1
+            chars += len(it)
+        else:
+            seen.add(it)
+    return dup, chars
+
+
+class GopherRepetition(Filter):
+    name = "gopher_repetition"
+    reason = "gopher_repetition"
+    defaults = declared("stages.filter.gopher_repetition")
+
+    def __init__(self, params: dict | None = None):
+        super().__init__(params)
+        self.top = {int(k): float(v) for k, v in (self.p["max_top_ngram_char_frac"] or {}).items()}
+        self.dup = {int(k): float(v) for k, v in (self.p["max_dup_ngram_char_frac"] or {}).items()}
+
+    def signal_fields(self) -> list[pa.Field]:
+        fields = [pa.field(n, pa.float64()) for n in
+                  ("dup_para_frac", "dup_para_char_frac", "dup_line_frac", "dup_line_char_frac")]
+        fields += [pa.field(f"top_{n}gram_char_frac", pa.float64()) for n in sorted(self.top)]
+        fields += [pa.field(f"dup_{n}gram_char_frac", pa.float64()) for n in sorted(self.dup)]
+        return fields
+
+    def check(self, doc: Doc, sig: dict, full: bool = False):
+        p = self.p
+        text = doc.text
+        size = len(text) or 1
+        trip = None
+        paras = [x for x in _PARAGRAPHS.split(text.strip()) if x.strip()] if "\n\n" in text else [text]
+        for kind, items in (("para", paras), ("line", doc.lines)):
+            dup, chars = _find_duplicates(items)
+            frac, char_frac = ratio(dup, len(items)), chars / size
+            sig[f"dup_{kind}_frac"], sig[f"dup_{kind}_char_frac"] = frac, char_frac
+            lim = p[f"max_dup_{kind}_frac"]
+            if lim is not None and frac > lim:
+                trip = trip or (f"dup_{kind}_frac", frac)
+            lim = p[f"max_dup_{kind}_char_frac"]
+            if lim is not None and char_frac > lim:
+                trip = trip or (f"dup_{kind}_char_frac", char_frac)
+            if trip and not full:
+                return trip
+        return self._ngrams(doc, sig, full, trip)
+
+    def _ngrams(self, doc: Doc, sig: dict, full: bool, trip):
+        """Top n-gram and duplicated n-gram character fractions, over word characters
+        (as RedPajama-V2 measures Gopher's rules; see README).
+
+        Each level n groups equal n-gram hashes with one stable sort. A repeated
+        (n+1)-gram starts where an n-gram repeats, so level n+1 only looks at the
+        positions that sat in a group of two or more at level n: on real text the
+        candidates shrink to a few percent after n = 3.
+        """
+        words = doc.words
+        W = len(words)
+        top, dup = self.top, self.dup
+        for n in top:
+            sig[f"top_{n}gram_char_frac"] = 0.0
+        for n in dup:
+            sig[f"dup_{n}gram_char_frac"] = 0.0
+        if not (top or dup) or W < 2:
+            return trip
+        scale = max(1, int(self.p["no_space_ngram_scale"] or 1)) if doc.no_space else 1
+        top_at = {n * scale: n for n in top}
+        dup_at = {n * scale: n for n in dup}
+        lens = doc.word_lengths
+        total = float(lens.sum()) or 1.0
+        csum = np.concatenate(([0], np.cumsum(lens)))
+        h = np.array(list(map(hash, words)), dtype=np.int64).view(np.uint64)
+        pos = np.arange(W - 1)
+        g = h[:-1]
+        max_n = max([*top_at, *dup_at])
+        for n in range(2, max_n + 1):
+            ok = pos + (n - 1) < W
+            if not ok.all():
+                pos, g = pos[ok], g[ok]
+            if len(pos) < 2:
+                break
+            g = g * _MULT + h[pos + (n - 1)]
+            order = np.argsort(g, kind="stable")
+            gs = g[order]
+            new = np.empty(len(gs), dtype=bool)
+            new[0] = True
+            np.not_equal(gs[1:], gs[:-1], out=new[1:])
+            starts = np.flatnonzero(new)
+            sizes = np.diff(np.append(starts, len(gs)))
+            if n in top_at:
+                k = top_at[n]
+                c = int(sizes.max())
+                if c > 1:
+                    # Among equally frequent n-grams take the longest: the result must not
+                    # depend on hash order (str hashes differ between processes).
+                    first = pos[order[starts[sizes == c]]]
+                    frac = c * float((csum[first + n] - csum[first]).max()) / total
+                    sig[f"top_{k}gram_char_frac"] = frac
+                    if frac > top[k]:
+                        trip = trip or (f"top_{k}gram_char_frac", frac)
+                        if not full:
+                            return trip
+            if n in dup_at:
+                k = dup_at[n]
+                later = pos[order[~new]]  # every copy after the first
+                if len(later):
+                    cover = (np.bincount(later, minlength=W + 1)
+                             - np.bincount(later + n, minlength=W + 1))
+                    frac = float(lens[np.cumsum(cover[:W]) > 0].sum()) / total
+                    sig[f"dup_{k}gram_char_frac"] = frac
+                    if frac > dup[k]:
+                        trip = trip or (f"dup_{k}gram_char_frac", frac)
+                        if not full:
+                            return trip
+            multi = sizes > 1
+            if not multi.any():
+                break  # nothing repeats at n, so nothing repeats beyond
+            keep = np.empty(len(g), dtype=bool)
+            keep[order] = np.repeat(multi, sizes)  # back to position order, no sort
+            pos, g = pos[keep], g[keep]
+        return trip

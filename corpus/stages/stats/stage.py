@@ -1,0 +1,388 @@
+"""`corpus stats`: what is in a pipeline's output, and where every document went.
+
+On a whole pipeline output it prints the **waterfall** from records read to tokens
+written: how many documents and characters each stage and each reason removed. The
+document counts come from the stage manifests (the books the runner balances); the
+characters from the rejected parts, which are counted too so any disagreement between
+a manifest and its parts is shown, never hidden. Then one table per dataset: documents,
+characters, length percentiles, top languages and domains, tokens per split and shard;
+and an HTML report with PNG charts (``report/index.html``, see :mod:`corpus.stages.stats.report`).
+
+As a stage it maps over every part file (one task each, writing a small per-document
+profile to ``report/profile/``), and ``finish`` aggregates the profile into
+``report/stats.json`` and the report. ``corpus stats DIR`` also works on a single stage
+directory or a shards directory, read-only: it prints the tables and writes nothing.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from ...core import config as cfg
+from ...core.manifest import read_manifest, write_json_atomic
+from ...core.parts import iter_batches, list_parts
+from ...core.runner import RunContext, Stage, StageError, Task, TaskOutput
+from ..tokenizer import input_parts as kept_parts
+
+DOC_STAGES = ["extract", "filter", "dedup"]
+SPLITS = ("train", "val")
+PERCENTILES = (10, 50, 90, 99)
+TOP = 10
+
+PROFILE_SCHEMA = pa.schema([
+    pa.field("stage", pa.string()),      # extract | filter | dedup | tokenize
+    pa.field("kind", pa.string()),       # kept | rejected | train | val
+    pa.field("reason", pa.string()),     # rejected rows only
+    pa.field("chars", pa.int64()),       # null for token shards
+    pa.field("tokens", pa.int64()),      # token shards only
+    pa.field("language", pa.string()),
+    pa.field("domain", pa.string()),
+])
+
+
+# --- which datasets an output holds ---------------------------------------------------
+
+def pipeline_datasets(root: Path) -> list[tuple[str, str, Path]]:
+    """(stage, kind, part path) of every part file under a pipeline output root."""
+    out = []
+    for stage in DOC_STAGES:
+        d = root / cfg.STAGE_DIRS[stage]
+        out += [(stage, "kept", p) for p in kept_parts(d)]
+        out += [(stage, "rejected", p) for p in list_parts(d / "rejected")]
+    shards = root / cfg.STAGE_DIRS["tokenize"]
+    for split in SPLITS:
+        out += [("tokenize", split, p) for p in list_parts(shards / split)]
+    return out
+
+
+def is_pipeline_root(path: Path) -> bool:
+    return any((path / cfg.STAGE_DIRS[s] / "manifest.json").exists()
+               for s in DOC_STAGES + ["tokenize"])
+
+
+def directory_datasets(path: Path) -> list[tuple[str, str, Path]]:
+    """Datasets of a single stage directory or shards directory."""
+    manifest = read_manifest(path) or {}
+    if "splits" in manifest or any(list_parts(path / s) for s in SPLITS):
+        return [("tokenize", s, p) for s in SPLITS for p in list_parts(path / s)]
+    stage = manifest.get("stage") or path.name
+    return ([(stage, "kept", p) for p in kept_parts(path)]
+            + [(stage, "rejected", p) for p in list_parts(path / "rejected")])
+
+
+# --- map: one part -> a per-document profile ------------------------------------------
+
+def profile_part(stage: str, kind: str, path: str) -> pa.Table:
+    """One row per document: its stage, kind, reason, characters or tokens, language, domain."""
+    names = set(pq.read_schema(path).names)
+    cols = [c for c in ("text", "n_tokens", "reason", "language", "domain") if c in names]
+    tables = []
+    for batch in iter_batches(path, columns=cols or None, batch_size=8192):
+        n = batch.num_rows
+
+        def col(name, typ):
+            return batch.column(name).cast(typ) if name in cols else pa.nulls(n, typ)
+
+        chars = (pc.utf8_length(pc.fill_null(batch.column("text"), "")).cast(pa.int64())
+                 if "text" in cols else pa.nulls(n, pa.int64()))
+        tables.append(pa.table({
+            "stage": pa.array([stage] * n, pa.string()), "kind": pa.array([kind] * n, pa.string()),
+            "reason": col("reason", pa.string()), "chars": chars, "tokens": col("n_tokens", pa.int64()),
+            "language": col("language", pa.string()), "domain": col("domain", pa.string())},
+            schema=PROFILE_SCHEMA))
+    return pa.concat_tables(tables) if tables else PROFILE_SCHEMA.empty_table()
+
+
+# --- reduce: profile -> stats ----------------------------------------------------------
+
+def _describe(t: pa.Table, value: str) -> dict:
+    """documents, sum, percentiles, histogram, top languages and domains of a profile slice."""
+    v = t.column(value).drop_null().to_numpy()
+    out = {"documents": t.num_rows, value: int(v.sum()) if len(v) else 0}
+    if len(v):
+        out["percentiles"] = {f"p{p}": int(np.percentile(v, p, method="lower")) for p in PERCENTILES}
+        out["percentiles"]["max"] = int(v.max())
+        edges = np.unique(np.round(np.logspace(0, np.log10(max(2, v.max() + 1)), 41)).astype(np.int64))
+        counts, edges = np.histogram(v, bins=edges)
+        out["histogram"] = {"edges": edges.tolist(), "counts": counts.tolist()}
+    for col in ("language", "domain"):
+        c = t.column(col).drop_null()
+        if len(c):
+            vc = pc.value_counts(c).to_pylist()
+            vc.sort(key=lambda x: (-x["counts"], x["values"]))
+            out[f"top_{col}s"] = [[x["values"], x["counts"]] for x in vc[:TOP]]
+            out[f"distinct_{col}s"] = len(vc)
+    return out
+
+
+def _filter(t: pa.Table, **eq) -> pa.Table:
+    mask = None
+    for k, v in eq.items():
+        m = pc.equal(t.column(k), v)
+        mask = m if mask is None else pc.and_(mask, m)
+    return t.filter(mask) if mask is not None else t
+
+
+def _by_reason(t: pa.Table) -> dict[str, dict]:
+    out = {}
+    if t.num_rows == 0:
+        return out
+    g = t.group_by("reason").aggregate([("chars", "sum"), ("reason", "count")]).to_pylist()
+    for row in g:
+        out[row["reason"] or "?"] = {"documents": row["reason_count"], "chars": row["chars_sum"] or 0}
+    return out
+
+
+def aggregate(profile: pa.Table, manifests: dict[str, dict]) -> dict:
+    """The stats of an output from its per-document profile and its stage manifests."""
+    stats: dict = {"datasets": {}, "waterfall": [], "checks": []}
+    present = sorted(set(profile.column("stage").to_pylist()) | set(manifests),
+                     key=lambda s: (cfg.CORPUS_STAGES + [s]).index(s))
+    for stage in present:
+        if stage in ("tokenizer", "tokenize"):
+            continue
+        kept = _filter(profile, stage=stage, kind="kept")
+        rejected = _by_reason(_filter(profile, stage=stage, kind="rejected"))
+        if kept.num_rows or rejected or stage in manifests:
+            entry = _describe(kept, "chars")
+            entry["rejected_parts"] = rejected
+            stats["datasets"][stage] = entry
+    for split in SPLITS:
+        t = _filter(profile, stage="tokenize", kind=split)
+        if t.num_rows or "tokenize" in manifests:
+            stats["datasets"][f"shards/{split}"] = _describe(t, "tokens")
+    if manifests.get("tokenize", {}).get("splits"):
+        stats["shards"] = {s: manifests["tokenize"]["splits"][s] for s in SPLITS}
+        stats["shards"]["dtype"] = manifests["tokenize"].get("dtype")
+        stats["shards"]["vocab_size"] = manifests["tokenize"].get("tokenizer", {}).get("vocab_size")
+    stats["waterfall"] = waterfall(stats, manifests)
+    return stats
+
+
+def waterfall(stats: dict, manifests: dict[str, dict]) -> list[dict]:
+    """Rows from records read to tokens written; checks are appended to ``stats['checks']``."""
+    rows: list[dict] = []
+    checks = stats["checks"]
+    previous_kept = None
+    for stage in DOC_STAGES:
+        m = manifests.get(stage)
+        if not m:
+            continue
+        c = m["counts"]
+        data = stats["datasets"].get(stage, {})
+        parts = data.get("rejected_parts", {})
+        if previous_kept is None:
+            rows.append({"step": f"{stage}: records in", "stage": stage, "kind": "in",
+                         "documents": c["in"], "chars": None})
+        elif c["in"] != previous_kept:
+            checks.append(f"{stage}: read {c['in']:,} documents but the stage before kept {previous_kept:,}")
+        for kind in ("rejected", "errors"):
+            for reason, n in sorted(c[kind].items(), key=lambda kv: (-kv[1], kv[0])):
+                p = parts.get(reason)
+                if kind == "rejected" and p and p["documents"] != n:
+                    checks.append(f"{stage}: manifest says {n:,} rejected for {reason}, "
+                                  f"its rejected parts hold {p['documents']:,}")
+                rows.append({"step": f"{stage}: - {reason}", "stage": stage, "kind": kind,
+                             "reason": reason, "documents": -n, "chars": -p["chars"] if p else None})
+        for reason, p in parts.items():
+            if reason not in c["rejected"] and reason not in c["errors"]:
+                checks.append(f"{stage}: rejected parts hold {p['documents']:,} rows for {reason}, "
+                              f"which the manifest does not count")
+        if data and data.get("documents") != c["kept"]:
+            checks.append(f"{stage}: manifest says {c['kept']:,} kept, its parts hold {data.get('documents', 0):,}")
+        rows.append({"step": f"{stage}: kept", "stage": stage, "kind": "kept", "documents": c["kept"],
+                     "chars": data.get("chars")})
+        previous_kept = c["kept"]
+    tok = manifests.get("tokenize")
+    if tok and tok.get("splits"):
+        docs = sum(tok["splits"][s]["documents"] for s in SPLITS)
+        tokens = sum(tok["splits"][s]["tokens"] for s in SPLITS)
+        if previous_kept is not None and tok["counts"]["in"] != previous_kept:
+            checks.append(f"tokenize: read {tok['counts']['in']:,} documents but the stage before "
+                          f"kept {previous_kept:,}")
+        rows.append({"step": "tokenize: tokens written", "stage": "tokenize", "kind": "tokens",
+                     "documents": docs, "chars": (tok.get("text") or {}).get("chars"), "tokens": tokens})
+    return rows
+
+
+def read_manifests(root: Path) -> dict[str, dict]:
+    out = {}
+    for stage in DOC_STAGES + ["tokenizer", "tokenize"]:
+        m = read_manifest(root / cfg.STAGE_DIRS[stage])
+        if m:
+            out[stage] = m
+    return out
+
+
+# --- the stage -------------------------------------------------------------------------
+
+class StatsStage(Stage):
+    """Profile every part of a pipeline output; aggregate; write stats.json and the report."""
+
+    name = "stats"
+
+    def root(self) -> Path:
+        return Path(self.config["output"])
+
+    def inputs(self) -> list[str]:
+        return [str(self.root())]
+
+    def fingerprint_source(self):
+        manifests = read_manifests(self.root())
+        return {"stage": self.name, "params": self.params,
+                "upstream": {k: m.get("fingerprint") for k, m in manifests.items()}}
+
+    def tasks(self) -> list[Task]:
+        datasets = pipeline_datasets(self.root())
+        if not datasets:
+            raise StageError(f"stats: no stage output under {self.root()}; run the pipeline first")
+        groups: dict[tuple[str, str], list[str]] = {}
+        for s, k, p in datasets:  # one task per dataset: profiling a part takes milliseconds
+            groups.setdefault((s, k), []).append(str(p))
+        return [Task(f"part-{i:05d}", {"stage": s, "kind": k, "paths": paths})
+                for i, ((s, k), paths) in enumerate(groups.items())]
+
+    def process(self, task: Task, out: TaskOutput) -> dict:
+        p = task.payload
+        writer = out.writer(PROFILE_SCHEMA, "profile")
+        n = 0
+        for path in p["paths"]:
+            table = profile_part(p["stage"], p["kind"], path)
+            writer.write_table(table)
+            n += table.num_rows
+        return {"in": n, "kept": n}
+
+    def finish(self, run: RunContext, results: list[dict]) -> dict:
+        from .report import write_report
+
+        parts = [self.dir / "profile" / f"{r['task']}.parquet" for r in results]
+        profile = pa.concat_tables([pq.read_table(p) for p in parts])
+        stats = aggregate(profile, read_manifests(self.root()))
+        stats["root"] = str(self.root())
+        write_json_atomic(self.dir / "stats.json", stats)
+        html = write_report(stats, self.dir)
+        return {"stats": "stats.json", "report": os.path.relpath(html, self.dir),
+                "checks": stats["checks"], "summary": headline(stats) + f"; report: {html}"}
+
+
+# --- terminal output -------------------------------------------------------------------
+
+def headline(stats: dict) -> str:
+    w = stats["waterfall"]
+    if not w:
+        return "no pipeline stages found"
+    first, last = w[0], w[-1]
+    tail = (f"{last['documents']:,} docs / {last['tokens']:,} tokens" if "tokens" in last
+            else f"{last['documents']:,} docs")
+    return f"{first['documents']:,} records -> {tail}"
+
+
+def _num(x) -> str:
+    return "" if x is None else f"{x:,}"
+
+
+def format_tables(stats: dict) -> str:
+    lines = []
+    if stats.get("waterfall"):
+        lines.append("Waterfall: records read -> tokens written")
+        lines.append(f"  {'step':<40} {'documents':>12} {'characters':>16} {'tokens':>14}")
+        for r in stats["waterfall"]:
+            lines.append(f"  {r['step']:<40} {_num(r['documents']):>12} {_num(r.get('chars')):>16} "
+                         f"{_num(r.get('tokens')):>14}")
+        for c in stats.get("checks", []):
+            lines.append(f"  ! {c}")
+        lines.append("")
+    for name, d in stats["datasets"].items():
+        value = "tokens" if name.startswith("shards/") else "chars"
+        lines.append(f"{name}: {d['documents']:,} documents, {d.get(value, 0):,} {value}")
+        if d.get("percentiles"):
+            pct = "  ".join(f"{k}={v:,}" for k, v in d["percentiles"].items())
+            lines.append(f"  {value} per document: {pct}")
+        for col in ("languages", "domains"):
+            top = d.get(f"top_{col}")
+            if top:
+                total = d["documents"] or 1
+                shown = ", ".join(f"{k} {n / total:.0%}" for k, n in top[:8])
+                lines.append(f"  top {col} ({d[f'distinct_{col}']:,} distinct): {shown}")
+        for reason, r in sorted(d.get("rejected_parts", {}).items(), key=lambda kv: -kv[1]["documents"]):
+            lines.append(f"  rejected {reason}: {r['documents']:,} documents, {r['chars']:,} chars")
+        lines.append("")
+    sh = stats.get("shards")
+    if sh:
+        lines.append(f"shards ({sh.get('dtype')}, vocab {_num(sh.get('vocab_size'))}):")
+        for s in SPLITS:
+            lines.append(f"  {s}: {sh[s]['documents']:,} documents, {sh[s]['tokens']:,} tokens, "
+                         f"{len(sh[s]['shards'])} shard(s)")
+            for x in sh[s]["shards"][:20]:
+                lines.append(f"    {x['path']}: {x['documents']:,} docs, {x['tokens']:,} tokens")
+            if len(sh[s]["shards"]) > 20:
+                lines.append(f"    ... {len(sh[s]['shards']) - 20} more")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def stats_of_directory(path: Path) -> dict:
+    """Read-only stats of one stage directory, shards directory or pipeline root."""
+    path = Path(path)
+    if is_pipeline_root(path):
+        datasets, manifests = pipeline_datasets(path), read_manifests(path)
+    else:
+        datasets = directory_datasets(path)
+        m = read_manifest(path)
+        manifests = {}
+        if m and m.get("stage") in cfg.CORPUS_STAGES:
+            manifests[m["stage"]] = m
+    if not datasets:
+        raise StageError(f"stats: no Parquet parts found in {path}")
+    profile = pa.concat_tables([profile_part(s, k, str(p)) for s, k, p in datasets])
+    return aggregate(profile, manifests)
+
+
+def cli_main(args) -> int:
+    """`corpus stats PIPELINE.yaml | DIR`: a pipeline runs the stats stage (writes the
+    report); a directory that is not a pipeline's output is only read."""
+    target = Path(args.pipeline)
+    if not target.exists():
+        print(f"error: {target}: no such pipeline file or output directory", file=sys.stderr)
+        return 1
+    if target.is_dir() and not is_pipeline_root(target):
+        try:
+            stats = stats_of_directory(target)
+        except StageError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
+        sys.stdout.write(format_tables(stats))
+        return 0
+    from ...core.outdir import OutputBusy
+    from ...core.runner import run_stage
+
+    try:
+        if target.is_dir():
+            config = cfg.load_pipeline(None, args.overrides, output=str(target), workers=args.workers,
+                                       executor=args.executor, ray_address=args.ray_address)
+        else:
+            config = cfg.load_pipeline(target, args.overrides, output=args.output, workers=args.workers,
+                                       executor=args.executor, ray_address=args.ray_address)
+        cfg.check_output_writable(config["output"])
+    except cfg.ConfigError as err:  # a bad setting: one line, exit 2, nothing written
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    try:
+        stage = StatsStage(config)
+        manifest = run_stage(stage, force=args.force, show_progress=not args.quiet)
+    except OutputBusy as err:  # another run writes this output: nothing was touched
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except (StageError, cfg.ConfigError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    stats = json.loads((stage.dir / "stats.json").read_text())
+    sys.stdout.write(format_tables(stats))
+    print(f"report: {stage.dir / manifest.get('report', 'index.html')}")
+    return 0

@@ -1,0 +1,274 @@
+"""`corpus tokenizer`: a sentencepiece BPE model trained on a sample of the deduplicated text.
+
+Why these settings: the model side needs every byte sequence to survive a round trip
+(``decode(encode(text)) == text``), so normalization is off (``identity``), whitespace is
+kept as it is (no dummy prefix, no collapsing, whitespace-only pieces allowed, newlines
+and tabs learned as pieces), and ``byte_fallback`` spells any character outside the
+vocabulary as UTF-8 bytes: there is no unknown token in practice. The seven special
+pieces are declared once here as user-defined symbols; :func:`encode_documents` makes
+sure plain text never produces them.
+
+The training sample is deterministic: each document gets a hash of (seed, id); the
+documents with the smallest hashes are taken until ``sample_chars`` characters, each
+capped at ``max_doc_chars`` so one page cannot dominate. A map over the input parts
+collects (hash, length); one task per part writes its sampled texts to
+``tokenizer/sample/``; ``finish`` trains on them in hash order.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..core.atomic import atomic_path
+from ..core.parts import iter_batches, list_parts
+from ..core.manifest import write_json_atomic
+from ..core.runner import RunContext, Stage, StageError, Task, TaskOutput
+from ..core.settings import check, defaults as declared
+
+
+#: name in special_tokens.json -> piece. Order fixes their ids (1..7; 0 is <unk>).
+SPECIAL_TOKENS = {
+    "bos": "<|bos|>",
+    "system_start": "<|system_start|>",
+    "system_end": "<|system_end|>",
+    "user_start": "<|user_start|>",
+    "user_end": "<|user_end|>",
+    "assistant_start": "<|assistant_start|>",
+    "assistant_end": "<|assistant_end|>",
+}
+
+MODEL_FILE = "tokenizer.model"
+SPECIALS_FILE = "special_tokens.json"
+
+#: vocabulary, training sample, sentencepiece options: declared in corpus.core.settings.
+DEFAULTS = declared("stages.tokenizer")
+
+SAMPLE_SCHEMA = pa.schema([pa.field("key", pa.uint64()), pa.field("id", pa.string()),
+                           pa.field("text", pa.string())])
+
+# Text that sentencepiece would not give back as it is: a literal U+2581 (its whitespace
+# mark, decoded as a space) and the special pieces (matched as user-defined symbols).
+_ESCAPE = re.compile("\u2581|" + "|".join(re.escape(p) for p in SPECIAL_TOKENS.values()))
+
+
+def doc_key(doc_id: str, seed: int) -> int:
+    """A stable 64-bit hash of a document id, salted by ``seed``."""
+    digest = hashlib.blake2b(f"{seed}:{doc_id}".encode("utf-8", "surrogatepass"), digest_size=8)
+    return int.from_bytes(digest.digest(), "big")
+
+
+def doc_keys(ids, seed: int) -> np.ndarray:
+    return np.fromiter((doc_key(i, seed) for i in ids), dtype=np.uint64, count=len(ids))
+
+
+def input_parts(d: Path | None) -> list[Path]:
+    """The document parts of a stage directory, also when partitioned into ``language=xx/``."""
+    if d is None or not d.is_dir():
+        return []
+    parts = list_parts(d)
+    for sub in sorted(d.glob("language=*")):
+        parts += list_parts(sub)
+    return parts
+
+
+def stage_params(params: dict) -> dict:
+    """The stage's parameters (checked against corpus.core.settings) over the defaults."""
+    check("stages.tokenizer", params or {})
+    return {**DEFAULTS, **(params or {})}
+
+
+# --- encoding (used by the tokenize stage and by anyone who needs the exact round trip) ---
+
+def encode_text(sp, text: str) -> list[int]:
+    """Token ids of plain text, exact under ``sp.decode``: never emits a special id."""
+    if "\u2581" not in text and "<|" not in text:
+        return sp.encode(text)
+    return _encode_escaped(sp, text)
+
+
+def _encode_escaped(sp, text: str) -> list[int]:
+    """Encode around the escaped strings, which are spelled as byte pieces (rare: no cache)."""
+    byte_ids = [sp.piece_to_id(f"<0x{b:02X}>") for b in range(256)]
+    out: list[int] = []
+    pos = 0
+    for m in _ESCAPE.finditer(text):
+        if m.start() > pos:
+            out.extend(sp.encode(text[pos:m.start()]))
+        out.extend(byte_ids[b] for b in m.group().encode("utf-8"))
+        pos = m.end()
+    if pos < len(text):
+        out.extend(sp.encode(text[pos:]))
+    return out
+
+
+def encode_documents(sp, texts: list[str], threads: int = 0) -> list[list[int]]:
+    """Batch form of :func:`encode_text` (sentencepiece's batch encode for the common case).
+
+    ``threads``: sentencepiece's encoding threads; 0 = all cores (its default).
+    """
+    out = sp.encode(texts, num_threads=threads if threads > 0 else -1)
+    for i, t in enumerate(texts):
+        if "\u2581" in t or "<|" in t:
+            out[i] = _encode_escaped(sp, t)
+    return out
+
+
+def load_special_tokens(tokenizer_dir: str | os.PathLike) -> dict[str, int]:
+    return json.loads((Path(tokenizer_dir) / SPECIALS_FILE).read_text())
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+# --- training ---
+
+def train_sentencepiece(texts, vocab_size: int, *, max_doc_chars: int = 8000,
+                        character_coverage: float = 0.9995, max_piece_length: int = 16,
+                        threads: int = 4) -> bytes:
+    """Train the BPE model on an iterable of texts; returns the serialized model."""
+    import sentencepiece as spm
+
+    model = io.BytesIO()
+    try:
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=iter(texts), model_writer=model, model_type="bpe",
+            vocab_size=vocab_size, byte_fallback=True, split_digits=True,
+            user_defined_symbols=list(SPECIAL_TOKENS.values()),
+            normalization_rule_name="identity", remove_extra_whitespaces=False,
+            add_dummy_prefix=False, allow_whitespace_only_pieces=True,
+            split_by_whitespace=True, character_coverage=character_coverage,
+            max_sentencepiece_length=max_piece_length,
+            unk_id=0, bos_id=-1, eos_id=-1, pad_id=-1,
+            max_sentence_length=4 * max_doc_chars + 16, input_sentence_size=0,
+            shuffle_input_sentence=False, num_threads=max(1, threads),
+            minloglevel=2)
+    except RuntimeError as err:
+        msg = str(err)
+        if "Vocabulary size too high" in msg:
+            raise StageError(f"tokenizer: the training sample is too small for vocab_size={vocab_size} "
+                             f"({msg.split(']')[-1].strip()}); raise sample_chars or lower vocab_size") from None
+        raise
+    return model.getvalue()
+
+
+def special_ids(sp) -> dict[str, int]:
+    ids = {name: sp.piece_to_id(piece) for name, piece in SPECIAL_TOKENS.items()}
+    for name, i in ids.items():
+        if sp.id_to_piece(i) != SPECIAL_TOKENS[name]:
+            raise StageError(f"tokenizer: special piece {SPECIAL_TOKENS[name]} missing from the model")
+    return ids
+
+
+def _key_lengths(path: str, seed: int, cap: int) -> tuple[np.ndarray, np.ndarray]:
+    """(hash, capped length) of every document of one part: the sampling map."""
+    keys, lengths = [], []
+    for batch in iter_batches(path, columns=["id", "text"], batch_size=4096):
+        keys.append(doc_keys(batch.column("id").to_pylist(), seed))
+        n = pc.utf8_length(pc.fill_null(batch.column("text"), "")).to_numpy(zero_copy_only=False)
+        lengths.append(np.minimum(n, cap).astype(np.int64))
+    if not keys:
+        return np.zeros(0, np.uint64), np.zeros(0, np.int64)
+    return np.concatenate(keys), np.concatenate(lengths)
+
+
+def sample_threshold(keys: np.ndarray, lengths: np.ndarray, budget: int) -> int | None:
+    """Largest key to take so the documents with keys <= it hold ``budget`` characters."""
+    if len(keys) == 0:
+        return None
+    order = np.argsort(keys, kind="stable")
+    total = np.cumsum(lengths[order])
+    k = int(np.searchsorted(total, budget, side="left"))
+    return int(keys[order[min(k, len(keys) - 1)]])
+
+
+class TokenizerStage(Stage):
+    """Train the corpus tokenizer (map: sample text per part; reduce: train once)."""
+
+    name = "tokenizer"
+
+    def __init__(self, config: dict):
+        super().__init__(config)
+        self.opts = stage_params(self.params)
+        self.threshold: int | None = None
+
+    def _parts(self) -> list[Path]:
+        d = self.input_dir()
+        parts = input_parts(d)
+        if not parts:
+            raise StageError(f"tokenizer: no document parts in {d}; run the upstream stage first")
+        return parts
+
+    def tasks(self) -> list[Task]:
+        return [Task(f"part-{i:05d}", {"path": str(p)}) for i, p in enumerate(self._parts())]
+
+    def prepare(self, run: RunContext) -> None:
+        o = self.opts
+        res = run.map(_key_lengths, [(str(p), o["seed"], o["max_doc_chars"]) for p in self._parts()],
+                      label="tokenizer sample")
+        keys = np.concatenate([r[0] for r in res])
+        lengths = np.concatenate([r[1] for r in res])
+        self.threshold = sample_threshold(keys, lengths, o["sample_chars"])
+        if self.threshold is None:
+            raise StageError(f"tokenizer: no documents in {self.input_dir()}")
+
+    def process(self, task: Task, out: TaskOutput) -> dict:
+        o = self.opts
+        writer = out.writer(SAMPLE_SCHEMA, "sample")
+        n_in = kept = chars = 0
+        for batch in iter_batches(task.payload["path"], columns=["id", "text"], batch_size=4096):
+            ids = batch.column("id").to_pylist()
+            keys = doc_keys(ids, o["seed"])
+            n_in += len(ids)
+            take = np.nonzero(keys <= np.uint64(self.threshold))[0]
+            if len(take) == 0:
+                continue
+            texts = pc.fill_null(batch.column("text"), "").take(pa.array(take))
+            texts = pc.utf8_slice_codeunits(texts, 0, o["max_doc_chars"])
+            writer.write_table(pa.table({"key": pa.array(keys[take], pa.uint64()),
+                                         "id": batch.column("id").take(pa.array(take)),
+                                         "text": texts}, schema=SAMPLE_SCHEMA))
+            kept += len(take)
+            chars += int(pc.sum(pc.utf8_length(texts)).as_py() or 0)
+        return {"in": n_in, "kept": kept, "rejected": {"not_sampled": n_in - kept} if n_in > kept else {},
+                "extra": {"chars": chars}}
+
+    def finish(self, run: RunContext, results: list[dict]) -> dict:
+        import pyarrow.parquet as pq
+        import sentencepiece as spm
+
+        o = self.opts
+        table = pa.concat_tables([pq.read_table(p) for p in list_parts(self.dir / "sample")])
+        table = table.sort_by([("key", "ascending"), ("id", "ascending")])
+        texts = table.column("text").to_pylist()
+        chars = sum(len(t) for t in texts)
+        t0 = time.monotonic()
+        blob = train_sentencepiece(texts, o["vocab_size"], max_doc_chars=o["max_doc_chars"],
+                                   character_coverage=o["character_coverage"],
+                                   max_piece_length=o["max_piece_length"], threads=o["threads"])
+        seconds = time.monotonic() - t0
+        sp = spm.SentencePieceProcessor(model_proto=blob)
+        specials = special_ids(sp)
+        model_path = self.dir / MODEL_FILE
+        with atomic_path(model_path) as tmp:
+            tmp.write_bytes(blob)
+        write_json_atomic(self.dir / SPECIALS_FILE, specials)
+        info = {"path": MODEL_FILE, "sha256": file_sha256(model_path), "vocab_size": sp.vocab_size(),
+                "special_tokens": specials, "training_documents": len(texts),
+                "training_chars": chars, "training_seconds": round(seconds, 3)}
+        return {"tokenizer": info,
+                "summary": f"BPE vocab {sp.vocab_size():,} trained on {len(texts):,} docs / "
+                           f"{chars:,} chars in {seconds:.1f}s -> {model_path}"}
