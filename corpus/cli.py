@@ -1,7 +1,7 @@
 """`corpus`: the command line of the data toolkit.
 
-    corpus run PIPELINE.yaml                 every corpus stage, in order
-    corpus STAGE PIPELINE.yaml [flags]       one stage (extract, filter, dedup, tokenizer, tokenize, stats)
+    corpus run PIPELINE.yaml                 every registered stage, in order
+    corpus STAGE PIPELINE.yaml [flags]       one stage (each registered stage is a command below)
     corpus sample OUT_DIR                    write the embedded sample crawl
     corpus show ID --in DIR [--raw]          one document, or its original WARC record
 
@@ -22,7 +22,7 @@ import sys
 import time
 
 from .core import config as cfg
-from .core.registry import STAGE_CLASSES, available, module_exists, stage_class
+from .core import registry
 
 log = logging.getLogger("corpus")
 
@@ -56,14 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="corpus", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    _pipeline_args(sub.add_parser("run", help="run every corpus stage of a pipeline"))
-    for name in STAGE_CLASSES:
+    _pipeline_args(sub.add_parser("run", help="run every corpus stage of a pipeline, in order: "
+                                              + ", ".join(registry.names())))
+    for name in registry.names():
         _pipeline_args(sub.add_parser(name, help=f"run the {name} stage"))
     # Commands owned by a module register themselves through `add_arguments`.
     for command, module in EXTRA_COMMANDS.items():
-        mod = importlib.import_module(module) if module_exists(module) else None
-        if mod is not None and hasattr(mod, "add_arguments"):
-            mod.add_arguments(sub.add_parser(command, help=(mod.__doc__ or "").strip().splitlines()[0]))
+        mod = importlib.import_module(module)
+        mod.add_arguments(sub.add_parser(command, help=(mod.__doc__ or "").strip().splitlines()[0]))
     return parser
 
 
@@ -99,10 +99,7 @@ def run_stages(config: dict, names: list[str], force: bool = False, quiet: bool 
         if any(n == "extract" for n in names):
             ensure_sample(config)
         for name in names:
-            if not available(name):
-                print(f"[{name}] not built yet: skipped")
-                continue
-            stage = stage_class(name)(config)
+            stage = registry.stage_class(name)(config)
             manifest = run_stage(stage, force=force, show_progress=not quiet)
             manifest["output_dir"] = str(stage.dir)
             print_summary(manifest)
@@ -155,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_SETTINGS
     if args.inputs:  # the user named the crawl: don't generate the pipeline's sample one
         config.pop("sample", None)
-    names = cfg.CORPUS_STAGES if args.command == "run" else [args.command]
+    names = registry.names() if args.command == "run" else [args.command]
     t0 = time.monotonic()
     from .core.runner import StageError
     from .core.manifest import BalanceError

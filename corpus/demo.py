@@ -2,7 +2,6 @@
 
 sample crawl -> extract -> filter -> dedup -> tokenizer -> tokenize -> stats
 -> pretrain -> SFT -> RL -> a one-shot chat answer from the final model.
-Steps whose module is not built yet are reported as skipped, not failed.
 """
 from __future__ import annotations
 
@@ -13,11 +12,11 @@ import sys
 import time
 from pathlib import Path
 
-from .core import config as cfg
 from .cli import run_stages
-from .core.registry import module_exists
+from .core import config as cfg
+from .core import registry
 
-TRAIN_STEPS = [("pretrain", "train.pretrain"), ("sft", "train.sft"), ("rl", "train.rl")]
+TRAIN_STEPS = ["pretrain", "sft", "rl"]
 DEFAULT_PROMPT = "Hello! Who are you?"
 
 
@@ -39,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     t_all = time.monotonic()
 
     t0 = time.monotonic()
-    manifests = run_stages(config, cfg.CORPUS_STAGES)
+    manifests = run_stages(config, registry.names())
     for m in manifests:
         c = m["counts"]
         summary.append((m["stage"], m["duration_s"],
@@ -47,11 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     corpus_s = time.monotonic() - t0
 
     overrides = [x for o in args.overrides for x in ("--set", o)]
-    final_step = None
-    for name, module in TRAIN_STEPS:
-        if not module_exists(module):
-            summary.append((name, 0.0, "not built yet: skipped"))
-            continue
+    for name in TRAIN_STEPS:
         t0 = time.monotonic()
         rc = _run_train([name, args.pipeline, *overrides])
         if rc != 0:
@@ -59,15 +54,13 @@ def main(argv: list[str] | None = None) -> int:
             return rc
         out = Path(config["output"]) / "train" / name
         summary.append((name, time.monotonic() - t0, f"checkpoints in {out}"))
-        final_step = name
 
-    if final_step and module_exists("train.chat"):
-        prompt = (config.get("train", {}).get("chat") or {}).get("demo_prompt", DEFAULT_PROMPT)
-        t0 = time.monotonic()
-        rc = _run_train(["chat", args.pipeline, "--prompt", prompt, *overrides])
-        summary.append(("chat", time.monotonic() - t0, f"one-shot answer to {prompt!r}"))
-        if rc != 0:
-            return rc
+    prompt = (config.get("train", {}).get("chat") or {}).get("demo_prompt", DEFAULT_PROMPT)
+    t0 = time.monotonic()
+    rc = _run_train(["chat", args.pipeline, "--prompt", prompt, *overrides])
+    summary.append(("chat", time.monotonic() - t0, f"one-shot answer to {prompt!r}"))
+    if rc != 0:
+        return rc
 
     print("\n=== demo summary ===")
     for name, seconds, what in summary:

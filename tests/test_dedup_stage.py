@@ -193,10 +193,7 @@ def test_bad_parameters_fail_with_the_key_name(corpus, tmp_path):
 
 def test_sample_near_duplicates_found_with_high_recall_and_precision(sample_pipeline, sample_crawl):
     from corpus.stages.dedup.shingles import jaccard, shingle_sets
-    from corpus.core.registry import available
 
-    if not (available("extract") and available("filter")):
-        pytest.skip("extract and filter stages are not in this tree yet")
     out = sample_pipeline("extract", "filter", "dedup")
     pages = json.loads((sample_crawl / "truth.json").read_text())["pages"]
     inputs = read_table(out / "filter", ["id", "text"]).to_pylist()

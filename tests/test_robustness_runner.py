@@ -12,19 +12,22 @@ from pathlib import Path
 
 import pytest
 
-from corpus.core.config import load_pipeline
 from corpus.core.parts import list_parts
 from corpus.core.runner import StageError, run_stage
 
-from counting_stage import CountingStage
+from counting_stage import CountingStage, counting_config, registered
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True)
+def counting_stage_registered():
+    with registered():
+        yield
+
+
 def config_for(tmp_path, **params):
-    config = load_pipeline(None, output=str(tmp_path / "out"), workers=1)
-    config["stages"]["extract"] = params  # the test stage's own knobs: not extract settings
-    return config
+    return counting_config(tmp_path / "out", **params)
 
 
 class FlakyStage(CountingStage):
@@ -57,7 +60,7 @@ def corpus(*args: str) -> subprocess.CompletedProcess:
 # --- 3: only what the project wrote is removed; inputs inside the output are refused ----
 
 def test_user_files_in_a_stage_folder_survive_every_kind_of_rerun(tmp_path):
-    out = tmp_path / "out" / "extract"
+    out = tmp_path / "out" / "counting"
     (out / "rejected").mkdir(parents=True)
     (out / "notes.txt").write_text("mine")
     (out / "rejected" / "why.txt").write_text("also mine")
@@ -95,13 +98,13 @@ def test_input_inside_the_output_folder_is_refused(sample_crawl, tmp_path):
 def test_every_file_a_stage_writes_is_one_the_runner_knows(sample_pipeline):
     """The list the runner clears from must cover every file of a full sample run
     (tokenize's and dedup's extra folders, the report's images ...)."""
-    from corpus.core.config import CORPUS_STAGES, STAGE_DIRS
+    from corpus.core import registry
     from corpus.core.outdir import is_owned
 
-    root = sample_pipeline(*CORPUS_STAGES)
+    root = sample_pipeline(*registry.names())
     unknown = []
-    for name in CORPUS_STAGES:
-        d = root / STAGE_DIRS[name]
+    for name in registry.names():
+        d = root / registry.folder(name)
         files = [p for p in d.rglob("*") if p.is_file()]
         assert files, f"{name} wrote nothing"
         unknown += [str(p) for p in files if not is_owned(d, p)]
@@ -114,7 +117,7 @@ def test_every_file_a_stage_writes_is_one_the_runner_knows(sample_pipeline):
 
 def test_a_failed_task_under_new_settings_keeps_the_previous_output(tmp_path):
     good = run_stage(CountingStage(config_for(tmp_path, tasks=3)), show_progress=False)
-    out = tmp_path / "out" / "extract"
+    out = tmp_path / "out" / "counting"
     before = snapshot(out)
 
     with pytest.raises(StageError, match="part-00001"):
@@ -126,7 +129,7 @@ def test_a_failed_task_under_new_settings_keeps_the_previous_output(tmp_path):
 
 def test_a_failing_prepare_keeps_the_previous_output(tmp_path):
     run_stage(CountingStage(config_for(tmp_path, tasks=3)), show_progress=False)
-    out = tmp_path / "out" / "extract"
+    out = tmp_path / "out" / "counting"
     before = snapshot(out)
     with pytest.raises(ValueError, match="unusable"):
         run_stage(BadPrepareStage(config_for(tmp_path, tasks=3, rows=6)), show_progress=False)
@@ -135,12 +138,12 @@ def test_a_failing_prepare_keeps_the_previous_output(tmp_path):
 
 def test_new_settings_resume_beside_the_old_output_and_swap_at_the_end(tmp_path):
     run_stage(CountingStage(config_for(tmp_path, tasks=3)), show_progress=False)
-    out = tmp_path / "out" / "extract"
+    out = tmp_path / "out" / "counting"
     before = snapshot(out)
     with pytest.raises(StageError):
         run_stage(FlakyStage(config_for(tmp_path, tasks=3, rows=6, fail=[1])), show_progress=False)
     assert snapshot(out) == before
-    staged = {p.name: p.stat().st_mtime_ns for p in list_parts(tmp_path / "out" / ".extract.new")}
+    staged = {p.name: p.stat().st_mtime_ns for p in list_parts(tmp_path / "out" / ".counting.new")}
     assert sorted(staged) == ["part-00000.parquet", "part-00002.parquet"]
 
     manifest = run_stage(FlakyStage(config_for(tmp_path, tasks=3, rows=6)), show_progress=False)
@@ -150,12 +153,12 @@ def test_new_settings_resume_beside_the_old_output_and_swap_at_the_end(tmp_path)
     assert after["part-00000.parquet"] == staged["part-00000.parquet"]   # resumed, not redone
     assert after["part-00002.parquet"] == staged["part-00002.parquet"]
     assert json.loads((out / "manifest.json").read_text())["fingerprint"] == manifest["fingerprint"]
-    assert not (tmp_path / "out" / ".extract.new").exists()
+    assert not (tmp_path / "out" / ".counting.new").exists()
 
 
 def test_force_redoes_everything_but_swaps_only_at_the_end(tmp_path):
     good = run_stage(CountingStage(config_for(tmp_path, tasks=3)), show_progress=False)
-    out = tmp_path / "out" / "extract"
+    out = tmp_path / "out" / "counting"
     before = snapshot(out)
     with pytest.raises(StageError):
         run_stage(FlakyStage(config_for(tmp_path, tasks=3, fail=[2])), force=True,
@@ -174,7 +177,7 @@ def test_a_swap_cut_short_is_finished_by_the_next_run(tmp_path, monkeypatch):
     import corpus.core.outdir as outdir
 
     run_stage(CountingStage(config_for(tmp_path, tasks=3)), show_progress=False)
-    out = tmp_path / "out" / "extract"
+    out = tmp_path / "out" / "counting"
     (out / "notes.txt").write_text("mine")
 
     def cut(*args, **kwargs):
@@ -189,7 +192,7 @@ def test_a_swap_cut_short_is_finished_by_the_next_run(tmp_path, monkeypatch):
     assert manifest["counts"]["in"] == 18
     assert [p.name for p in list_parts(out)] == ["part-00000.parquet", "part-00001.parquet"]
     assert (out / "notes.txt").read_text() == "mine"
-    assert not (tmp_path / "out" / ".extract.new").exists()
+    assert not (tmp_path / "out" / ".counting.new").exists()
 
 
 # --- 6: one run at a time per output folder ------------------------------------------------

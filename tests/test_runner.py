@@ -11,13 +11,17 @@ from corpus.core.parts import list_parts, read_table
 from corpus.core.manifest import BalanceError
 from corpus.core.runner import StageError, run_stage
 
-from counting_stage import CountingStage
+from counting_stage import CountingStage, counting_config, registered
+
+
+@pytest.fixture(autouse=True)
+def counting_stage_registered():
+    with registered():
+        yield
 
 
 def make(tmp_path, workers=1, **params):
-    config = load_pipeline(None, output=str(tmp_path / "out"), workers=workers)
-    config["stages"]["extract"] = params  # the test stage's own knobs: not extract settings
-    return CountingStage(config)
+    return CountingStage(counting_config(tmp_path / "out", workers, **params))
 
 
 def test_manifest_counts_balance_and_outputs(tmp_path):
@@ -25,10 +29,10 @@ def test_manifest_counts_balance_and_outputs(tmp_path):
     assert manifest["counts"] == {"in": 36, "kept": 24, "rejected": {"every_third": 12}, "errors": {}}
     assert [o["rows"] for o in manifest["outputs"]["kept"]] == [6, 6, 6, 6]
     assert [o["rows"] for o in manifest["outputs"]["rejected"]] == [3, 3, 3, 3]
-    on_disk = json.loads((tmp_path / "out" / "extract" / "manifest.json").read_text())
+    on_disk = json.loads((tmp_path / "out" / "counting" / "manifest.json").read_text())
     assert on_disk["counts"] == manifest["counts"]
     assert on_disk["versions"]["pyarrow"]
-    rejected = read_table(tmp_path / "out" / "extract" / "rejected")
+    rejected = read_table(tmp_path / "out" / "counting" / "rejected")
     assert set(rejected.column("reason").to_pylist()) == {"every_third"}
 
 
@@ -36,11 +40,11 @@ def test_parallel_output_equals_serial(tmp_path):
     serial = run_stage(make(tmp_path / "a", workers=1, tasks=6), show_progress=False)
     parallel = run_stage(make(tmp_path / "b", workers=2, tasks=6), show_progress=False)
     assert serial["counts"] == parallel["counts"]
-    a = read_table(tmp_path / "a" / "out" / "extract")
-    b = read_table(tmp_path / "b" / "out" / "extract")
+    a = read_table(tmp_path / "a" / "out" / "counting")
+    b = read_table(tmp_path / "b" / "out" / "counting")
     assert a.equals(b)
-    for pa_, pb in zip(list_parts(tmp_path / "a" / "out" / "extract"),
-                       list_parts(tmp_path / "b" / "out" / "extract")):
+    for pa_, pb in zip(list_parts(tmp_path / "a" / "out" / "counting"),
+                       list_parts(tmp_path / "b" / "out" / "counting")):
         assert pa_.read_bytes() == pb.read_bytes()
 
 

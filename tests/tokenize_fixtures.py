@@ -147,6 +147,7 @@ class FakeFilter(_FakeReject):
     """Drops Japanese (`lang`) and very short documents (`gopher_quality`)."""
 
     name = "filter"
+    upstream = "extract"
 
     def rule(self, row, j):
         if row["language"] == "ja":
@@ -160,6 +161,7 @@ class FakeDedup(_FakeReject):
     """Calls every 7th document an exact duplicate."""
 
     name = "dedup"
+    upstream = "filter"
 
     def rule(self, row, j):
         return "exact_duplicate" if j % 7 == 0 else None

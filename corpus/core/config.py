@@ -3,7 +3,8 @@
 A pipeline is a plain dict once loaded. Command-line overrides address any value by
 its dotted path (``--set stages.filter.language.threshold=0.5``); the common ones have
 their own flags (``--input``, ``--output``, ``--workers``, ``--executor``). Every key is
-checked against the schema in :mod:`corpus.core.settings` as the pipeline loads.
+checked against the schema (:mod:`corpus.core.settings`, with the sections the registered
+stages declare) as the pipeline loads.
 """
 from __future__ import annotations
 
@@ -17,28 +18,8 @@ from typing import Any
 
 import yaml
 
-from . import settings
-from .settings import CORPUS_STAGES, ConfigError  # noqa: F401  (re-exported: cfg.ConfigError)
-
-#: Where each stage writes, relative to the pipeline's output directory.
-STAGE_DIRS = {
-    "extract": "extract",
-    "filter": "filter",
-    "dedup": "dedup",
-    "tokenizer": "tokenizer",
-    "tokenize": "shards",
-    "stats": "report",
-}
-
-#: Which stage's output a stage reads by default (None: the pipeline's inputs).
-UPSTREAM = {
-    "extract": None,
-    "filter": "extract",
-    "dedup": "filter",
-    "tokenizer": "dedup",
-    "tokenize": "dedup",
-    "stats": None,
-}
+from . import registry, settings
+from .settings import ConfigError  # noqa: F401  (re-exported: cfg.ConfigError)
 
 DEFAULTS: dict[str, Any] = {
     "name": "pipeline",
@@ -209,7 +190,8 @@ def stage_params(config: dict, stage: str) -> dict:
 
 
 def stage_dir(config: dict, stage: str) -> Path:
-    return Path(config["output"]) / STAGE_DIRS[stage]
+    """Where a registered stage writes: its folder under the pipeline's output."""
+    return Path(config["output"]) / registry.folder(stage)
 
 
 def fingerprint(obj: Any) -> str:

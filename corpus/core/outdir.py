@@ -2,9 +2,10 @@
 one, and the lock that keeps two runs off the same output root.
 
 The runner never removes a folder wholesale: users keep notes, or even inputs, beside the
-output, so only files matching :data:`OWNED` (what the stages write) are ever removed. A
-rerun with new settings builds beside the old output, in ``<output>/.<stage dir>.new``,
-and :func:`swap_in` moves it into place only once it is complete.
+output, so only files matching :data:`COMMON` or the stage's ``owns`` patterns (what it
+writes) are ever removed. A rerun with new settings builds beside the old output, in
+``<output>/.<stage dir>.new``, and :func:`swap_in` moves it into place only once it is
+complete.
 """
 from __future__ import annotations
 
@@ -18,25 +19,12 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from . import config as cfg
+from . import registry
 from ..crawl.inputs import InputError, is_remote
 
 #: Files every stage writes (relative to its folder); temporaries ``.NAME.tmp-PID`` anywhere.
 COMMON = ("manifest.json", ".parts/_fingerprint", ".parts/*.json",
           "part-*.parquet", "rejected/part-*.parquet")
-
-#: What each stage writes besides :data:`COMMON`. Keep in step with the stages: the test
-#: ``test_every_file_a_stage_writes_is_one_the_runner_knows`` checks a full sample run.
-OWNED = {
-    "extract": (),
-    "filter": ("language=*/part-*.parquet",),
-    "dedup": ("index/meta.json", "index/decontam.npz", "index/docs/part-*.parquet",
-              "index/bands/part-*.npy", "index/assign/part-*.parquet", ".work/near_members.npy"),
-    "tokenizer": ("sample/part-*.parquet", "tokenizer.model", "special_tokens.json"),
-    "tokenize": ("parts/*/part-*.parquet", "train/part-*.parquet", "val/part-*.parquet"),
-    "stats": ("profile/part-*.parquet", "stats.json", "index.html", "waterfall.png",
-              "lengths.png", "languages.png", "shards.png"),
-}
 
 STAGING_SUFFIX = ".new"
 #: In a staging folder: the old output's files are already gone (a swap was under way).
@@ -48,11 +36,11 @@ class OutputBusy(RuntimeError):
     """Another run holds the output root's lock."""
 
 
-def _patterns(stage_directory: Path, stage: str | None) -> tuple[str, ...]:
-    if stage is None:  # known by its folder's name
-        by_dir = {d: s for s, d in cfg.STAGE_DIRS.items()}
-        stage = by_dir.get(Path(stage_directory).name)
-    return COMMON + OWNED.get(stage or "", ())
+def _patterns(stage_directory: Path, owns: tuple[str, ...] | None) -> tuple[str, ...]:
+    if owns is None:  # the stage is known by its folder's name
+        cls = registry.by_folder(Path(stage_directory).name)
+        owns = cls.owns if cls is not None else ()
+    return COMMON + tuple(owns)
 
 
 def _match(rel: tuple[str, ...], pattern: str, prefix: bool = False) -> bool:
@@ -62,25 +50,26 @@ def _match(rel: tuple[str, ...], pattern: str, prefix: bool = False) -> bool:
     return len(parts) == len(rel) and all(fnmatchcase(r, p) for r, p in zip(rel, parts))
 
 
-def is_owned(stage_directory: Path, path: Path, stage: str | None = None) -> bool:
-    """True for a file the stage (or a killed run's temporary) wrote."""
+def is_owned(stage_directory: Path, path: Path, owns: tuple[str, ...] | None = None) -> bool:
+    """True for a file the stage (or a killed run's temporary) wrote; ``owns`` is the
+    stage's own patterns (``Stage.owns``; None: those of the stage writing that folder)."""
     rel = Path(path).relative_to(stage_directory).parts
     if rel and fnmatchcase(rel[-1], ".*.tmp-*"):
         return True
-    return any(_match(rel, p) for p in _patterns(stage_directory, stage))
+    return any(_match(rel, p) for p in _patterns(stage_directory, owns))
 
 
-def clear_owned(stage_directory: Path, stage: str | None = None) -> None:
+def clear_owned(stage_directory: Path, owns: tuple[str, ...] | None = None) -> None:
     """Remove the stage's files, then the folders it made that are left empty; anything
     else (a user's notes, an input) stays where it is."""
     d = Path(stage_directory)
     if not d.is_dir():
         return
-    patterns = _patterns(d, stage)
+    patterns = _patterns(d, owns)
     for p in sorted(d.rglob("*"), reverse=True):  # children before their folder
         rel = p.relative_to(d).parts
         if p.is_file() or p.is_symlink():
-            if is_owned(d, p, stage):
+            if is_owned(d, p, owns):
                 p.unlink()
         elif p.is_dir() and not any(p.iterdir()) and any(_match(rel, pat, prefix=True)
                                                          for pat in patterns):
@@ -110,12 +99,12 @@ def merge_into(src: Path, dst: Path, skip: Iterable[str] = ()) -> None:
             os.replace(entry, target)
 
 
-def swap_in(staging: Path, final: Path, stage: str | None = None) -> None:
+def swap_in(staging: Path, final: Path, owns: tuple[str, ...] | None = None) -> None:
     """Replace the old output in ``final`` by the complete one in ``staging``. Safe to
     repeat after a kill: ``CLEARED`` says the old files are already gone."""
     cleared = staging / CLEARED
     if final.exists() and not cleared.exists():
-        clear_owned(final, stage)
+        clear_owned(final, owns)
         cleared.touch()
     if final.is_dir() and not any(final.iterdir()):
         final.rmdir()

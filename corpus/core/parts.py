@@ -129,6 +129,16 @@ def list_parts(directory: str | os.PathLike) -> list[Path]:
     return sorted(p for p in d.glob("part-*.parquet") if p.is_file())
 
 
+def document_parts(d: Path | None) -> list[Path]:
+    """The document parts of a stage directory, also when partitioned into ``language=xx/``."""
+    if d is None or not d.is_dir():
+        return []
+    parts = list_parts(d)
+    for sub in sorted(d.glob("language=*")):
+        parts += list_parts(sub)
+    return parts
+
+
 def read_table(directory: str | os.PathLike, columns: list[str] | None = None) -> pa.Table:
     """Read every part of a dataset directory into one table (for tests and small data)."""
     parts = list_parts(directory)

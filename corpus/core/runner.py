@@ -29,6 +29,7 @@ from .executors import make_executor
 from .manifest import (add_counts, check_balance, command_line, empty_counts, package_versions,
                        read_manifest, write_json_atomic)
 from .progress import Progress
+from .settings import Section
 
 log = logging.getLogger("corpus")
 
@@ -72,20 +73,28 @@ class TaskOutput:
 
 class Stage:
     """Base class of every corpus stage. Instances are pickled to workers: keep them light
-    (configuration only) and load heavy things (models) lazily inside ``process``."""
+    (configuration only) and load heavy things (models) lazily inside ``process``.
 
-    name = ""
+    A subclass says who it is in its class attributes; :mod:`corpus.core.registry` lists
+    the classes, and the CLI, ``corpus run``, the settings check and stats read them."""
+
+    name = ""                      # the CLI verb, and its section under ``stages:``
+    folder = ""                    # its output folder under the pipeline's output ("": name)
+    upstream: str | None = None    # whose output it reads unless ``input_stage`` says (None: inputs)
+    schema = Section({})           # its settings (corpus.core.settings)
+    owns: tuple[str, ...] = ()     # files it writes besides outdir.COMMON (the rest is not its)
+    holds_documents = True         # its parts are documents, kept and rejected/ (stats counts them)
     unit = "docs"
 
     def __init__(self, config: dict):
         self.config = config
         self.params = cfg.stage_params(config, self.name)
-        self.dir = cfg.stage_dir(config, self.name)
+        self.dir = Path(config["output"]) / (self.folder or self.name)
 
     # --- what a stage defines -------------------------------------------------------
     def input_dir(self) -> Path | None:
         """The upstream stage's directory (None for a stage reading the raw inputs)."""
-        upstream = self.params.get("input_stage", cfg.UPSTREAM.get(self.name))
+        upstream = self.params.get("input_stage", self.upstream)
         return cfg.stage_dir(self.config, upstream) if upstream else None
 
     def inputs(self) -> list[str]:
@@ -215,7 +224,7 @@ def run_stage(stage: Stage, force: bool = False, show_progress: bool = True,
         staged = read_manifest(staging)
         if staged is not None and staged.get("fingerprint") == fp and not force:
             log.info("%s: finishing the swap of %s into place", stage.name, staging)
-            outdir.swap_in(staging, final, stage.name)
+            outdir.swap_in(staging, final, stage.owns)
             return staged
         current = read_manifest(final)
         if current is not None and current.get("fingerprint") == fp and not force:
@@ -229,7 +238,7 @@ def run_stage(stage: Stage, force: bool = False, show_progress: bool = True,
         finally:
             stage.dir = final
         if build != final:
-            outdir.swap_in(staging, final, stage.name)
+            outdir.swap_in(staging, final, stage.owns)
         return manifest
 
 
@@ -244,7 +253,7 @@ def _start_build(stage: Stage, build: Path, fp: str, force: bool) -> None:
                      build, why, stage.dir)
         elif build.exists():
             log.warning("%s: clearing the stage's files from %s (%s)", stage.name, build, why)
-            outdir.clear_owned(build, stage.name)
+            outdir.clear_owned(build, stage.owns)
     fp_file.parent.mkdir(parents=True, exist_ok=True)
     fp_file.write_text(fp)
     sweep_temporaries(build)

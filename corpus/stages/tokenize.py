@@ -30,17 +30,25 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..core import config as cfg
-from ..core.parts import PartWriter, iter_batches, list_parts
+from ..core.parts import PartWriter, document_parts, iter_batches, list_parts
 from ..core.manifest import write_json_atomic
 from ..core.runner import DONE_DIR, RunContext, Stage, StageError, Task, TaskOutput
-from ..core.settings import check, defaults as declared
-from .tokenizer import (MODEL_FILE, SPECIALS_FILE, doc_keys, encode_documents, file_sha256,
-                        input_parts)
+from ..core.settings import INPUT_STAGE, Section, fraction, integer, string
+from .tokenizer import MODEL_FILE, SPECIALS_FILE, doc_keys, encode_documents, file_sha256
 
 log = logging.getLogger("corpus")
 
-#: split, shard size, seed, batching, tokenizer path: declared in corpus.core.settings.
-DEFAULTS = declared("stages.tokenize")
+#: ``stages.tokenize``: split, shard size, seed, batching, tokenizer path.
+SCHEMA = Section({
+    "val_fraction": fraction(0.01),        # share of documents (by hash of id) in the val split
+    "shard_tokens": integer(100_000_000, 1),  # target tokens per shard
+    "seed": integer(0, 0),                 # salts the split and shuffle hashes
+    "batch_size": integer(1024, 1),        # documents per sentencepiece batch
+    "encode_threads": integer(1, 0),       # sentencepiece threads per task (0 = all cores)
+    "tokenizer": string(None, null=True),  # path of tokenizer.model (default: the tokenizer stage's)
+    "input_stage": INPUT_STAGE,
+})
+DEFAULTS = SCHEMA.defaults()
 
 SPLITS = ("train", "val")
 PARTS_DIR = "parts"
@@ -116,10 +124,15 @@ class TokenizeStage(Stage):
     """Encode the deduplicated documents into train/val token shards."""
 
     name = "tokenize"
+    folder = "shards"
+    upstream = "dedup"
+    schema = SCHEMA
+    owns = (f"{PARTS_DIR}/*/part-*.parquet", "train/part-*.parquet", "val/part-*.parquet")
+    holds_documents = False  # token shards, train/ and val/
 
     def __init__(self, config: dict):
         super().__init__(config)
-        check("stages.tokenize", self.params)
+        SCHEMA.check(self.params, "stages.tokenize")
         self.opts = {**DEFAULTS, **self.params}
         path = self.opts["tokenizer"] or cfg.stage_dir(config, "tokenizer") / MODEL_FILE
         self.tokenizer_path = Path(path)
@@ -144,7 +157,7 @@ class TokenizeStage(Stage):
 
     def tasks(self) -> list[Task]:
         d = self.input_dir()
-        parts = input_parts(d)
+        parts = document_parts(d)
         if not parts:
             raise StageError(f"tokenize: no document parts in {d}; run the upstream stage first")
         return [Task(f"part-{i:05d}", {"path": str(p)}) for i, p in enumerate(parts)]

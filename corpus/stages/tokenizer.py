@@ -29,10 +29,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..core.atomic import atomic_path
-from ..core.parts import iter_batches, list_parts
+from ..core.parts import document_parts, iter_batches, list_parts
 from ..core.manifest import write_json_atomic
 from ..core.runner import RunContext, Stage, StageError, Task, TaskOutput
-from ..core.settings import check, defaults as declared
+from ..core.settings import INPUT_STAGE, Section, integer, number
 
 
 #: name in special_tokens.json -> piece. Order fixes their ids (1..7; 0 is <unk>).
@@ -49,8 +49,20 @@ SPECIAL_TOKENS = {
 MODEL_FILE = "tokenizer.model"
 SPECIALS_FILE = "special_tokens.json"
 
-#: vocabulary, training sample, sentencepiece options: declared in corpus.core.settings.
-DEFAULTS = declared("stages.tokenizer")
+#: ``stages.tokenizer``: vocabulary, training sample, sentencepiece options.
+SCHEMA = Section({
+    "vocab_size": integer(32768, 1),
+    "sample_chars": integer(50_000_000, 1),  # characters of text the tokenizer is trained on
+    "max_doc_chars": integer(8000, 1),       # each document's contribution is capped at this many characters
+    "character_coverage": number(0.9995, 0, 1, lo_open=True),  # rarer characters are spelled as bytes
+    "max_piece_length": integer(16, 1),
+    "seed": integer(0, 0),
+    # sentencepiece training threads: a fixed number, not "one per core", because the model
+    # file records it (the pieces are the same for any count; the bytes would not be)
+    "threads": integer(4, 1),
+    "input_stage": INPUT_STAGE,
+})
+DEFAULTS = SCHEMA.defaults()
 
 SAMPLE_SCHEMA = pa.schema([pa.field("key", pa.uint64()), pa.field("id", pa.string()),
                            pa.field("text", pa.string())])
@@ -70,19 +82,9 @@ def doc_keys(ids, seed: int) -> np.ndarray:
     return np.fromiter((doc_key(i, seed) for i in ids), dtype=np.uint64, count=len(ids))
 
 
-def input_parts(d: Path | None) -> list[Path]:
-    """The document parts of a stage directory, also when partitioned into ``language=xx/``."""
-    if d is None or not d.is_dir():
-        return []
-    parts = list_parts(d)
-    for sub in sorted(d.glob("language=*")):
-        parts += list_parts(sub)
-    return parts
-
-
 def stage_params(params: dict) -> dict:
-    """The stage's parameters (checked against corpus.core.settings) over the defaults."""
-    check("stages.tokenizer", params or {})
+    """The stage's parameters (checked against its schema) over the defaults."""
+    SCHEMA.check(params or {}, "stages.tokenizer")
     return {**DEFAULTS, **(params or {})}
 
 
@@ -199,6 +201,11 @@ class TokenizerStage(Stage):
     """Train the corpus tokenizer (map: sample text per part; reduce: train once)."""
 
     name = "tokenizer"
+    folder = "tokenizer"
+    upstream = "dedup"
+    schema = SCHEMA
+    owns = ("sample/part-*.parquet", MODEL_FILE, SPECIALS_FILE)
+    holds_documents = False
 
     def __init__(self, config: dict):
         super().__init__(config)
@@ -207,7 +214,7 @@ class TokenizerStage(Stage):
 
     def _parts(self) -> list[Path]:
         d = self.input_dir()
-        parts = input_parts(d)
+        parts = document_parts(d)
         if not parts:
             raise StageError(f"tokenizer: no document parts in {d}; run the upstream stage first")
         return parts

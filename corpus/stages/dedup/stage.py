@@ -30,9 +30,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ...core.atomic import atomic_path
-from ...core.parts import iter_batches, list_parts, rejected_schema
+from ...core.parts import document_parts, iter_batches, rejected_schema
 from ...core.runner import Stage, Task, TaskOutput
-from ...core.settings import check, defaults as declared
+from ...core.settings import (INPUT_STAGE, Key, Section, boolean, integer, is_number, one_of,
+                              paths, str_list, string)
 from . import index as idx
 from .assign import REASONS, assign
 from .decontam import build_ngram_table, contamination
@@ -42,19 +43,51 @@ from .minhash import MinHasher
 from .shingles import TokenBatch
 
 NORMALIZATION = "v1-lower-digits0-punct-cjkchar"
-#: url / exact / minhash switches, shingles, LSH bands x rows, incremental and decontamination
-#: settings: declared with their limits in corpus.core.settings.
-DEFAULTS = declared("stages.dedup")
+
+
+def _dedup_rule(s: dict) -> tuple[str, str] | None:
+    if s.get("threshold") is None and s.get("num_perm") is not None \
+            and s["bands"] * s["rows"] > s["num_perm"]:
+        return "num_perm", (f"must be at least bands x rows = {s['bands'] * s['rows']}, "
+                            f"got {s['num_perm']}")
+    return None
+
+
+#: ``stages.dedup``: url / exact / minhash switches, shingles, LSH bands x rows, incremental
+#: and decontamination settings.
+SCHEMA = Section({
+    "url": boolean(True),            # drop crawls of the same normalised URL, keeping the newest
+    "exact": boolean(True),          # drop documents with the same normalised text
+    "minhash": boolean(True),        # drop near duplicates (MinHash LSH)
+    "ngram": integer(5, 1),          # shingle size in tokens (characters for CJK/Thai)
+    "num_perm": integer(None, 1, null=True),  # signature length; default bands * rows
+    "bands": integer(14, 1),
+    "rows": integer(8, 1),
+    "threshold": Key(None, "a number between 0 and 1 (exclusive), or null",
+                     lambda v: v is None or (is_number(v) and 0 < v < 1)),  # bands x rows chosen for this Jaccard
+    "seed": integer(1, 0),
+    "buckets": integer(1, 1),        # split each band's keys into this many sorted groups (memory)
+    "batch_size": integer(64, 1),    # documents hashed together (64: arrays stay cache sized)
+    "against": string(None, null=True),  # earlier dedup dir (or its index/) to dedup incrementally against
+    "decontaminate": Section({       # drop (or flag) documents sharing n-grams with evaluation sets
+        "eval_sets": paths([]),
+        "fields": str_list(["text", "question", "answer", "prompt", "input"]),
+        "ngram": integer(13, 1),
+        "action": one_of("remove", ("remove", "flag")),
+    }, default=None),
+    "input_stage": INPUT_STAGE,
+}, _dedup_rule)
+DEFAULTS = SCHEMA.defaults()
 #: Below this many input documents the keys are computed in this process (seconds of
 #: work; a worker pool takes longer to start).
 INLINE_KEYS_DOCS = 20_000
-CONTAM_DEFAULTS = declared("stages.dedup.decontaminate")
+CONTAM_DEFAULTS = SCHEMA.keys["decontaminate"].defaults()
 
 
 def resolve_options(params: dict) -> dict:
-    """Stage parameters (checked against corpus.core.settings) with defaults filled in and
+    """Stage parameters (checked against the schema) with defaults filled in and
     bands/rows settled."""
-    check("stages.dedup", params)
+    SCHEMA.check(params, "stages.dedup")
     o = {**DEFAULTS, **{k: v for k, v in params.items() if v is not None or k == "against"}}
     if o.get("threshold") is not None:   # overrides bands and rows
         o["num_perm"] = int(o.get("num_perm") or 112)
@@ -131,6 +164,11 @@ def _part_keys(o: dict, in_path: str, index: Path, part: str) -> dict:
 
 class DedupStage(Stage):
     name = "dedup"
+    folder = "dedup"
+    upstream = "filter"
+    schema = SCHEMA
+    owns = ("index/meta.json", "index/decontam.npz", "index/docs/part-*.parquet",
+            "index/bands/part-*.npy", "index/assign/part-*.parquet", ".work/near_members.npy")
 
     def __init__(self, config: dict):
         super().__init__(config)
@@ -146,13 +184,10 @@ class DedupStage(Stage):
         """(part name, input path) for every input part, including the filter stage's
         ``language=xx/`` folders; names are numbered in path order, so they are unique."""
         d = self.input_dir()
-        paths = list_parts(d) if d else []
-        if d and d.is_dir():
-            for sub in sorted(d.glob("language=*")):
-                paths += list_parts(sub)
+        paths = document_parts(d)
         if not paths:
             raise FileNotFoundError(f"dedup: no input parts in {d}; run the "
-                                    f"{self.params.get('input_stage', 'filter')} stage first")
+                                    f"{self.params.get('input_stage', self.upstream)} stage first")
         return [(f"part-{i:05d}", p) for i, p in enumerate(paths)]
 
     def tasks(self) -> list[Task]:

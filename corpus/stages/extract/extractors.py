@@ -15,11 +15,24 @@ import signal
 import threading
 from typing import Callable
 
-from ...core.settings import defaults as declared
+from ...core.settings import Section, boolean, paths, string
 
-#: trafilatura.extract options we expose, with trafilatura's own defaults except ``fast``
-#: (declared with their types in corpus.core.settings).
-TRAFILATURA_DEFAULTS = declared("stages.extract.trafilatura")
+#: trafilatura.extract options we expose (``stages.extract.trafilatura``), with
+#: trafilatura's own defaults except ``fast``.
+TRAFILATURA = Section({
+    "fast": boolean(True),
+    "favor_precision": boolean(False),
+    "favor_recall": boolean(False),
+    "include_comments": boolean(True),
+    "include_tables": boolean(True),
+    "include_links": boolean(False),
+    "include_images": boolean(False),
+    "include_formatting": boolean(False),
+    "deduplicate": boolean(False),
+    "target_language": string(None, null=True),
+    "prune_xpath": paths(None),
+}, default={})
+TRAFILATURA_DEFAULTS = TRAFILATURA.defaults()
 
 EXTRACTORS = ("trafilatura", "resiliparse")
 

@@ -21,12 +21,13 @@ import pyarrow as pa
 
 from ...core.parts import BASE_FIELDS, doc_id_from_record_id, rejected_schema, url_domain
 from ...core.runner import Stage, Task, TaskOutput
-from ...core.settings import check, defaults
+from ...core.settings import INPUT_STAGE, Key, Section, integer, mapping, number, one_of, string
 from ...crawl import inputs as inp
 from ...crawl.records import (DecodeError, Record, RecordError, TooLarge, decode_html, is_html,
                               iter_warc, mime_of, parse_http, payload)
 from ...crawl.split import (CHUNK, Fault, RawRecord, iter_gzip_records, iter_plain_records,
                             plan_ranges, sniff)
+from .extractors import EXTRACTORS, TRAFILATURA
 
 DOC_SCHEMA = pa.schema(BASE_FIELDS + [
     pa.field("content_type", pa.string()),
@@ -40,8 +41,29 @@ REJECT_REASONS = ("not_response", "revisit", "http_status", "not_html", "too_lar
                   "extract_timeout")
 ERROR_REASONS = ("read_error", "decode_error", "extract_error")
 
-#: extractor, options, time and size limits, ranges: declared in corpus.core.settings.
-DEFAULTS = defaults("stages.extract")
+#: Below this a byte range holds a handful of records: more task overhead than work.
+MIN_SPLIT_BYTES = 64 << 10
+
+
+def _split_bytes(v) -> bool:
+    return v is None or v == "auto" or (isinstance(v, int) and not isinstance(v, bool)
+                                        and v >= MIN_SPLIT_BYTES)
+
+
+#: ``stages.extract``: extractor, options, time and size limits, ranges.
+SCHEMA = Section({
+    "extractor": one_of("trafilatura", EXTRACTORS),
+    "trafilatura": TRAFILATURA,            # options passed to trafilatura.extract
+    "resiliparse": mapping({}),            # options for resiliparse's extract_plain_text
+    "timeout_s": number(1.0, 0, lo_open=True, null=True),  # CPU seconds per page (null: none)
+    "max_bytes": integer(8 << 20, 1),      # record payload above this -> too_large
+    "split_bytes": Key("auto", f"auto or an integer >= {MIN_SPLIT_BYTES} (64 KiB)", _split_bytes),
+    "paths_prefix": string("https://data.commoncrawl.org/"),  # for Common Crawl *.paths.gz lists
+    "paths_limit": integer(None, 1, null=True),                # take the first N files of a list
+    "http_timeout_s": number(60.0, 0, lo_open=True),  # http(s) inputs: connect / silence between reads
+    "input_stage": INPUT_STAGE,
+})
+DEFAULTS = SCHEMA.defaults()
 
 _EXTRACTOR_CACHE: dict[str, object] = {}
 #: Bytes per ranged request when a task reads its part of a remote file.
@@ -50,7 +72,7 @@ REMOTE_BLOCK = 8 << 20
 
 def settings(params: dict) -> dict:
     """The stage's parameters over the defaults; mistakes fail here, before any work."""
-    check("stages.extract", params)
+    SCHEMA.check(params, "stages.extract")
     return {**DEFAULTS, **params}
 
 
@@ -272,6 +294,9 @@ def handle_record(rec: Record, b: _Books, extract, s: dict) -> None:
 
 class ExtractStage(Stage):
     name = "extract"
+    folder = "extract"
+    upstream = None  # the pipeline's inputs
+    schema = SCHEMA
     unit = "records"
 
     def __init__(self, config: dict):

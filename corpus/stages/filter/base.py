@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from ...core.settings import check
+from ...core.settings import Section, boolean, languages
 from . import words as W
 
 
@@ -61,17 +61,27 @@ class Doc:
         self._words = self._lens = self._lines = None
 
 
+ENABLED = boolean(True, in_defaults=False)     # every filter can be switched off ...
+LANGUAGES = languages("all")                   # ... or limited to some languages
+
+
+def rule_section(keys: dict) -> Section:
+    """A filter's settings: its own keys plus ``enabled`` and ``languages``."""
+    return Section({**keys, "enabled": ENABLED, "languages": LANGUAGES})
+
+
 class Filter:
     """A switchable document filter; ``defaults`` are the published values, declared
-    with their limits in corpus.core.settings (``stages.filter.<name>``)."""
+    with their limits in its ``schema`` (``stages.filter.<name>``)."""
 
     name = ""          # the key of its block in the YAML
     reason = ""        # the reject reason code
+    schema = rule_section({})
     defaults: dict[str, Any] = {}
 
     def __init__(self, params: dict | None = None):
         params = dict(params or {})
-        check(f"stages.filter.{self.name}", params)
+        self.schema.check(params, f"stages.filter.{self.name}")
         self.enabled = bool(params.pop("enabled", True))
         langs = params.pop("languages", "all")
         self.languages = None if langs in (None, "all") else frozenset(

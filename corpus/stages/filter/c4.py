@@ -17,8 +17,8 @@ import re
 
 import pyarrow as pa
 
-from ...core.settings import defaults as declared
-from .base import Doc, Filter
+from ...core.settings import boolean, integer
+from .base import Doc, Filter, rule_section
 from .words import NO_SPACE_RE, count_words
 
 END_PUNCTUATION = (".", "?", "!", '"', "'",                       # C4
@@ -50,7 +50,19 @@ def count_sentences(text: str) -> int:
 class C4Quality(Filter):
     name = "c4"
     reason = "c4"
-    defaults = declared("stages.filter.c4")
+    schema = rule_section({
+        "clean_lines": boolean(True),               # replace the text with its kept lines (as C4 does)
+        "filter_no_terminal_punct": boolean(True),  # C4 paper; FineWeb sets this false
+        "min_words_per_line": integer(3, 0, null=True),  # C4 paper
+        "max_word_length": integer(1000, 1, null=True),  # C4 code
+        "remove_citations": boolean(True),          # C4 code
+        "filter_javascript": boolean(True),         # C4 paper
+        "filter_policy": boolean(True),             # C4 code
+        "filter_lorem_ipsum": boolean(True),        # C4 paper
+        "filter_curly_bracket": boolean(True),      # C4 paper
+        "min_sentences": integer(5, 0, null=True),  # C4 paper
+    })
+    defaults = schema.defaults()
 
     def signal_fields(self) -> list[pa.Field]:
         return [pa.field("c4_lines_removed", pa.int64()), pa.field("c4_sentences", pa.int64())]

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from ...core.settings import defaults as declared
-from .base import Doc, Filter, ratio
+from ...core.settings import boolean, fraction, integer, number
+from .base import Doc, Filter, ratio, rule_section
 from .c4 import END_PUNCTUATION
 from .gopher import _find_duplicates
 
@@ -22,7 +22,15 @@ STOP_CHARS = tuple(dict.fromkeys((".", "'", '"', "!", "?", *END_PUNCTUATION)))
 class FineWebQuality(Filter):
     name = "fineweb"
     reason = "fineweb"
-    defaults = declared("stages.filter.fineweb")
+    schema = rule_section({
+        "min_line_punct_ratio": fraction(0.12, null=True),  # paper and code: remove if ratio <= 0.12
+        "line_punct_exclude_zero": boolean(False),  # code: treat ratio 0 as "no signal" when true
+        "short_line_length": integer(30, 0),        # paper and code
+        "max_short_line_ratio": fraction(0.67, null=True),  # paper and code: remove if ratio >= 0.67
+        "max_dup_line_char_ratio": fraction(0.01, null=True),  # code 0.01 (paper table: 0.1)
+        "max_newline_word_ratio": number(0.3, 0, null=True),  # code only
+    })
+    defaults = schema.defaults()
 
     def signal_fields(self) -> list[pa.Field]:
         return [pa.field(n, pa.float64()) for n in

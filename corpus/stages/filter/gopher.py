@@ -16,8 +16,8 @@ import re
 import numpy as np
 import pyarrow as pa
 
-from ...core.settings import defaults as declared
-from .base import Doc, Filter, ratio
+from ...core.settings import fraction, integer, mapping, ngram_fractions, number
+from .base import Doc, Filter, ratio, rule_section
 from .words import stop_words_for
 
 BULLETS = ("•", "‣", "◦", "⁃", "∙", "·", "-", "*")
@@ -27,7 +27,19 @@ ELLIPSES = ("...", "…")
 class GopherQuality(Filter):
     name = "gopher_quality"
     reason = "gopher_quality"
-    defaults = declared("stages.filter.gopher_quality")
+    schema = rule_section({
+        "min_words": integer(50, 0, null=True),          # Gopher: 50 <= words <= 100,000
+        "max_words": integer(100000, 0, null=True),
+        "min_mean_word_length": number(3, 0, null=True),  # Gopher: mean word length in [3, 10]
+        "max_mean_word_length": number(10, 0, null=True),
+        "max_symbol_word_ratio": number(0.1, 0, null=True),  # Gopher: '#' or ellipsis to word ratio <= 0.1
+        "max_bullet_lines_ratio": fraction(0.9, null=True),   # Gopher: <= 90% of lines start with a bullet
+        "max_ellipsis_lines_ratio": fraction(0.3, null=True),  # Gopher: <= 30% of lines end with an ellipsis
+        "min_alpha_words_ratio": fraction(0.8, null=True),    # Gopher: >= 80% of words contain a letter
+        "min_stop_words": integer(2, 0, null=True),  # Gopher: >= 2 different of the, be, to, of, and, that, have, with
+        "stop_words": mapping(None),                 # {lang: [words]} to replace/add lists
+    })
+    defaults = schema.defaults()
 
     def signal_fields(self) -> list[pa.Field]:
         return [pa.field("words", pa.int64()), pa.field("mean_word_length", pa.float64()),
@@ -124,7 +136,20 @@ def _find_duplicates(items: list[str]) -> tuple[int, int]:
 class GopherRepetition(Filter):
     name = "gopher_repetition"
     reason = "gopher_repetition"
-    defaults = declared("stages.filter.gopher_repetition")
+    schema = rule_section({
+        "max_dup_para_frac": fraction(0.3, null=True),   # Gopher Table A1
+        "max_dup_para_char_frac": fraction(0.2, null=True),
+        "max_dup_line_frac": fraction(0.3, null=True),
+        "max_dup_line_char_frac": fraction(0.2, null=True),
+        "max_top_ngram_char_frac": ngram_fractions({2: 0.2, 3: 0.18, 4: 0.16}),
+        "max_dup_ngram_char_frac": ngram_fractions({5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11,
+                                                    10: 0.10}),
+        # Languages without spaces count characters as words; n words are about 2n
+        # characters there (Chinese words average 1.5-2 characters, and Japanese verb
+        # endings such as "しました。" alone fill a 5-gram), so n-grams are scaled.
+        "no_space_ngram_scale": integer(2, 1, null=True),
+    })
+    defaults = schema.defaults()
 
     def __init__(self, params: dict | None = None):
         super().__init__(params)

@@ -60,8 +60,8 @@ def predict(texts: Sequence[str], model_path: str | None = None, max_chars: int 
     return langs, scores
 
 
-from ...core.settings import defaults as declared  # noqa: E402
-from .base import Doc, Filter  # noqa: E402  (the filter class below needs the base)
+from ...core.settings import fraction, integer, string  # noqa: E402
+from .base import Doc, Filter, rule_section  # noqa: E402  (the filter class below needs the base)
 
 
 class LanguageFilter(Filter):
@@ -70,7 +70,12 @@ class LanguageFilter(Filter):
 
     name = "language"
     reason = "lang"
-    defaults = declared("stages.filter.language")
+    schema = rule_section({
+        "threshold": fraction(0.65),       # datatrove's LanguageFilter and DCLM
+        "max_chars": integer(2000, 0),     # characters given to fastText (0 = all)
+        "model": string(None, null=True),  # default: lid.176
+    })
+    defaults = schema.defaults()
 
     def applies_to(self, doc: Doc) -> bool:
         return self.enabled

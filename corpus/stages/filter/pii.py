@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from ...core.settings import check, defaults as declared
+from ...core.settings import Key, Section, boolean
 
 EMAIL_RE = re.compile(r"\b[A-Za-z0-9][A-Za-z0-9._%+\-]*@(?:[A-Za-z0-9\-]+\.)+[A-Za-z]{2,}\b")
 PHONE_RE = re.compile(
@@ -20,7 +20,17 @@ IPV4_RE = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.]|\.\d)")
 IPV6_RE = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){2,7}(?::|[0-9A-Fa-f]{1,4})(?![\w:])|"
                      r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){1,6}:[0-9A-Fa-f]{1,4}(?![\w:])")
 
-DEFAULTS = declared("stages.filter.pii")  # enabled, which kinds, their placeholders
+#: ``stages.filter.pii``: enabled, which kinds, their placeholders.
+SCHEMA = Section({
+    "enabled": boolean(False),
+    "email": boolean(True),
+    "phone": boolean(True),
+    "ip": boolean(True),
+    "email_replacement": Key("<EMAIL>", "a string", lambda v: isinstance(v, str)),
+    "phone_replacement": Key("<PHONE>", "a string", lambda v: isinstance(v, str)),
+    "ip_replacement": Key("<IP_ADDRESS>", "a string", lambda v: isinstance(v, str)),
+})
+DEFAULTS = SCHEMA.defaults()
 
 
 def _public_ip(text: str) -> bool:
@@ -44,7 +54,7 @@ class PiiMasker:
 
     def __init__(self, params: dict | None = None):
         params = dict(params or {})
-        check("stages.filter.pii", params)
+        SCHEMA.check(params, "stages.filter.pii")
         self.p = {**DEFAULTS, **params}
         self.enabled = bool(self.p["enabled"])
         self.counts = {"email": 0, "phone": 0, "ip": 0}

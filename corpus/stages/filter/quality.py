@@ -14,8 +14,8 @@ import numpy as np
 import pyarrow as pa
 
 from . import words as W
-from ...core.settings import defaults as declared
-from .base import Filter
+from ...core.settings import Key, Section, fraction, integer, number, string
+from .base import LANGUAGES, Filter
 from .langid import load_model
 
 POSITIVE = "__label__hq"
@@ -48,10 +48,26 @@ def score(model, texts: Sequence[str], label: str = POSITIVE, max_chars: int = 2
     return out
 
 
+def _quality_rule(s: dict) -> tuple[str, str] | None:
+    if s.get("enabled") and not s.get("model"):
+        return "model", "the quality classifier is enabled but no model path is given"
+    return None
+
+
 class QualityClassifier(Filter):
     name = "quality_classifier"
     reason = "quality_classifier"
-    defaults = declared("stages.filter.quality_classifier")
+    schema = Section({
+        "model": string(None, null=True),    # a fastText .bin from `corpus quality-train`
+        "label": string("__label__hq"),      # the label whose probability is the score
+        "threshold": fraction(0.5, null=True),  # keep score >= threshold ...
+        "top_fraction": number(None, 0, 1, lo_open=True, null=True),  # ... or this best fraction
+        "max_chars": integer(20000, 0),
+        # default: on when a model is given
+        "enabled": Key(None, "true or false", lambda v: v is None or isinstance(v, bool), False),
+        "languages": LANGUAGES,
+    }, _quality_rule)
+    defaults = schema.defaults()
 
     def __init__(self, params: dict | None = None):
         params = dict(params or {})

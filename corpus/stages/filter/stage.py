@@ -26,13 +26,13 @@ import pyarrow.parquet as pq
 
 from ...core.parts import iter_batches, list_parts, rejected_schema
 from ...core.runner import Stage, Task, TaskOutput
-from ...core.settings import check
+from ...core.settings import INPUT_STAGE, Section, boolean, integer, one_of
 from . import langid
 from .base import Doc, Filter
 from .c4 import C4Quality
 from .fineweb import FineWebQuality
 from .gopher import GopherQuality, GopherRepetition
-from .pii import PiiMasker
+from .pii import SCHEMA as PII_SCHEMA, PiiMasker
 from .quality import QualityClassifier
 from .urls import UrlBlocklist
 
@@ -40,13 +40,25 @@ from .urls import UrlBlocklist
 CHAIN = [UrlBlocklist, langid.LanguageFilter, GopherRepetition, GopherQuality, C4Quality,
          FineWebQuality]
 
+#: ``stages.filter``: the stage's own keys, then one block per filter (declared by each).
+SCHEMA = Section({
+    "mode": one_of("drop", ("drop", "annotate")),
+    "partition_by_language": boolean(False),
+    "signals": boolean(True),
+    "batch_size": integer(512, 1),
+    "input_stage": INPUT_STAGE,
+    **{f.name: f.schema for f in CHAIN},
+    QualityClassifier.name: QualityClassifier.schema,
+    "pii": PII_SCHEMA,  # mask e-mails, phone numbers, public IPs
+})
+
 
 class FilterSettings:
-    """The stage's parameters, checked against corpus.core.settings (unknown keys and bad
-    values fail before any work, naming the dotted key)."""
+    """The stage's parameters, checked against its schema (unknown keys and bad values
+    fail before any work, naming the dotted key)."""
 
     def __init__(self, params: dict):
-        check("stages.filter", params)
+        SCHEMA.check(params, "stages.filter")
         self.mode = params.get("mode", "drop")
         self.partition = bool(params.get("partition_by_language", False))
         self.batch_size = int(params.get("batch_size", 512))
@@ -79,6 +91,10 @@ class FilterSettings:
 
 class FilterStage(Stage):
     name = "filter"
+    folder = "filter"
+    upstream = "extract"
+    schema = SCHEMA
+    owns = ("language=*/part-*.parquet",)
 
     def __init__(self, config: dict):
         super().__init__(config)

@@ -9,8 +9,8 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ...core.settings import defaults as declared
-from .base import Doc, Filter
+from ...core.settings import paths, str_list
+from .base import Doc, Filter, rule_section
 
 
 def read_list(paths) -> list[str]:
@@ -40,7 +40,13 @@ def _host(url: str) -> str:
 class UrlBlocklist(Filter):
     name = "url_filter"
     reason = "url_blocklist"
-    defaults = declared("stages.filter.url_filter")
+    schema = rule_section({
+        "domains_file": paths(None),       # path or list of paths: one domain per line
+        "substrings_file": paths(None),    # path or list of paths: one substring per line
+        "domains": str_list([]),           # inline additions
+        "substrings": str_list([]),
+    })
+    defaults = schema.defaults()
 
     def __init__(self, params: dict | None = None):
         super().__init__(params)

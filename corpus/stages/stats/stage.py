@@ -26,12 +26,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ...core import config as cfg
+from ...core import registry
 from ...core.manifest import read_manifest, write_json_atomic
-from ...core.parts import iter_batches, list_parts
+from ...core.parts import document_parts, iter_batches, list_parts
 from ...core.runner import RunContext, Stage, StageError, Task, TaskOutput
-from ..tokenizer import input_parts as kept_parts
 
-DOC_STAGES = ["extract", "filter", "dedup"]
+SHARDS = "tokenize"  # the stage whose output is token shards (train/, val/), not documents
 SPLITS = ("train", "val")
 PERCENTILES = (10, 50, 90, 99)
 TOP = 10
@@ -49,31 +49,36 @@ PROFILE_SCHEMA = pa.schema([
 
 # --- which datasets an output holds ---------------------------------------------------
 
+def document_stages() -> list[str]:
+    """The registered stages whose output is documents (kept and rejected/), in run order."""
+    return [name for name in registry.names() if registry.stage_class(name).holds_documents]
+
+
 def pipeline_datasets(root: Path) -> list[tuple[str, str, Path]]:
     """(stage, kind, part path) of every part file under a pipeline output root."""
     out = []
-    for stage in DOC_STAGES:
-        d = root / cfg.STAGE_DIRS[stage]
-        out += [(stage, "kept", p) for p in kept_parts(d)]
+    for stage in document_stages():
+        d = root / registry.folder(stage)
+        out += [(stage, "kept", p) for p in document_parts(d)]
         out += [(stage, "rejected", p) for p in list_parts(d / "rejected")]
-    shards = root / cfg.STAGE_DIRS["tokenize"]
+    shards = root / registry.folder(SHARDS)
     for split in SPLITS:
-        out += [("tokenize", split, p) for p in list_parts(shards / split)]
+        out += [(SHARDS, split, p) for p in list_parts(shards / split)]
     return out
 
 
 def is_pipeline_root(path: Path) -> bool:
-    return any((path / cfg.STAGE_DIRS[s] / "manifest.json").exists()
-               for s in DOC_STAGES + ["tokenize"])
+    return any((path / registry.folder(s) / "manifest.json").exists()
+               for s in document_stages() + [SHARDS])
 
 
 def directory_datasets(path: Path) -> list[tuple[str, str, Path]]:
     """Datasets of a single stage directory or shards directory."""
     manifest = read_manifest(path) or {}
     if "splits" in manifest or any(list_parts(path / s) for s in SPLITS):
-        return [("tokenize", s, p) for s in SPLITS for p in list_parts(path / s)]
+        return [(SHARDS, s, p) for s in SPLITS for p in list_parts(path / s)]
     stage = manifest.get("stage") or path.name
-    return ([(stage, "kept", p) for p in kept_parts(path)]
+    return ([(stage, "kept", p) for p in document_parts(path)]
             + [(stage, "rejected", p) for p in list_parts(path / "rejected")])
 
 
@@ -143,10 +148,12 @@ def _by_reason(t: pa.Table) -> dict[str, dict]:
 def aggregate(profile: pa.Table, manifests: dict[str, dict]) -> dict:
     """The stats of an output from its per-document profile and its stage manifests."""
     stats: dict = {"datasets": {}, "waterfall": [], "checks": []}
+    order = registry.names()
+    documents = document_stages()
     present = sorted(set(profile.column("stage").to_pylist()) | set(manifests),
-                     key=lambda s: (cfg.CORPUS_STAGES + [s]).index(s))
+                     key=lambda s: (order + [s]).index(s))
     for stage in present:
-        if stage in ("tokenizer", "tokenize"):
+        if stage in order and stage not in documents:
             continue
         kept = _filter(profile, stage=stage, kind="kept")
         rejected = _by_reason(_filter(profile, stage=stage, kind="rejected"))
@@ -155,13 +162,13 @@ def aggregate(profile: pa.Table, manifests: dict[str, dict]) -> dict:
             entry["rejected_parts"] = rejected
             stats["datasets"][stage] = entry
     for split in SPLITS:
-        t = _filter(profile, stage="tokenize", kind=split)
-        if t.num_rows or "tokenize" in manifests:
+        t = _filter(profile, stage=SHARDS, kind=split)
+        if t.num_rows or SHARDS in manifests:
             stats["datasets"][f"shards/{split}"] = _describe(t, "tokens")
-    if manifests.get("tokenize", {}).get("splits"):
-        stats["shards"] = {s: manifests["tokenize"]["splits"][s] for s in SPLITS}
-        stats["shards"]["dtype"] = manifests["tokenize"].get("dtype")
-        stats["shards"]["vocab_size"] = manifests["tokenize"].get("tokenizer", {}).get("vocab_size")
+    if manifests.get(SHARDS, {}).get("splits"):
+        stats["shards"] = {s: manifests[SHARDS]["splits"][s] for s in SPLITS}
+        stats["shards"]["dtype"] = manifests[SHARDS].get("dtype")
+        stats["shards"]["vocab_size"] = manifests[SHARDS].get("tokenizer", {}).get("vocab_size")
     stats["waterfall"] = waterfall(stats, manifests)
     return stats
 
@@ -171,7 +178,7 @@ def waterfall(stats: dict, manifests: dict[str, dict]) -> list[dict]:
     rows: list[dict] = []
     checks = stats["checks"]
     previous_kept = None
-    for stage in DOC_STAGES:
+    for stage in document_stages():
         m = manifests.get(stage)
         if not m:
             continue
@@ -200,22 +207,25 @@ def waterfall(stats: dict, manifests: dict[str, dict]) -> list[dict]:
         rows.append({"step": f"{stage}: kept", "stage": stage, "kind": "kept", "documents": c["kept"],
                      "chars": data.get("chars")})
         previous_kept = c["kept"]
-    tok = manifests.get("tokenize")
+    tok = manifests.get(SHARDS)
     if tok and tok.get("splits"):
         docs = sum(tok["splits"][s]["documents"] for s in SPLITS)
         tokens = sum(tok["splits"][s]["tokens"] for s in SPLITS)
         if previous_kept is not None and tok["counts"]["in"] != previous_kept:
             checks.append(f"tokenize: read {tok['counts']['in']:,} documents but the stage before "
                           f"kept {previous_kept:,}")
-        rows.append({"step": "tokenize: tokens written", "stage": "tokenize", "kind": "tokens",
+        rows.append({"step": "tokenize: tokens written", "stage": SHARDS, "kind": "tokens",
                      "documents": docs, "chars": (tok.get("text") or {}).get("chars"), "tokens": tokens})
     return rows
 
 
 def read_manifests(root: Path) -> dict[str, dict]:
+    """The manifest of every registered stage that has run, but the stats stage's own."""
     out = {}
-    for stage in DOC_STAGES + ["tokenizer", "tokenize"]:
-        m = read_manifest(root / cfg.STAGE_DIRS[stage])
+    for stage in registry.names():
+        if stage == StatsStage.name:
+            continue
+        m = read_manifest(root / registry.folder(stage))
         if m:
             out[stage] = m
     return out
@@ -227,6 +237,11 @@ class StatsStage(Stage):
     """Profile every part of a pipeline output; aggregate; write stats.json and the report."""
 
     name = "stats"
+    folder = "report"
+    upstream = None  # reads every stage's output
+    owns = ("profile/part-*.parquet", "stats.json", "index.html", "waterfall.png",
+            "lengths.png", "languages.png", "shards.png")
+    holds_documents = False
 
     def root(self) -> Path:
         return Path(self.config["output"])
@@ -336,7 +351,7 @@ def stats_of_directory(path: Path) -> dict:
         datasets = directory_datasets(path)
         m = read_manifest(path)
         manifests = {}
-        if m and m.get("stage") in cfg.CORPUS_STAGES:
+        if m and m.get("stage") in registry.names():
             manifests[m["stage"]] = m
     if not datasets:
         raise StageError(f"stats: no Parquet parts found in {path}")
