@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from corpus import inputs as inp
+from corpus.crawl import inputs as inp
 from corpus.crawl.records import DecodeError, decode_html, is_html, parse_http, parse_warc, payload
 from corpus.crawl.split import Fault, iter_gzip_records, iter_plain_records, plan_ranges, sniff
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from corpus import inputs as inp
+from corpus.crawl import inputs as inp
 from corpus.cli import main as cli_main
 from corpus.core.config import ConfigError, load_pipeline
 from corpus.core.parts import read_table
