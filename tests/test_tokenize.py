@@ -11,10 +11,11 @@ import pyarrow.parquet as pq
 import pytest
 import sentencepiece as spm
 
+from contract.tokens import SPECIAL_TOKENS, encode_documents, encode_text, file_sha256
 from corpus.core.parts import read_table
 from corpus.core.runner import run_stage
 from corpus.stages.tokenize import TokenizeStage, split_is_val
-from corpus.stages.tokenizer import SPECIAL_TOKENS, TokenizerStage, encode_documents, encode_text, file_sha256
+from corpus.stages.tokenizer import TokenizerStage
 from tokenize_fixtures import TRICKY, fake_config, write_fake_stage
 
 

@@ -11,15 +11,16 @@ the model learns to answer and to stop, never to imitate users or system prompts
 A generation prompt ends with ``<|assistant_start|>``.
 
 ``tokenizer`` is anything with ``encode(text) -> list[int]`` (no specials added) and a
-``special`` dict (name -> id) holding the seven names below — ``train.tokenizer.Tokenizer``
-is one.
+``special`` dict (name -> id) holding the seven ``contract.tokens.SPECIAL_NAMES`` —
+``contract.tokens.Tokenizer`` is one, and its encode is the shards' encode, so message text
+gets the very ids it would have in pretraining data.
 """
 from __future__ import annotations
 
 from typing import Iterable, Sequence
 
-SPECIAL_NAMES = ("bos", "system_start", "system_end", "user_start", "user_end",
-                 "assistant_start", "assistant_end")
+from contract.tokens import SPECIAL_NAMES
+
 ROLES = ("system", "user", "assistant")
 
 

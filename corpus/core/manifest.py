@@ -13,9 +13,8 @@ import platform
 import sys
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
-from .atomic import atomic_path
+from contract.atomic import write_json_atomic  # noqa: F401  (re-exported: the stages write manifests with it)
 
 PACKAGES = ["crawl2tokens", "pyarrow", "warcio", "trafilatura", "lxml", "fasttext-wheel",
             "datasketch", "sentencepiece", "numpy", "ray", "torch", "resiliparse"]
@@ -56,11 +55,6 @@ def check_balance(counts: dict, where: str) -> None:
         raise BalanceError(
             f"{where}: counts do not balance: in={counts['in']} but kept={counts['kept']} "
             f"+ rejected={rejected} + errors={errors} = {counts['kept'] + rejected + errors}")
-
-
-def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
 
 
 def read_manifest(stage_directory: str | os.PathLike) -> dict | None:

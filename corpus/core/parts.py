@@ -14,7 +14,7 @@ from typing import Iterable, Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .atomic import tmp_name
+from contract.atomic import tmp_name
 
 BASE_FIELDS = [
     pa.field("id", pa.string()),

@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from . import config as cfg
 from . import outdir
-from .atomic import sweep_temporaries
+from contract.atomic import sweep_temporaries
 from .parts import PartWriter
 from .executors import make_executor
 from .manifest import (add_counts, check_balance, command_line, empty_counts, package_versions,

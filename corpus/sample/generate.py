@@ -18,7 +18,7 @@ from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from pathlib import Path
 
-from ..core.atomic import atomic_path
+from contract.atomic import atomic_path
 from . import binaries, lowq
 from .language import language
 from .prose import Composer

@@ -1,9 +1,9 @@
 """`corpus tokenize`: every kept document as tokens, in Parquet shards split train/val.
 
-Map: one task per input part encodes its documents (sentencepiece batch encode, one
-``<|bos|>`` first), assigns each to train or val by a hash of its id, and writes the
-rows sorted by a second hash (the shuffle key) to ``shards/parts/{train,val}/``.
-Reduce: ``finish`` orders all rows of a split by shuffle key — a deterministic global
+Map: one task per input part encodes its documents (``contract.tokens.encode_documents``,
+the encoding training uses too; one ``<|bos|>`` first), assigns each to train or val by a
+hash of its id, and writes the rows sorted by a second hash (the shuffle key) to
+``shards/parts/{train,val}/``. Reduce: ``finish`` orders all rows of a split by shuffle key — a deterministic global
 shuffle — and cuts them into shards of about ``shard_tokens`` tokens. A shard covers a
 contiguous range of keys, and every part is sorted by key, so each shard reads one
 contiguous slice of each part (only the row groups it needs); shards are written in
@@ -29,12 +29,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from contract.atomic import write_json_atomic
+from contract.tokens import MODEL_FILE, SPECIALS_FILE, encode_documents, file_sha256, load_special_tokens
+
 from ..core import config as cfg
 from ..core.parts import PartWriter, document_parts, iter_batches, list_parts
-from ..core.manifest import write_json_atomic
 from ..core.runner import DONE_DIR, RunContext, Stage, StageError, Task, TaskOutput
 from ..core.settings import INPUT_STAGE, Section, fraction, integer, string
-from .tokenizer import MODEL_FILE, SPECIALS_FILE, doc_keys, encode_documents, file_sha256
+from .tokenizer import doc_keys
 
 log = logging.getLogger("corpus")
 
@@ -147,7 +149,7 @@ class TokenizeStage(Stage):
         sp = load_sentencepiece(str(self.tokenizer_path))
         return {"path": os.path.relpath(self.tokenizer_path.resolve(), self.dir.resolve()),
                 "sha256": file_sha256(self.tokenizer_path), "vocab_size": sp.vocab_size(),
-                "special_tokens": json.loads(specials_file.read_text())}
+                "special_tokens": load_special_tokens(specials_file.parent)}
 
     def fingerprint_source(self):
         src = super().fingerprint_source()

@@ -5,8 +5,8 @@ Why these settings: the model side needs every byte sequence to survive a round 
 kept as it is (no dummy prefix, no collapsing, whitespace-only pieces allowed, newlines
 and tabs learned as pieces), and ``byte_fallback`` spells any character outside the
 vocabulary as UTF-8 bytes: there is no unknown token in practice. The seven special
-pieces are declared once here as user-defined symbols; :func:`encode_documents` makes
-sure plain text never produces them.
+pieces (``contract.tokens.SPECIAL_TOKENS``) are user-defined symbols; the contract's
+encoder makes sure plain text never produces them.
 
 The training sample is deterministic: each document gets a hash of (seed, id); the
 documents with the smallest hashes are taken until ``sample_chars`` characters, each
@@ -18,9 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
-import os
-import re
 import time
 from pathlib import Path
 
@@ -28,26 +25,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..core.atomic import atomic_path
+from contract import tokens
+from contract.atomic import atomic_path, write_json_atomic
+from contract.tokens import MODEL_FILE, SPECIAL_TOKENS, SPECIALS_FILE, file_sha256
+
 from ..core.parts import document_parts, iter_batches, list_parts
-from ..core.manifest import write_json_atomic
 from ..core.runner import RunContext, Stage, StageError, Task, TaskOutput
 from ..core.settings import INPUT_STAGE, Section, integer, number
 
-
-#: name in special_tokens.json -> piece. Order fixes their ids (1..7; 0 is <unk>).
-SPECIAL_TOKENS = {
-    "bos": "<|bos|>",
-    "system_start": "<|system_start|>",
-    "system_end": "<|system_end|>",
-    "user_start": "<|user_start|>",
-    "user_end": "<|user_end|>",
-    "assistant_start": "<|assistant_start|>",
-    "assistant_end": "<|assistant_end|>",
-}
-
-MODEL_FILE = "tokenizer.model"
-SPECIALS_FILE = "special_tokens.json"
 
 #: ``stages.tokenizer``: vocabulary, training sample, sentencepiece options.
 SCHEMA = Section({
@@ -67,10 +52,6 @@ DEFAULTS = SCHEMA.defaults()
 SAMPLE_SCHEMA = pa.schema([pa.field("key", pa.uint64()), pa.field("id", pa.string()),
                            pa.field("text", pa.string())])
 
-# Text that sentencepiece would not give back as it is: a literal U+2581 (its whitespace
-# mark, decoded as a space) and the special pieces (matched as user-defined symbols).
-_ESCAPE = re.compile("\u2581|" + "|".join(re.escape(p) for p in SPECIAL_TOKENS.values()))
-
 
 def doc_key(doc_id: str, seed: int) -> int:
     """A stable 64-bit hash of a document id, salted by ``seed``."""
@@ -86,54 +67,6 @@ def stage_params(params: dict) -> dict:
     """The stage's parameters (checked against its schema) over the defaults."""
     SCHEMA.check(params or {}, "stages.tokenizer")
     return {**DEFAULTS, **(params or {})}
-
-
-# --- encoding (used by the tokenize stage and by anyone who needs the exact round trip) ---
-
-def encode_text(sp, text: str) -> list[int]:
-    """Token ids of plain text, exact under ``sp.decode``: never emits a special id."""
-    if "\u2581" not in text and "<|" not in text:
-        return sp.encode(text)
-    return _encode_escaped(sp, text)
-
-
-def _encode_escaped(sp, text: str) -> list[int]:
-    """Encode around the escaped strings, which are spelled as byte pieces (rare: no cache)."""
-    byte_ids = [sp.piece_to_id(f"<0x{b:02X}>") for b in range(256)]
-    out: list[int] = []
-    pos = 0
-    for m in _ESCAPE.finditer(text):
-        if m.start() > pos:
-            out.extend(sp.encode(text[pos:m.start()]))
-        out.extend(byte_ids[b] for b in m.group().encode("utf-8"))
-        pos = m.end()
-    if pos < len(text):
-        out.extend(sp.encode(text[pos:]))
-    return out
-
-
-def encode_documents(sp, texts: list[str], threads: int = 0) -> list[list[int]]:
-    """Batch form of :func:`encode_text` (sentencepiece's batch encode for the common case).
-
-    ``threads``: sentencepiece's encoding threads; 0 = all cores (its default).
-    """
-    out = sp.encode(texts, num_threads=threads if threads > 0 else -1)
-    for i, t in enumerate(texts):
-        if "\u2581" in t or "<|" in t:
-            out[i] = _encode_escaped(sp, t)
-    return out
-
-
-def load_special_tokens(tokenizer_dir: str | os.PathLike) -> dict[str, int]:
-    return json.loads((Path(tokenizer_dir) / SPECIALS_FILE).read_text())
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 # --- training ---
@@ -168,11 +101,10 @@ def train_sentencepiece(texts, vocab_size: int, *, max_doc_chars: int = 8000,
 
 
 def special_ids(sp) -> dict[str, int]:
-    ids = {name: sp.piece_to_id(piece) for name, piece in SPECIAL_TOKENS.items()}
-    for name, i in ids.items():
-        if sp.id_to_piece(i) != SPECIAL_TOKENS[name]:
-            raise StageError(f"tokenizer: special piece {SPECIAL_TOKENS[name]} missing from the model")
-    return ids
+    try:
+        return tokens.special_ids(sp)
+    except ValueError as err:
+        raise StageError(f"tokenizer: {err}") from None
 
 
 def _key_lengths(path: str, seed: int, cap: int) -> tuple[np.ndarray, np.ndarray]:

@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ...core.atomic import atomic_path
+from contract.atomic import atomic_path
 from ...core.config import ConfigError
 
 VERSION = 1

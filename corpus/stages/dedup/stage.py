@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ...core.atomic import atomic_path
+from contract.atomic import atomic_path
 from ...core.parts import document_parts, iter_batches, rejected_schema
 from ...core.runner import Stage, Task, TaskOutput
 from ...core.settings import (INPUT_STAGE, Key, Section, boolean, integer, is_number, one_of,

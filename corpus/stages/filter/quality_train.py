@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...core.atomic import atomic_path
+from contract.atomic import atomic_path
 from .quality import NEGATIVE, POSITIVE, normalise, score
 
 AUTO_POSITIVE = {"1", "true", "hq", "pos", "positive", "clean", "good", "high"}

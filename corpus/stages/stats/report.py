@@ -14,7 +14,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from ...core.atomic import atomic_path
+from contract.atomic import atomic_path
 
 COLORS = {"in": "#4c72b0", "kept": "#55a868", "rejected": "#c44e52", "errors": "#8172b2", "tokens": "#dd8452"}
 

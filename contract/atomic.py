@@ -1,14 +1,15 @@
 """Files appear whole or not at all: written under a hidden temporary name, then renamed.
 
-One naming convention (``.NAME.tmp-PID``) for everything the corpus writes, so a crash never
+One naming convention (``.NAME.tmp-PID``) for everything the project writes, so a crash never
 leaves half a file in place and :func:`sweep_temporaries` recognises what a killed run left.
 """
 from __future__ import annotations
 
+import json
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 
 def tmp_name(path: Path) -> Path:
@@ -26,6 +27,15 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
+    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
 
 
 def sweep_temporaries(directory: Path) -> None:

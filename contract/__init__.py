@@ -1,0 +1,5 @@
+"""What corpus/ and train/ must agree on, in one torch-free place.
+
+The tokenizer contract (special tokens, the one encode, the shard manifest), JSONL reading
+and atomic writes. Both sides import this package; it imports neither of them, nor torch.
+"""
