@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from contract.jsonl import JsonlError
 from sft_helpers import load_tokenizer, train_tiny_tokenizer
 from train.chat_format import (ConversationError, decode_reply, render, render_prompt,
                                training_example, validate)
@@ -135,7 +136,7 @@ def test_loaders_jsonl_and_parquet(tmp_path):
     with pytest.raises(ConversationError, match=r"bad.jsonl:2: .*unknown role"):
         load_conversations(bad)
     bad.write_text("{not json\n")
-    with pytest.raises(ConversationError, match=r"bad.jsonl:1: not JSON"):
+    with pytest.raises(JsonlError, match=r"bad.jsonl:1: not valid JSON"):  # the shared reader's error
         load_conversations(bad)
 
 

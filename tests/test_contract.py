@@ -83,15 +83,17 @@ def test_every_jsonl_reader_uses_the_contract(tmp_path):
     training data all report a bad line the same way."""
     from contract.jsonl import JsonlError
     from corpus.stages.dedup.decontam import EvalSetError, iter_eval_texts
-    from corpus.stages.filter.quality_train import load_labeled
+    from corpus.stages.filter.quality_train import read_examples
     from train.probe import load_questions
     from train.rl_tasks import load_jsonl
     from train.sft_data import load_conversations
 
     bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"prompt": "p", "answer": 1, "question": "q", "text": "t", "label": 1}\n{oops\n')
+    first = {"prompt": "p", "answer": 1, "question": "q", "text": "t", "label": 1,
+             "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}
+    bad.write_text(json.dumps(first) + "\n{oops\n")
     for read in (load_jsonl, load_conversations, load_questions,
-                 lambda p: load_labeled([p], "text", "label")):
+                 lambda p: read_examples([str(p)], "text", "label")):
         with pytest.raises(JsonlError, match=r"bad\.jsonl:2: not valid JSON"):
             read(bad)
     with pytest.raises(EvalSetError, match=r"bad\.jsonl:2: not valid JSON"):

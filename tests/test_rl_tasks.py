@@ -3,6 +3,7 @@ import json
 
 import pytest
 
+from contract.jsonl import JsonlError
 from train.rl_tasks import TaskError, load_task, messages_for
 
 
@@ -40,7 +41,7 @@ def test_bad_task_files(tmp_path):
     with pytest.raises(TaskError, match=r"bad.jsonl:2: .*answer"):
         load_task({"task": str(bad)})
     bad.write_text('{"prompt": "ok", "answer": "1"}\nnot json\n')
-    with pytest.raises(TaskError, match=r"bad.jsonl:2: not valid JSON"):
+    with pytest.raises(JsonlError, match=r"bad.jsonl:2: not valid JSON"):  # the shared reader's error
         load_task({"task": str(bad)})
     with pytest.raises(TaskError, match="not found"):
         load_task({"task": str(tmp_path / "missing.jsonl")})

@@ -20,7 +20,6 @@ settings may come from its ``train.probe`` block; ``--out`` defaults to
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from collections import Counter
@@ -28,10 +27,11 @@ from pathlib import Path
 
 import torch
 
+from contract.jsonl import read_jsonl, write_jsonl
 from train import config as train_config
 from train.chat import add_generation_args
 from train.chat_format import decode_reply, render_prompt, stop_ids
-from train.sft_data import REFUSAL, write_jsonl
+from train.sft_data import REFUSAL
 
 DEFAULTS = {"samples": 8, "threshold": 0.5, "temperature": 0.8, "top_k": 50, "max_new_tokens": 48,
             "batch_size": 64, "seed": 0, "refusal": REFUSAL, "device": "auto",
@@ -58,19 +58,11 @@ def load_questions(path: str | Path) -> list[dict]:
     if not path.exists():
         raise FileNotFoundError(f"questions file not found: {path}")
     out = []
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{lineno}: not JSON ({e})") from None
-            q = obj.get("question", obj.get("prompt")) if isinstance(obj, dict) else None
-            a = obj.get("answer") if isinstance(obj, dict) else None
-            if not isinstance(q, str) or not q.strip() or a is None or not str(a).strip():
-                raise ValueError(f"{path}:{lineno}: needs a non-empty 'question' and 'answer'")
-            out.append({"question": q, "answer": str(a)})
+    for lineno, obj in read_jsonl(path, numbered=True):
+        q, a = obj.get("question", obj.get("prompt")), obj.get("answer")
+        if not isinstance(q, str) or not q.strip() or a is None or not str(a).strip():
+            raise ValueError(f"{path}:{lineno}: needs a non-empty 'question' and 'answer'")
+        out.append({"question": q, "answer": str(a)})
     if not out:
         raise ValueError(f"{path}: no questions")
     return out

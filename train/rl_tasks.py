@@ -8,9 +8,9 @@ split is stable however the file is shuffled or grown.
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
+from contract.jsonl import read_jsonl
 from train.arithmetic import make_problems
 
 BUILTIN = ("arithmetic",)
@@ -22,30 +22,25 @@ class TaskError(ValueError):
 
 
 def load_jsonl(path: str | Path) -> list[dict]:
-    """``[{"prompt", "answer", "system"?}]`` from a JSONL file; a bad line is an error
-    naming the file and line."""
+    """``[{"prompt", "answer", "system"?}]`` from a JSONL file; a line that is not a JSON
+    object is a ``JsonlError``, one without a usable prompt and answer a ``TaskError``,
+    both naming the file and line."""
     path = Path(path)
     if not path.exists():
         raise TaskError(f"RL task file not found: {path}")
     items = []
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise TaskError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
-            if not isinstance(row, dict) or "prompt" not in row or "answer" not in row:
-                raise TaskError(f"{path}:{lineno}: each line needs 'prompt' and 'answer'")
-            if not isinstance(row["prompt"], str) or not row["prompt"].strip():
-                raise TaskError(f"{path}:{lineno}: 'prompt' must be a non-empty string")
-            if row["answer"] is None or isinstance(row["answer"], (dict, list)):
-                raise TaskError(f"{path}:{lineno}: 'answer' must be a string or a number")
-            item = {"prompt": row["prompt"], "answer": str(row["answer"])}
-            if row.get("system"):
-                item["system"] = str(row["system"])
-            items.append(item)
+    for lineno, row in read_jsonl(path, numbered=True):
+        where = f"{path}:{lineno}"
+        if "prompt" not in row or "answer" not in row:
+            raise TaskError(f"{where}: each line needs 'prompt' and 'answer'")
+        if not isinstance(row["prompt"], str) or not row["prompt"].strip():
+            raise TaskError(f"{where}: 'prompt' must be a non-empty string")
+        if row["answer"] is None or isinstance(row["answer"], (dict, list)):
+            raise TaskError(f"{where}: 'answer' must be a string or a number")
+        item = {"prompt": row["prompt"], "answer": str(row["answer"])}
+        if row.get("system"):
+            item["system"] = str(row["system"])
+        items.append(item)
     if not items:
         raise TaskError(f"{path}: no problems in the file")
     return items

@@ -16,6 +16,7 @@ import json
 import random
 from pathlib import Path
 
+from contract.jsonl import read_jsonl, write_jsonl  # noqa: F401  (write_jsonl: re-exported)
 from train.chat_format import ConversationError, validate
 
 IDENTITY = ("I am a small assistant trained with crawl2tokens: a compact GPT pretrained on "
@@ -311,7 +312,8 @@ def _check(messages, where: str) -> list[dict]:
 def load_conversations(path: str | Path) -> list[dict]:
     """Conversations from a JSONL or Parquet file: ``[{"messages", "source"}]``.
 
-    A malformed row raises ``ConversationError`` naming the file and line/row.
+    A malformed row raises ``ConversationError`` (``JsonlError`` for a line that is not
+    JSON), naming the file and line/row.
     """
     path = Path(path)
     if not path.exists():
@@ -325,32 +327,13 @@ def load_conversations(path: str | Path) -> list[dict]:
         for i, messages in enumerate(table.column("messages").to_pylist()):
             out.append({"messages": _check(messages, f"{path} row {i}"), "source": str(path)})
         return out
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ConversationError(f"{where}: not JSON ({e})") from None
-            if isinstance(obj, list):
-                messages = obj
-            elif isinstance(obj, dict) and "messages" in obj:
-                messages = obj["messages"]
-            else:
-                raise ConversationError(f"{where}: expected an object with 'messages'")
-            out.append({"messages": _check(messages, where), "source": str(path)})
+    for lineno, obj in read_jsonl(path, objects=False, numbered=True):
+        where = f"{path}:{lineno}"
+        if isinstance(obj, list):
+            messages = obj
+        elif isinstance(obj, dict) and "messages" in obj:
+            messages = obj["messages"]
+        else:
+            raise ConversationError(f"{where}: expected an object with 'messages'")
+        out.append({"messages": _check(messages, where), "source": str(path)})
     return out
-
-
-def write_jsonl(conversations, path: str | Path) -> Path:
-    """Write ``[{"messages", ...}]`` as JSONL atomically (tmp file then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        for c in conversations:
-            f.write(json.dumps(c, ensure_ascii=False) + "\n")
-    tmp.replace(path)
-    return path

@@ -9,11 +9,12 @@ n-grams are looked up in it with one vectorised ``searchsorted``. Items shorter 
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
+
+from contract.jsonl import JsonlError, read_jsonl
 
 from ...core.config import ConfigError
 from .shingles import TokenBatch
@@ -50,16 +51,11 @@ def iter_eval_texts(path: str | Path, fields: Sequence[str]) -> Iterator[str]:
             for row in batch.to_pylist():
                 yield from values(row)
         return
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise EvalSetError(f"{path}:{lineno}: not valid JSON ({err.msg})") from None
+    try:  # a bad eval set is a bad setting here (exit 2), so the reader's error is re-classed
+        for obj in read_jsonl(path, objects=False):
             yield from values(obj)
+    except JsonlError as err:
+        raise EvalSetError(str(err)) from None
 
 
 def build_ngram_table(files: Sequence[str | Path], fields: Sequence[str], ngram: int = 13,

@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from contract.atomic import atomic_path
+from contract.jsonl import read_jsonl
+
 from .quality import NEGATIVE, POSITIVE, normalise, score
 
 AUTO_POSITIVE = {"1", "true", "hq", "pos", "positive", "clean", "good", "high"}
@@ -63,17 +65,11 @@ def read_examples(paths: list[str], text_col: str, label_col: str) -> tuple[list
             texts += table.column(text_col).to_pylist()
             labels += table.column(label_col).to_pylist()
         else:
-            with open(p, encoding="utf-8") as f:
-                for lineno, line in enumerate(f, 1):
-                    if not line.strip():
-                        continue
-                    try:
-                        row = json.loads(line)
-                        texts.append(row[text_col])
-                        labels.append(row[label_col])
-                    except (json.JSONDecodeError, KeyError, TypeError) as err:
-                        raise ValueError(f"{p}:{lineno}: not a JSON object with {text_col!r} and "
-                                         f"{label_col!r} ({err})") from None
+            for lineno, row in read_jsonl(p, numbered=True):
+                if text_col not in row or label_col not in row:
+                    raise ValueError(f"{p}:{lineno}: needs {text_col!r} and {label_col!r}")
+                texts.append(row[text_col])
+                labels.append(row[label_col])
     return texts, labels
 
 
