@@ -65,7 +65,10 @@ def train_tokenizer(texts: list[str], out_dir: Path, vocab_size: int = 768) -> P
         sentence_iterator=iter(texts), model_prefix=str(out_dir / "tokenizer"), vocab_size=vocab_size,
         model_type="bpe", byte_fallback=True, user_defined_symbols=SPECIALS, character_coverage=1.0,
         bos_id=-1, eos_id=-1, unk_id=0, pad_id=-1, num_threads=1, minloglevel=2,
-        max_sentence_length=100000)
+        max_sentence_length=100000,
+        # the tokenizer stage's text settings, which the contract's exact round trip relies on
+        normalization_rule_name="identity", remove_extra_whitespaces=False, add_dummy_prefix=False,
+        allow_whitespace_only_pieces=True)
     sp = spm.SentencePieceProcessor(model_file=str(out_dir / "tokenizer.model"))
     special = {n: sp.piece_to_id(p) for n, p in zip(SPECIAL_NAMES, SPECIALS)}
     (out_dir / "special_tokens.json").write_text(json.dumps(special, indent=2))

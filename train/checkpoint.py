@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from contract.atomic import write_text_atomic
 from train import safetensors_io
 from train.model import GPT, GPTConfig
 
@@ -92,12 +93,6 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def save_checkpoint(run_dir, step: int, model, optimizer, state: dict, meta: dict, *,
                     tokenizer=None, keep: int | None = None) -> Path:
     """Write ``run_dir/step-NNNNNN`` atomically and point ``run_dir/latest`` at it.
@@ -146,7 +141,7 @@ def save_checkpoint(run_dir, step: int, model, optimizer, state: dict, meta: dic
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _write_text_atomic(run_dir / "latest", final.name + "\n")
+    write_text_atomic(run_dir / "latest", final.name + "\n")
     if keep:
         steps = sorted(p for p in run_dir.iterdir() if p.is_dir() and p.name.startswith(STEP_PREFIX))
         for old in steps[:-keep]:

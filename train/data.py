@@ -21,7 +21,6 @@ documents and carries on with the very next batch an uninterrupted run would hav
 from __future__ import annotations
 
 import bisect
-import json
 import queue
 import threading
 from collections import OrderedDict
@@ -33,9 +32,12 @@ import numpy as np
 import pyarrow.parquet as pq
 import torch
 
+from contract.shards import ShardsError, read_manifest
 
-class DataError(ValueError):
-    pass
+
+#: Unusable shards: the contract's error, so one ``except DataError`` also covers what
+#: ``Tokenizer.from_shards`` finds wrong with the manifest or the tokenizer.
+DataError = ShardsError
 
 
 # -- the split: a list of row groups, addressed by global document index ------------------------
@@ -46,15 +48,11 @@ class Split:
     def __init__(self, shards_dir: str | Path, split: str = "train", seed: int = 0, shuffle: bool = True,
                  cache_groups: int = 16) -> None:
         self.dir = Path(shards_dir)
-        manifest_path = self.dir / "manifest.json"
-        if not manifest_path.exists():
-            raise DataError(f"{manifest_path}: not found (run the tokenize stage first)")
-        self.manifest = json.loads(manifest_path.read_text())
-        info = (self.manifest.get("splits") or {}).get(split)
-        if not info or not info.get("shards"):
-            raise DataError(f"{manifest_path}: split {split!r} has no shards")
+        m = read_manifest(self.dir)
+        manifest_path, self.manifest = m.path, m.data
+        info = m.split(split)
         self.split, self.seed, self.shuffle = split, seed, shuffle
-        self.files = [self.dir / s["path"] for s in info["shards"]]
+        self.files = m.shard_paths(split)
         self.groups: list[tuple[int, int, int]] = []       # (file index, row group, rows)
         for fi, path in enumerate(self.files):
             if not path.exists():
