@@ -233,3 +233,100 @@ def test_nan_loss_stops_without_saving(tmp_path, shards, good_run, capsys):
     assert rc == 1
     assert "training diverged" in err and "Traceback" not in err
     assert {p.name: _snapshot(p) for p in run.iterdir() if p.is_dir()} == before
+
+
+# -- 14: hostile chat / sample input ------------------------------------------------------------
+
+LIMIT_AS = """
+import resource, runpy, sys
+resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit}))
+sys.argv = ["train"] + sys.argv[1:]
+runpy.run_module("train.cli", run_name="__main__")
+"""
+
+
+def _run_limited(args: list[str], cwd: Path, limit_gb: float = 3.0, **kw) -> subprocess.CompletedProcess:
+    """`train ...` in a subprocess whose address space is capped: a prompt that allocated in
+    proportion to its length squared dies here instead of answering."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    code = LIMIT_AS.format(limit=int(limit_gb * 2**30))
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, env=env, capture_output=True,
+                          timeout=300, **kw)
+
+
+def test_chat_megabyte_line_is_cut_with_a_notice_within_bounded_memory(tmp_path, good_run):
+    big = ("The quick brown fox jumps over the lazy dog. " * 23000)[:1_000_000] + " Final words here."
+    r = _run_limited(["chat", str(good_run), "--max-new-tokens", "4", "--seed", "0"], tmp_path,
+                     input=big.encode() + b"\n/quit\n")
+    err = r.stderr.decode()
+    assert r.returncode == 0, err[-2000:]
+    assert "cut from the left" in err and "1,000,018 characters" in err, err
+    assert r.stdout.decode().count("assistant> ") == 1
+
+
+@pytest.mark.parametrize("command", ["chat", "sample"])
+def test_long_prompt_argument_is_cut_with_a_notice_within_bounded_memory(tmp_path, good_run, command):
+    big = "abc def ghi " * 10_000      # 120 KB: near the most one argument can hold
+    r = _run_limited([command, str(good_run), "--prompt", big, "--max-new-tokens", "4", "--seed", "0"], tmp_path)
+    err = r.stderr.decode()
+    assert r.returncode == 0, err[-2000:]
+    assert "cut from the left" in err and "120,000 characters" in err, err
+
+
+def test_chat_keeps_the_end_of_a_long_message(good_run):
+    from train.chat import fit_context
+    from train.checkpoint import load_checkpoint
+    from train.chat_format import render_prompt
+
+    model, tok, _ = load_checkpoint(good_run)
+    notes = []
+    text = "words and more words " * 400 + "the very end"
+    ids = fit_context([{"role": "system", "content": "Be brief."}, {"role": "user", "content": text}],
+                      tok, model.config.seq_len, warn=notes.append)
+    assert len(ids) <= model.config.seq_len * 3 // 4 and len(notes) == 1 and "user message" in notes[0]
+    assert tok.decode(ids).rstrip().endswith("the very end") or "the very end" in tok.decode(ids)
+    short = [{"role": "user", "content": "hi"}]
+    assert fit_context(short, tok, model.config.seq_len, warn=notes.append) == render_prompt(short, tok)
+    assert len(notes) == 1
+
+
+def test_chat_non_utf8_stdin_is_replaced_and_the_session_goes_on(tmp_path, good_run):
+    r = _run_limited(["chat", str(good_run), "--max-new-tokens", "2", "--seed", "0"], tmp_path,
+                     input=b"caf\xe9 \xff\xfe bytes\nhello again\n/quit\n")
+    err = r.stderr.decode()
+    assert r.returncode == 0 and "Traceback" not in err, err
+    assert "not valid UTF-8" in err
+    assert r.stdout.decode().count("assistant> ") == 2
+
+
+def test_chat_non_utf8_prompt_argument(tmp_path, good_run):
+    r = _run_limited(["chat", str(good_run), "--prompt", os.fsdecode(b"caf\xe9"), "--max-new-tokens", "2"],
+                     tmp_path)
+    assert r.returncode == 0 and "not valid UTF-8" in r.stderr.decode(), r.stderr.decode()
+
+
+BAD_FLAGS = [
+    (["--temperature", "nan"], "--temperature"), (["--temperature", "inf"], "--temperature"),
+    (["--temperature", "-1"], "--temperature"), (["--top-k", "-3"], "--top-k"),
+    (["--max-new-tokens", "0"], "--max-new-tokens"), (["--device", "bogus"], "--device"),
+    (["--device", "cuda:99"], "--device"),
+]
+
+
+@pytest.mark.parametrize("command", ["chat", "sample"])
+@pytest.mark.parametrize("flags,name", BAD_FLAGS, ids=[" ".join(f) for f, _ in BAD_FLAGS])
+def test_bad_generation_flag_is_one_line_exit_2(good_run, capsys, command, flags, name):
+    from train import chat, sample
+
+    main = chat.main if command == "chat" else sample.main
+    assert main([str(good_run), "--prompt", "hi", *flags]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and name in err[0], err
+
+
+def test_chat_and_sample_missing_checkpoint_exit_3(tmp_path, capsys):
+    from train import chat, sample
+
+    assert chat.main([str(tmp_path / "nowhere"), "--prompt", "hi"]) == 3
+    assert sample.main([str(tmp_path / "nowhere"), "--prompt", "hi"]) == 3
+    assert len(capsys.readouterr().err.strip().splitlines()) == 2
