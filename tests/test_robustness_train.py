@@ -194,7 +194,7 @@ def _snapshot(d: Path) -> dict:
 @pytest.mark.parametrize("kind", sorted(CORRUPTIONS))
 def test_corrupt_checkpoint_chat_exits_3_and_resume_falls_back(tmp_path, shards, good_run, capsys, kind):
     import shutil
-    from train import chat
+    from train import chat, sample
 
     damage, chat_reads_it = CORRUPTIONS[kind]
     run = tmp_path / "out" / "train" / "pretrain"
@@ -207,6 +207,9 @@ def test_corrupt_checkpoint_chat_exits_3_and_resume_falls_back(tmp_path, shards,
     if chat_reads_it:
         assert rc == 3, out.err
         assert len(out.err.strip().splitlines()) == 1 and "step-000004" in out.err, out.err
+        assert sample.main([str(newest), "--prompt", "hello", "--max-new-tokens", "3"]) == 3
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and "step-000004" in err, err
     else:
         assert rc == 0, out.err
     assert _snapshot(newest) == before      # reading never changes a checkpoint

@@ -37,7 +37,8 @@ def find_checkpoint(target: str, overrides: list[str] | None = None) -> tuple[Pa
         for phase in PHASES:
             run_dir = train_config.output_dir(config, phase)
             if latest_checkpoint(run_dir) is not None:
-                return run_dir, train_config.validate(config, "chat")
+                checked = train_config.validate(config, "chat")     # kinds, constraints, unknown keys
+                return run_dir, {k: checked[k] for k in train_config.section(config, "chat")}
         raise FileNotFoundError(f"no checkpoint under {Path(config['output']) / 'train'} "
                                 f"({', '.join(PHASES)}); train one first")
     if not p.exists():

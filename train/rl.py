@@ -340,10 +340,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--init", default=None, help="checkpoint to start from (default: the SFT run)")
     parser.add_argument("--resume", action="store_true", help="continue from the latest RL checkpoint")
     args = parser.parse_args(argv)
+    from train.checkpoint import CheckpointError
     try:
         config = tcfg.load(args.pipeline, args.overrides)
         run(config, resume=args.resume, init=args.init)
-    except (tcfg.ConfigError, FileNotFoundError, ValueError) as err:
+    except (FileNotFoundError, CheckpointError) as err:      # an input: exit 3
+        print(f"train rl: error: {err}", file=sys.stderr)
+        return 3
+    except (tcfg.ConfigError, ValueError) as err:            # a setting: exit 2
         print(f"train rl: error: {err}", file=sys.stderr)
         return 2
     return 0

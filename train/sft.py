@@ -331,16 +331,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--init", help="checkpoint to start from (overrides train.sft.init)")
     ap.add_argument("--output", help="pipeline output root (overrides `output`)")
     args = ap.parse_args(argv)
+    from train.checkpoint import CheckpointError, ModelMismatch
     overrides = [f"train.{s}" if s.startswith("sft.") else s for s in args.set]
     try:
         config = train_config.load(args.pipeline, overrides)
         if args.output:
             config["output"] = args.output
         run(config, resume=args.resume, init=args.init)
-    except train_config.ConfigError as e:
+    except (train_config.ConfigError, ModelMismatch) as e:    # a setting: exit 2
         print(f"train sft: {e}", file=sys.stderr)
         return 2
-    except FileNotFoundError as e:
+    except (FileNotFoundError, CheckpointError) as e:        # an input: exit 3
         print(f"train sft: {e}", file=sys.stderr)
         return 3
     except ValueError as e:
