@@ -94,7 +94,7 @@ def cut_left(text: str, tokenizer, max_tokens: int) -> str:
     while len(ids) > max_tokens:
         text = tokenizer.decode(ids[len(ids) - max_tokens:])
         ids = tokenizer.encode(text)
-        max_tokens -= 1 if len(ids) > max_tokens else 0
+        max_tokens -= 1     # the decoded tail may re-encode longer: tighten until it fits
     return text
 
 

@@ -262,6 +262,8 @@ def train(p: dict, run_dir: Path, shards: Path, resume: bool, pipeline: dict | N
                 loader.load_state_dict(loaders[d.rank])
                 step, tokens_seen = int(state["step"]), int(state["tokens"])
                 train_time = float(state.get("train_time", 0.0))
+            except DataError:        # the shards, not the checkpoint: fatal, nothing set aside
+                raise
             except (KeyError, IndexError, TypeError, ValueError) as e:
                 raise CheckpointError(f"{cand / 'state.json'}: no usable loader position ({e!r})") from None
         except CheckpointError as e:     # skip it, keep it (set aside), try the one before
