@@ -89,12 +89,14 @@ def notice(line: str) -> None:
 def cut_left(text: str, tokenizer, max_tokens: int) -> str:
     """The end of ``text`` that encodes to at most ``max_tokens`` tokens. The characters are cut
     first (a piece never spans more than CHARS_PER_TOKEN_MAX), so a megabyte is never encoded whole."""
-    text = text[-max(0, max_tokens) * CHARS_PER_TOKEN_MAX:] if max_tokens > 0 else ""
+    max_tokens = max(0, max_tokens)
+    text = text[-max_tokens * CHARS_PER_TOKEN_MAX:] if max_tokens else ""
     ids = tokenizer.encode(text)
+    take = max_tokens
     while len(ids) > max_tokens:
-        text = tokenizer.decode(ids[len(ids) - max_tokens:])
+        text = tokenizer.decode(ids[len(ids) - take:]) if take > 0 else ""
         ids = tokenizer.encode(text)
-        max_tokens -= 1     # the decoded tail may re-encode longer: tighten until it fits
+        take -= 1     # the decoded tail may re-encode a token longer: take one fewer next time
     return text
 
 
