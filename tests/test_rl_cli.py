@@ -75,5 +75,5 @@ def test_user_task_and_bad_config(sft_checkpoint, tmp_path, capsys):
                               out_dir=str(tmp_path / "rl"))]) == 0
     assert latest_checkpoint(tmp_path / "rl").name == "step-000001"
     assert rl.main([_pipeline(root, stepz=3)]) == 2
-    assert "unknown setting" in capsys.readouterr().err
-    assert rl.main([_pipeline(root, init=str(tmp_path / "nowhere"))]) == 2
+    assert "train.rl.stepz: unknown key" in capsys.readouterr().err
+    assert rl.main([_pipeline(root, init=str(tmp_path / "nowhere"))]) == 3   # a missing input checkpoint: exit 3

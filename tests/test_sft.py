@@ -106,7 +106,7 @@ def test_chat_with_pipeline_picks_most_trained_phase(overfit, tmp_path, capsys):
     assert capsys.readouterr().out == convs[1]["messages"][1]["content"] + "\n"
     empty = tmp_path / "e.json"
     empty.write_text(json.dumps({"output": str(tmp_path / "nothing")}))
-    assert chat_cli.main([str(empty), "--prompt", "hi"]) == 1
+    assert chat_cli.main([str(empty), "--prompt", "hi"]) == 3   # no checkpoint to talk to: a missing input
     assert "no checkpoint" in capsys.readouterr().err
 
 
@@ -178,5 +178,5 @@ def test_resume_equals_uninterrupted(work, tmp_path):
 
 
 def test_missing_init_fails_clearly(tmp_path, capsys):
-    assert sft.main(["--set", f"output={tmp_path}"]) == 1
+    assert sft.main(["--set", f"output={tmp_path}"]) == 3   # no checkpoint to start from: a missing input
     assert "no checkpoint" in capsys.readouterr().err

@@ -6,6 +6,10 @@
 With a pipeline file it picks the most trained model under ``<output>/train/``: rl, else
 sft, else pretrain. ``--prompt`` answers once and exits (for scripts); otherwise it is a
 multi-turn session (``/reset`` forgets the conversation, ``/quit`` or Ctrl-D leaves).
+
+A message longer than the context is cut from the left (a notice on stderr says so); input
+that is not UTF-8 is decoded with U+FFFD for the bad bytes (with a notice). Exit codes: 2 a bad
+flag or setting, 3 a missing or corrupt checkpoint.
 """
 from __future__ import annotations
 
@@ -19,8 +23,8 @@ from train import config as train_config
 from train.chat_format import render_prompt, stop_ids
 
 PHASES = ("rl", "sft", "pretrain")   # most trained first
-DEFAULTS = {"temperature": 0.7, "top_k": 50, "max_new_tokens": 256, "system": None, "device": "auto",
-            "threads": None}
+DEFAULTS = train_config.defaults("chat")   # kinds and constraints: train/config.py SCHEMAS["chat"]
+CHARS_PER_TOKEN_MAX = 64   # no piece spans more: a text cut to budget * this still fills the budget
 
 
 def find_checkpoint(target: str, overrides: list[str] | None = None) -> tuple[Path, dict]:
@@ -33,7 +37,8 @@ def find_checkpoint(target: str, overrides: list[str] | None = None) -> tuple[Pa
         for phase in PHASES:
             run_dir = train_config.output_dir(config, phase)
             if latest_checkpoint(run_dir) is not None:
-                return run_dir, train_config.section(config, "chat")
+                checked = train_config.validate(config, "chat")     # kinds, constraints, unknown keys
+                return run_dir, {k: checked[k] for k in train_config.section(config, "chat")}
         raise FileNotFoundError(f"no checkpoint under {Path(config['output']) / 'train'} "
                                 f"({', '.join(PHASES)}); train one first")
     if not p.exists():
@@ -71,15 +76,58 @@ class Streamer:
         return text
 
 
-def fit_context(messages: list[dict], tokenizer, seq_len: int) -> list[int]:
-    """Prompt ids, forgetting the oldest exchanges (never the system message or the last
-    user turn) while the prompt would leave less than a quarter of the context to reply."""
-    messages = list(messages)
+def clean_text(text: str) -> str:
+    """Text as valid Unicode: bytes that were not UTF-8 (kept by Python as lone surrogates in
+    argv, or on stdin read with surrogateescape) become U+FFFD instead of crashing the tokenizer."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def notice(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def cut_left(text: str, tokenizer, max_tokens: int) -> str:
+    """The end of ``text`` that encodes to at most ``max_tokens`` tokens. The characters are cut
+    first (a piece never spans more than CHARS_PER_TOKEN_MAX), so a megabyte is never encoded whole."""
+    max_tokens = max(0, max_tokens)
+    text = text[-max_tokens * CHARS_PER_TOKEN_MAX:] if max_tokens else ""
+    ids = tokenizer.encode(text)
+    take = max_tokens
+    while len(ids) > max_tokens:
+        text = tokenizer.decode(ids[len(ids) - take:]) if take > 0 else ""
+        ids = tokenizer.encode(text)
+        take -= 1     # the decoded tail may re-encode a token longer: take one fewer next time
+    return text
+
+
+def fit_context(messages: list[dict], tokenizer, seq_len: int, warn=notice) -> list[int]:
+    """Prompt ids within three quarters of the context (the rest is room to reply): first forget
+    the oldest exchanges (never the system message or the last user turn), then cut the last
+    message (and, if need be, the system message) from the left, saying so through ``warn``."""
+    budget = max(8, seq_len * 3 // 4)
+    messages = [dict(m) for m in messages]
     first = 1 if messages and messages[0]["role"] == "system" else 0
+    sizes = [len(m["content"]) for m in messages]
+    for m in messages:   # a huge message is trimmed by characters before anything encodes it
+        if len(m["content"]) > budget * CHARS_PER_TOKEN_MAX:
+            m["content"] = m["content"][-budget * CHARS_PER_TOKEN_MAX:]
     prompt = render_prompt(messages, tokenizer)
-    while len(prompt) > seq_len * 3 // 4 and len(messages) - first > 1:
+    while len(prompt) > budget and len(messages) - first > 1:
         del messages[first:first + 2]
+        del sizes[first:first + 2]
         prompt = render_prompt(messages, tokenizer)
+    for i in [len(messages) - 1] + ([0] if first else []):
+        if len(prompt) > budget:
+            m = messages[i]
+            own = len(tokenizer.encode(m["content"]))
+            m["content"] = cut_left(m["content"], tokenizer, own - (len(prompt) - budget))
+            prompt = render_prompt(messages, tokenizer)
+    if len(prompt) > budget:    # only the chat markup is left: keep <|bos|> and the end
+        prompt = prompt[:1] + prompt[len(prompt) - budget + 1:]
+    for m, size in zip(messages, sizes):
+        if len(m["content"]) < size:
+            warn(f"note: the {m['role']} message ({size:,} characters) is too long for the model's context of "
+                 f"{seq_len} tokens: cut from the left to its last {len(m['content']):,} characters")
     return prompt
 
 
@@ -110,6 +158,30 @@ def add_generation_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="pipeline override")
 
 
+def generation_options(block: dict, args, keys=("temperature", "top_k", "max_new_tokens", "system",
+                                                 "device", "seed")) -> dict:
+    """The pipeline's ``train.chat`` block overridden by the flags given, each flag checked
+    against SCHEMAS["chat"] (ConfigError naming the flag: ``--temperature nan`` is refused)."""
+    opts = {**DEFAULTS, **block}
+    schema = train_config.SCHEMAS["chat"]
+    for k in keys:
+        v = getattr(args, k, None)
+        if v is not None:
+            opts[k] = train_config.check_value(f"--{k.replace('_', '-')}", schema[k], v)
+    opts["torch_device"] = train_config.usable_device(
+        opts["device"], "--device" if getattr(args, "device", None) is not None else "train.chat.device")
+    return opts
+
+
+def read_line(prompt: str) -> str:
+    """One line of stdin (EOFError at the end); bytes that are not UTF-8 become U+FFFD, with a notice."""
+    text = input(prompt)
+    cleaned = clean_text(text)
+    if cleaned != text:
+        notice("note: that line was not valid UTF-8; the undecodable bytes were replaced by U+FFFD")
+    return cleaned
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="train chat", description=__doc__.split("\n\n")[0])
     ap.add_argument("target", help="checkpoint (step or run dir) or pipeline file")
@@ -117,41 +189,44 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--system", help="system message for the conversation")
     add_generation_args(ap)
     args = ap.parse_args(argv)
-    from train.checkpoint import load_model
-    from train.tokenizer import Tokenizer
+    from train.checkpoint import CheckpointError, load_checkpoint
 
     try:
         path, block = find_checkpoint(args.target, args.set)
-    except (FileNotFoundError, ValueError) as e:
+        opts = generation_options(block, args)
+    except train_config.ConfigError as e:
         print(f"train chat: {e}", file=sys.stderr)
-        return 1
-    opts = {**DEFAULTS, **block}
-    for k in ("temperature", "top_k", "max_new_tokens", "system", "device", "seed"):
-        v = getattr(args, k)
-        if v is not None:
-            opts[k] = v
+        return 2
+    except FileNotFoundError as e:
+        print(f"train chat: {e}", file=sys.stderr)
+        return 3
     if opts["threads"]:
         torch.set_num_threads(int(opts["threads"]))
-    device = opts["device"]
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    model, _ = load_model(path, torch.device(device))
-    model.eval()
-    tokenizer = Tokenizer.from_checkpoint(path)
-    base = [{"role": "system", "content": opts["system"]}] if opts["system"] else []
+    try:
+        model, tokenizer, _ = load_checkpoint(path, opts["torch_device"])
+    except (CheckpointError, FileNotFoundError) as e:
+        print(f"train chat: {e}", file=sys.stderr)
+        return 3
+    system = clean_text(opts["system"]) if opts["system"] else None
+    base = [{"role": "system", "content": system}] if system else []
 
     if args.prompt is not None:
-        _, stopped = reply(model, tokenizer, base + [{"role": "user", "content": args.prompt}], opts)
+        text = clean_text(args.prompt)
+        if text != args.prompt:
+            notice("note: --prompt was not valid UTF-8; the undecodable bytes were replaced by U+FFFD")
+        _, stopped = reply(model, tokenizer, base + [{"role": "user", "content": text}], opts)
         print()
         if not stopped:
             print("[reply cut at --max-new-tokens]", file=sys.stderr)
         return 0
 
     print(f"chatting with {path} — /reset starts over, /quit or Ctrl-D leaves", file=sys.stderr)
+    if hasattr(sys.stdin, "reconfigure"):    # keep undecodable bytes (as surrogates) instead of raising
+        sys.stdin.reconfigure(errors="surrogateescape")
     messages = list(base)
     while True:
         try:
-            text = input("you> ")
+            text = read_line("you> ")
         except (EOFError, KeyboardInterrupt):
             print()
             return 0
@@ -170,7 +245,6 @@ def main(argv: list[str] | None = None) -> int:
             answer, stopped = "", False
         print("" if stopped else " [cut]")
         messages.append({"role": "assistant", "content": answer})
-
 
 if __name__ == "__main__":
     sys.exit(main())

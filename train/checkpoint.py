@@ -9,6 +9,10 @@
 
 A step is written into a temporary sibling directory and renamed into place, then ``latest``
 is replaced atomically: a crash at any point leaves the previous checkpoint intact.
+
+Loading checks everything before using it (state.json, the model config, every tensor's name,
+shape, dtype and finiteness, the tokenizer's hash and vocab, the optimizer state) and raises
+one error class, ``CheckpointError``, whose message names the file and what is wrong with it.
 """
 from __future__ import annotations
 
@@ -26,6 +30,16 @@ from train import safetensors_io
 from train.model import GPT, GPTConfig
 
 STEP_PREFIX = "step-"
+CORRUPT_PREFIX = "corrupt-"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used: missing, truncated, corrupt or mismatched files."""
+
+
+class ModelMismatch(ValueError):
+    """A sound checkpoint of another model or optimizer than the settings build: the settings
+    changed (a resume refuses it; it is not corrupt and is left where it is)."""
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
@@ -85,7 +99,7 @@ def _tokenizer_files(meta: dict, tokenizer) -> tuple[Path | None, dict | None]:
     return path, special
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -123,7 +137,7 @@ def save_checkpoint(run_dir, step: int, model, optimizer, state: dict, meta: dic
             if special is not None:
                 (tmp / "special_tokens.json").write_text(json.dumps(special, indent=2))
             tok_meta = dict(meta.get("tokenizer") or {})
-            tok_meta.update({"path": "tokenizer.model", "sha256": _sha256(tok_path),
+            tok_meta.update({"path": "tokenizer.model", "sha256": file_sha256(tok_path),
                              "special_tokens": special, "vocab_size": net.config.vocab_size})
             meta["tokenizer"] = tok_meta
         doc = {"step": int(step), "state": state or {}, "meta": meta}
@@ -172,8 +186,9 @@ def latest_checkpoint(run_dir) -> Path | None:
 def resolve(path) -> Path:
     """A step dir as given, or a run dir's latest step."""
     path = Path(path)
-    if _complete(path):
-        return path
+    if _complete(path) or (path.is_dir() and (path.name.startswith(STEP_PREFIX)
+                                              or (path / "state.json").exists())):
+        return path     # a step dir, even a damaged one: loading says what is wrong with it
     latest = latest_checkpoint(path)
     if latest is None:
         raise FileNotFoundError(f"no checkpoint at {path} (neither a step dir nor a run dir with one)")
@@ -181,57 +196,218 @@ def resolve(path) -> Path:
 
 
 def read_state(path) -> dict:
-    return json.loads((resolve(path) / "state.json").read_text())
+    return _read_doc(resolve(path))
+
+
+def checkpoints_newest_first(run_dir) -> list[Path]:
+    """Every step dir of ``run_dir`` (complete or not), newest first: what a resume tries."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        return []
+    return sorted((p for p in run_dir.iterdir() if p.is_dir() and p.name.startswith(STEP_PREFIX)), reverse=True)
+
+
+def set_aside(step_dir: Path) -> Path:
+    """Rename a corrupt step dir to ``corrupt-step-N`` (kept for inspection, never deleted):
+    rotation and later saves of the same step then leave it alone."""
+    target = step_dir.with_name(CORRUPT_PREFIX + step_dir.name)
+    n = 1
+    while target.exists():
+        target = step_dir.with_name(f"{CORRUPT_PREFIX}{step_dir.name}.{n}")
+        n += 1
+    os.replace(step_dir, target)
+    return target
+
+
+def _read_doc(step_dir: Path) -> dict:
+    """state.json, checked: a mapping with an integer step and a meta mapping."""
+    path = step_dir / "state.json"
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: missing") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{path}: not readable JSON ({e})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("meta"), dict):
+        raise CheckpointError(f"{path}: no meta block (not a checkpoint's state.json)")
+    if not isinstance(doc.get("step"), int) or isinstance(doc.get("step"), bool):
+        raise CheckpointError(f"{path}: no integer step")
+    if not isinstance(doc.get("state", {}), dict):
+        raise CheckpointError(f"{path}: state is not a mapping")
+    return doc
+
+
+def _model_config(step_dir: Path, meta: dict) -> GPTConfig:
+    raw = meta.get("model_config")
+    where = step_dir / "state.json"
+    if not isinstance(raw, dict):
+        raise CheckpointError(f"{where}: meta.model_config is missing")
+    for key in ("vocab_size", "n_layer", "n_head", "n_embd", "seq_len"):
+        v = raw.get(key)
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise CheckpointError(f"{where}: meta.model_config.{key} is {v!r}, not a positive integer")
+    try:
+        return GPTConfig.from_dict(raw)
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{where}: meta.model_config is not a valid model ({e})") from None
+
+
+def _checked_tensors(step_dir: Path, model: torch.nn.Module, device) -> dict[str, torch.Tensor]:
+    """The weights file's tensors, refused unless they are exactly the model's: same names,
+    shapes, a floating dtype where the model has one, and no NaN/inf."""
+    path = step_dir / "model.safetensors"
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing")
+    try:
+        tensors = safetensors_io.load_file(path, device=device)
+        aliases = json.loads(safetensors_io.load_metadata(path).get("aliases") or "{}")
+        for dup, kept in aliases.items():
+            tensors[dup] = tensors[kept]
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, RuntimeError) as e:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from None
+    expected = unwrap(model).state_dict()
+    missing = [k for k in expected if k not in tensors]
+    unexpected = [k for k in tensors if k not in expected]
+    if missing or unexpected:
+        raise CheckpointError(f"{path}: weights do not fit the model in state.json "
+                              f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+    for name, want in expected.items():
+        got = tensors[name]
+        if tuple(got.shape) != tuple(want.shape):
+            raise CheckpointError(f"{path}: tensor {name!r} has shape {tuple(got.shape)}, the model in "
+                                  f"state.json needs {tuple(want.shape)}")
+        if want.is_floating_point() and not got.is_floating_point():
+            raise CheckpointError(f"{path}: tensor {name!r} has dtype {got.dtype}, not a floating type")
+        if got.is_floating_point() and not bool(torch.isfinite(got).all()):
+            raise CheckpointError(f"{path}: tensor {name!r} holds NaN or inf values")
+    return tensors
 
 
 def _load_weights(step_dir: Path, model: torch.nn.Module, device) -> None:
-    tensors = safetensors_io.load_file(step_dir / "model.safetensors", device=device)
-    aliases = json.loads(safetensors_io.load_metadata(step_dir / "model.safetensors").get("aliases") or "{}")
-    for dup, kept in aliases.items():
-        tensors[dup] = tensors[kept]
-    missing, unexpected = unwrap(model).load_state_dict(tensors, strict=False)
-    if missing or unexpected:
-        raise ValueError(f"{step_dir / 'model.safetensors'}: weights do not fit the model "
-                         f"(missing {missing[:5]}, unexpected {unexpected[:5]})")
+    unwrap(model).load_state_dict(_checked_tensors(step_dir, model, device), strict=True)
 
 
-def load_model(path, device="cpu") -> tuple[GPT, dict]:
-    """(model in eval mode on ``device``, meta). ``path``: a step dir or a run dir (its latest).
-    meta["tokenizer"]["path"] is made absolute (the copy in the step dir); meta["step"] is set."""
+def _has_tokenizer(step_dir: Path, meta: dict | None = None) -> bool:
+    """Whether the checkpoint carries a tokenizer: its file, or the hash it was saved with."""
+    if (step_dir / "tokenizer.model").exists():
+        return True
+    if meta is None:
+        try:
+            meta = _read_doc(step_dir)["meta"]
+        except CheckpointError:
+            return False
+    return isinstance(meta.get("tokenizer"), dict) and bool(meta["tokenizer"].get("sha256"))
+
+
+def load_tokenizer(step_dir: Path, meta: dict | None = None):
+    """The checkpoint's own tokenizer, checked against the hash and vocab saved with it."""
+    from train.tokenizer import Tokenizer
+
+    step_dir = Path(step_dir)
+    meta = meta if meta is not None else _read_doc(step_dir)["meta"]
+    path = step_dir / "tokenizer.model"
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing (the checkpoint carries no tokenizer)")
+    info = meta.get("tokenizer") if isinstance(meta.get("tokenizer"), dict) else {}
+    want = info.get("sha256")
+    if want and file_sha256(path) != want:
+        raise CheckpointError(f"{path}: sha256 {file_sha256(path)} is not the {want} this checkpoint was "
+                              f"saved with (another tokenizer)")
+    try:
+        tok = Tokenizer(path)
+    except (OSError, RuntimeError, ValueError, TypeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{path}: not a usable tokenizer ({e})") from None
+    vocab = (meta.get("model_config") or {}).get("vocab_size")
+    if vocab is not None and tok.vocab_size != vocab:
+        raise CheckpointError(f"{path}: vocab {tok.vocab_size} does not match the model's {vocab} "
+                              f"(another tokenizer)")
+    return tok
+
+
+def load_checkpoint(path, device="cpu"):
+    """(model in eval mode on ``device``, tokenizer, meta), everything checked first
+    (CheckpointError otherwise). ``path``: a step dir or a run dir (its latest)."""
     step_dir = resolve(path)
-    doc = json.loads((step_dir / "state.json").read_text())
-    meta = doc.get("meta") or {}
-    config = GPTConfig.from_dict(meta["model_config"])
+    doc = _read_doc(step_dir)
+    meta = doc["meta"]
+    config = _model_config(step_dir, meta)
+    tokenizer = load_tokenizer(step_dir, meta)
     model = GPT(config)
     _load_weights(step_dir, model, "cpu")
     model.to(device)
     model.eval()
-    if (step_dir / "tokenizer.model").exists():
-        tok = dict(meta.get("tokenizer") or {})
-        tok["path"] = str((step_dir / "tokenizer.model").resolve())
-        meta["tokenizer"] = tok
-    meta["step"] = doc.get("step")
+    tok = dict(meta.get("tokenizer") or {})
+    tok["path"] = str((step_dir / "tokenizer.model").resolve())
+    meta["tokenizer"] = tok
+    meta["step"] = doc["step"]
+    meta["checkpoint"] = str(step_dir)
+    return model, tokenizer, meta
+
+
+def load_model(path, device="cpu") -> tuple[GPT, dict]:
+    """(model in eval mode on ``device``, meta). ``path``: a step dir or a run dir (its latest).
+    meta["tokenizer"]["path"] is made absolute (the copy in the step dir); meta["step"] is set.
+    A checkpoint saved without a tokenizer loads too (its tokenizer is then not checked)."""
+    step_dir = resolve(path)
+    if _has_tokenizer(step_dir):
+        model, _, meta = load_checkpoint(step_dir, device)
+        return model, meta
+    doc = _read_doc(step_dir)
+    meta = doc["meta"]
+    model = GPT(_model_config(step_dir, meta))
+    _load_weights(step_dir, model, "cpu")
+    model.to(device)
+    model.eval()
+    meta["step"] = doc["step"]
     meta["checkpoint"] = str(step_dir)
     return model, meta
 
 
 def load_training_state(path, model, optimizer) -> dict:
     """Load weights into ``model`` and state into ``optimizer`` (one or a list); returns the
-    saved ``state`` dict with ``step`` added."""
+    saved ``state`` dict with ``step`` added. The checkpoint is checked against its own model
+    config first (CheckpointError: it is damaged), then against ``model`` and ``optimizer``
+    (ModelMismatch: the settings changed); either leaves the model's weights untouched."""
     step_dir = resolve(path)
-    doc = json.loads((step_dir / "state.json").read_text())
+    doc = _read_doc(step_dir)
+    saved_cfg = _model_config(step_dir, doc["meta"])
+    if _has_tokenizer(step_dir, doc["meta"]):
+        load_tokenizer(step_dir, doc["meta"])
+    with torch.device("meta"):
+        shadow = GPT(saved_cfg)          # shapes only: is the checkpoint consistent with itself?
     device = next(unwrap(model).parameters()).device
-    _load_weights(step_dir, model, device)
+    tensors = _checked_tensors(step_dir, shadow, device)
+    have = unwrap(model).config.to_dict()
+    diff = {k: (v, have.get(k)) for k, v in saved_cfg.to_dict().items() if have.get(k) != v}
+    if diff:
+        raise ModelMismatch(f"{step_dir} holds another model than the settings build "
+                            + ", ".join(f"{k} {a} (settings: {b})" for k, (a, b) in sorted(diff.items()))
+                            + "; resume with the settings it was trained with")
+    saved = None
     if optimizer is not None:
         opt_file = step_dir / "optimizer.pt"
-        if not opt_file.exists():
-            raise FileNotFoundError(f"{opt_file}: checkpoint has no optimizer state")
-        saved = torch.load(opt_file, map_location=device, weights_only=True)
+        if not opt_file.is_file():
+            raise CheckpointError(f"{opt_file}: missing (the checkpoint has no optimizer state)")
+        try:
+            saved = torch.load(opt_file, map_location=device, weights_only=True)
+        except Exception as e:      # torch raises many kinds for a damaged zip/pickle
+            raise CheckpointError(f"{opt_file}: not a readable optimizer state ({type(e).__name__}: "
+                                  f"{str(e).splitlines()[0] if str(e) else ''})") from None
         opts = list(optimizer) if isinstance(optimizer, (list, tuple)) else [optimizer]
-        if len(saved["optimizers"]) != len(opts):
-            raise ValueError(f"{opt_file}: {len(saved['optimizers'])} optimizer states for {len(opts)} optimizers")
-        for o, sd in zip(opts, saved["optimizers"]):
-            o.load_state_dict(sd)
+        states = saved.get("optimizers") if isinstance(saved, dict) else None
+        if not isinstance(states, list) or not all(isinstance(x, dict) for x in states):
+            raise CheckpointError(f"{opt_file}: no list of optimizer states")
+        if len(states) != len(opts):
+            raise ModelMismatch(f"{opt_file}: {len(states)} optimizer state(s) for {len(opts)} optimizer(s); "
+                                f"resume with the optimizer it was trained with")
+    unwrap(model).load_state_dict(tensors, strict=True)
+    if saved is not None:
+        for o, sd in zip(opts, states):
+            try:
+                o.load_state_dict(sd)
+            except (ValueError, KeyError, TypeError, RuntimeError) as e:
+                raise ModelMismatch(f"{step_dir / 'optimizer.pt'}: does not fit the optimizer ({e}); "
+                                    f"resume with the optimizer settings it was trained with") from None
     state = dict(doc.get("state") or {})
-    state["step"] = doc.get("step")
+    state["step"] = doc["step"]
     return state

@@ -22,48 +22,23 @@ import torch
 import torch.distributed as dist
 
 from train import config as train_config
+from train.checkpoint import CheckpointError, ModelMismatch, checkpoints_newest_first, file_sha256, set_aside
 from train.checkpoint import latest_checkpoint, load_training_state, save_checkpoint
 from train.data import DataError, Split, TokenLoader, unigram_baseline
 from train.model import GPT, GPTConfig
 from train.optim import build_optimizers, lr_multiplier, set_lr
 from train.tokenizer import Tokenizer
 
-# Defaults: a tiny model that trains in minutes on a laptop CPU. pipelines/*.yaml override them.
-DEFAULTS = {
-    "shards": None,              # default <output>/shards
-    "depth": 4,                  # n_layer = depth, n_embd = 64 * depth (unless n_embd/n_layer are given)
-    "head_dim": 64,
-    "n_layer": None, "n_embd": None, "n_head": None,
-    "mlp": "relu2",
-    "tie_embeddings": False,
-    "logit_softcap": 15.0,
-    "seq_len": 256,
-    "device_batch_size": 8,      # rows per micro-batch per rank
-    "total_batch_tokens": None,  # tokens per optimizer step (all ranks); default one micro-batch per rank
-    "max_steps": 200,
-    "max_seconds": None,         # time budget: stop (with a checkpoint) after this much training time; the
-                                 # LR schedule then follows max(step, time) progress (not bit-reproducible)
-    "stop_at_step": None,        # stop after this step as if preempted (checkpoint; --resume continues)
-    "optimizer": "adamw",        # adamw | muon (Muon for the block matrices)
-    "matrix_lr": 3e-3, "embedding_lr": 3e-2, "unembedding_lr": 3e-3, "muon_lr": 0.02,
-    "weight_decay": 0.0, "beta1": 0.9, "beta2": 0.95,
-    "schedule": "cosine",        # cosine | wsd | constant
-    "warmup_steps": 10, "final_lr_frac": 0.1, "decay_frac": 0.2,
-    "grad_clip": 1.0,
-    "eval_every": 50, "eval_batches": 8,
-    "ckpt_every": 100, "keep_checkpoints": 2,
-    "log_every": 10,
-    "seed": 0, "shuffle": True, "buffer_size": 32,
-    "device": "auto",            # auto | cuda | mps | cpu
-    "compile": False,
-    "dtype": "auto",             # auto: bfloat16 autocast on CUDA, float32 elsewhere
-    "prefetch": 4,
-    "threads": None,             # torch CPU threads (default: torch's choice)
-    "tensorboard": False, "wandb": False, "wandb_project": "crawl2tokens",
-}
+# Defaults: a tiny model that trains in minutes on a laptop CPU; every key, its kind and its
+# constraint are in train/config.py SCHEMAS["pretrain"]. pipelines/*.yaml override them.
+DEFAULTS = train_config.defaults("pretrain")
 
 PEAK_FLOPS_BF16 = {"H100": 989e12, "H200": 989e12, "GH200": 989e12, "B200": 2250e12,
                    "A100": 312e12, "L40S": 362e12, "A10G": 125e12, "4090": 165e12, "3090": 71e12}
+
+
+class Diverged(RuntimeError):
+    """The loss or the gradient became NaN/inf: the run stops (exit 1) rather than save garbage."""
 
 
 def pick_device(name: str) -> torch.device:
@@ -221,13 +196,45 @@ def evaluate(model, shards: Path, p: dict, d: Dist, token_bytes: torch.Tensor, a
             "val_tokens": int(n_tok)}
 
 
+def shard_tokenizer(shards: Path) -> Tokenizer:
+    """The tokenizer the shards' manifest names, refused (DataError) unless it is the very one
+    they were made with: another tokenizer's ids overflow the embedding at step 1."""
+    manifest_path = shards / "manifest.json"
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise DataError(f"{manifest_path}: not a readable manifest ({e})") from None
+    info = manifest.get("tokenizer") if isinstance(manifest, dict) else None
+    if not isinstance(info, dict) or not info.get("path"):
+        raise DataError(f"{manifest_path}: names no tokenizer (tokenizer.path)")
+    path = Path(info["path"])
+    if not path.is_absolute():
+        path = (shards / path).resolve()
+    want_sha, want_vocab = info.get("sha256"), info.get("vocab_size")
+    expect = f"the shards in {shards} expect sha256 {want_sha or '?'} and vocab {want_vocab or '?'}"
+    if not path.is_file():
+        raise DataError(f"tokenizer {path} not found; {expect}")
+    got_sha = file_sha256(path)
+    if want_sha and got_sha != want_sha:
+        raise DataError(f"tokenizer {path} has sha256 {got_sha}, but {expect}: it was replaced after "
+                        f"tokenizing; re-run `corpus tokenize` or restore that tokenizer")
+    try:
+        tokenizer = Tokenizer.from_shards(shards)
+    except (OSError, RuntimeError, ValueError) as e:
+        raise DataError(f"tokenizer {path} cannot be loaded ({e}); {expect}") from None
+    if want_vocab is not None and tokenizer.vocab_size != int(want_vocab):
+        raise DataError(f"tokenizer {path} has vocab {tokenizer.vocab_size}, but {expect}; "
+                        f"re-run `corpus tokenize` or restore that tokenizer")
+    return tokenizer
+
+
 def train(p: dict, run_dir: Path, shards: Path, resume: bool, pipeline: dict | None = None) -> dict:
+    tokenizer = shard_tokenizer(shards)
     d = Dist(p["device"])
     device = d.device
     if p.get("threads"):
         torch.set_num_threads(int(p["threads"]))
     torch.manual_seed(int(p["seed"]))
-    tokenizer = Tokenizer.from_shards(shards)
     cfg = model_config(p, tokenizer.vocab_size)
     model = GPT(cfg).to(device)
     T, B = cfg.seq_len, int(p["device_batch_size"])
@@ -242,16 +249,36 @@ def train(p: dict, run_dir: Path, shards: Path, resume: bool, pipeline: dict | N
                          shuffle=bool(p["shuffle"]), buffer_size=int(p["buffer_size"]), device=device,
                          prefetch=int(p["prefetch"]))
     step, tokens_seen, train_time = 0, 0, 0.0
-    ckpt = latest_checkpoint(run_dir) if resume else None
-    if resume and ckpt is None and d.master:
-        print(f"--resume: no checkpoint in {run_dir}; starting from scratch", flush=True)
-    if ckpt is not None:
-        state = load_training_state(ckpt, model, optimizers)
-        if len(state["loader"]) != d.world:
-            raise DataError(f"{ckpt}: saved by {len(state['loader'])} rank(s), resumed with {d.world}; "
-                            f"resume with the same number of processes")
-        loader.load_state_dict(state["loader"][d.rank])
-        step, tokens_seen, train_time = state["step"], state["tokens"], state.get("train_time", 0.0)
+    ckpt = None
+    candidates = checkpoints_newest_first(run_dir) if resume else []
+    for cand in candidates:
+        try:
+            state = load_training_state(cand, model, optimizers)
+            loaders = state.get("loader")
+            if isinstance(loaders, list) and len(loaders) != d.world:
+                raise DataError(f"{cand}: saved by {len(loaders)} rank(s), resumed with {d.world}; "
+                                f"resume with the same number of processes")
+            try:
+                loader.load_state_dict(loaders[d.rank])
+                step, tokens_seen = int(state["step"]), int(state["tokens"])
+                train_time = float(state.get("train_time", 0.0))
+            except DataError:        # the shards, not the checkpoint: fatal, nothing set aside
+                raise
+            except (KeyError, IndexError, TypeError, ValueError) as e:
+                raise CheckpointError(f"{cand / 'state.json'}: no usable loader position ({e!r})") from None
+        except CheckpointError as e:     # skip it, keep it (set aside), try the one before
+            if d.master:
+                print(f"warning: skipping corrupt checkpoint {cand}: {e}; moved to "
+                      f"{set_aside(cand).name}", file=sys.stderr, flush=True)
+            continue
+        ckpt = cand
+        break
+    if resume and ckpt is None:
+        if candidates:
+            raise CheckpointError(f"--resume: no valid checkpoint left in {run_dir} (the corrupt ones "
+                                  f"were set aside as corrupt-step-*); run without --resume to start over")
+        if d.master:
+            print(f"--resume: no checkpoint in {run_dir}; starting from scratch", flush=True)
     max_steps = int(p["max_steps"])
     use_bf16 = device.type == "cuda" and p.get("dtype", "auto") in ("auto", "bfloat16", "bf16")
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if use_bf16 else contextlib.nullcontext())
@@ -315,19 +342,24 @@ def train(p: dict, run_dir: Path, shards: Path, resume: bool, pipeline: dict | N
             loss_sum += loss.detach()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), float(p["grad_clip"])) \
             if p.get("grad_clip") else None
+        loss_value = float(loss_sum) / accum
+        if d.enabled:
+            loss_value = d.sum([loss_value])[0] / d.world
+        if not math.isfinite(loss_value) or (grad_norm is not None and not math.isfinite(float(grad_norm))):
+            loader.close()      # before the update: the weights and the last checkpoint stay good
+            raise Diverged(f"step {step + 1}: loss {loss_value}, grad norm {float(grad_norm or 0.0)}: training "
+                           f"diverged; stopped without saving (last checkpoint: {latest_checkpoint(run_dir)}); "
+                           f"lower the learning rates or raise warmup_steps")
         for opt in optimizers:
             opt.step()
         for opt in optimizers:
             opt.zero_grad(set_to_none=True)
-        loss_value = float(loss_sum) / accum
         if device.type == "cuda":
             torch.cuda.synchronize()
         dt = time.perf_counter() - t0
         step += 1
         tokens_seen += total
         train_time += dt
-        if d.enabled:
-            loss_value = d.sum([loss_value])[0] / d.world
         record = {"step": step, "loss": loss_value, "lr": lr, "tokens": tokens_seen, "tok_per_s": total / dt,
                   "dt": dt, "epoch": loader.epoch()}
         if grad_norm is not None:
@@ -376,12 +408,20 @@ def train(p: dict, run_dir: Path, shards: Path, resume: bool, pipeline: dict | N
 
 
 def resolve_params(config: dict) -> tuple[dict, Path, Path]:
-    p = dict(DEFAULTS)
-    section = train_config.section(config, "pretrain")
-    unknown = sorted(set(section) - set(DEFAULTS) - {"out_dir"})
-    if unknown:
-        raise train_config.ConfigError(f"train.pretrain: unknown keys {unknown}; known: {sorted(DEFAULTS)}")
-    p.update(section)
+    """Validated settings (ConfigError names the key), the run dir and the shards dir."""
+    p = train_config.validate(config, "pretrain")
+    p.pop("out_dir", None)
+    try:
+        cfg = model_config(p, vocab_size=256)
+    except ValueError as e:
+        raise train_config.ConfigError(f"train.pretrain.depth/head_dim/n_embd/n_head: {e}") from None
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    per_micro = int(p["device_batch_size"]) * cfg.seq_len * world
+    if p["total_batch_tokens"] and p["total_batch_tokens"] % per_micro:
+        raise train_config.ConfigError(
+            f"train.pretrain.total_batch_tokens: {p['total_batch_tokens']} is not a multiple of "
+            f"device_batch_size * seq_len * world_size = {p['device_batch_size']} * {cfg.seq_len} * {world} "
+            f"= {per_micro}")
     run_dir = train_config.output_dir(config, "pretrain")
     shards = Path(p["shards"]) if p.get("shards") else Path(config["output"]) / "shards"
     return p, run_dir, shards
@@ -397,20 +437,26 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = train_config.load(args.pipeline, args.overrides)
         p, run_dir, shards = resolve_params(config)
+        train_config.usable_device(p["device"], "train.pretrain.device")
     except train_config.ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if not (shards / "manifest.json").exists():
         print(f"error: no token shards at {shards} (run `corpus tokenize` first, or set train.pretrain.shards)",
               file=sys.stderr)
-        return 2
+        return 3
     try:
         train(p, run_dir, shards, args.resume, config)
-    except DataError as e:
+    except ModelMismatch as e:                    # the settings changed since the checkpoint
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except (DataError, CheckpointError) as e:     # an input: shards, tokenizer, checkpoints
+        print(f"error: {e}", file=sys.stderr)
+        return 3
+    except Diverged as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

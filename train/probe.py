@@ -125,7 +125,9 @@ def main(argv: list[str] | None = None) -> int:
         default_out = None
         if Path(args.target).is_file():
             config = train_config.load(args.target, args.set)
-            opts.update(train_config.section(config, "probe"))
+            section = train_config.section(config, "probe")
+            checked = train_config.validate(config, "probe")     # kinds, constraints, unknown keys
+            opts.update({k: checked[k] for k in section})
             default_out = train_config.output_dir(config, "probe") / "probe.jsonl"
         for key in ("questions", "out", "samples", "threshold", "temperature", "top_k",
                     "max_new_tokens", "seed", "device"):
@@ -142,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         model, _ = load_model(path, torch.device(device))
         tokenizer = Tokenizer.from_checkpoint(path)
+    except train_config.ConfigError as e:      # a bad setting: exit 2
+        print(f"train probe: {e}", file=sys.stderr)
+        return 2
     except (FileNotFoundError, ValueError) as e:
         print(f"train probe: {e}", file=sys.stderr)
         return 1

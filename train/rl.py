@@ -68,21 +68,10 @@ class RLSettings:
 
     @classmethod
     def from_params(cls, params: dict) -> "RLSettings":
+        """Checked against train/config.py SCHEMAS["rl"] (kinds, constraints, unknown keys)."""
+        values = tcfg.validate({"train": {"rl": params}}, "rl")
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(params) - known - {"out_dir"})
-        if unknown:
-            raise tcfg.ConfigError(f"train.rl: unknown setting(s) {unknown}; known: {sorted(known)}")
-        values = {k: v for k, v in params.items() if k in known}
-        for f in fields(cls):   # YAML reads 5e-4 as a string: coerce to the default's type
-            default, v = f.default, values.get(f.name)
-            if not isinstance(v, str) or isinstance(default, bool) or default is None:
-                continue
-            if isinstance(default, (int, float)):
-                try:
-                    values[f.name] = type(default)(float(v)) if isinstance(default, float) else int(v)
-                except (TypeError, ValueError):
-                    raise tcfg.ConfigError(f"train.rl.{f.name}: {v!r} is not a number") from None
-        return cls(**values)
+        return cls(**{k: v for k, v in values.items() if k in known})
 
 
 # -- the update ----------------------------------------------------------------------------------
@@ -235,6 +224,7 @@ def run(config: dict, resume: bool = False, init: str | None = None) -> dict:
     from train.rl_tasks import load_task, messages_for
     from train.tokenizer import Tokenizer
 
+    tcfg.validate(config, "rl")     # every train block: a typo anywhere fails before any work
     params = tcfg.section(config, "rl")
     if init:
         params["init"] = init
@@ -350,10 +340,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--init", default=None, help="checkpoint to start from (default: the SFT run)")
     parser.add_argument("--resume", action="store_true", help="continue from the latest RL checkpoint")
     args = parser.parse_args(argv)
+    from train.checkpoint import CheckpointError
     try:
         config = tcfg.load(args.pipeline, args.overrides)
         run(config, resume=args.resume, init=args.init)
-    except (tcfg.ConfigError, FileNotFoundError, ValueError) as err:
+    except (FileNotFoundError, CheckpointError) as err:      # an input: exit 3
+        print(f"train rl: error: {err}", file=sys.stderr)
+        return 3
+    except (tcfg.ConfigError, ValueError) as err:            # a setting: exit 2
         print(f"train rl: error: {err}", file=sys.stderr)
         return 2
     return 0

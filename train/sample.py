@@ -1,5 +1,7 @@
 """`train sample CKPT --prompt TEXT`: continue a text with a checkpoint (KV cache, temperature,
-top-k). CKPT is a step dir, a run dir (its latest step) or a pipeline file (its pretrain run)."""
+top-k). CKPT is a step dir, a run dir (its latest step) or a pipeline file (its pretrain run).
+A prompt longer than the context is cut from the left (with a notice). Exit codes: 2 a bad flag
+or setting, 3 a missing or corrupt checkpoint."""
 from __future__ import annotations
 
 import argparse
@@ -8,14 +10,14 @@ from pathlib import Path
 
 import torch
 
-from train.checkpoint import load_model
-from train.tokenizer import Tokenizer
+from train import config as train_config
+from train.chat import clean_text, cut_left, notice
+from train.checkpoint import CheckpointError, load_checkpoint
 
 
 def _checkpoint_path(arg: str) -> Path:
     path = Path(arg)
     if path.is_file() and path.suffix in (".yaml", ".yml", ".json"):
-        from train import config as train_config
         return train_config.output_dir(train_config.load(str(path)), "pretrain")
     return path
 
@@ -32,18 +34,36 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args(argv)
     try:
-        model, meta = load_model(_checkpoint_path(args.checkpoint), args.device)
-    except FileNotFoundError as e:
+        schema = train_config.SCHEMAS["chat"]
+        for flag, key in (("--temperature", "temperature"), ("--top-k", "top_k"),
+                          ("--max-new-tokens", "max_new_tokens")):
+            train_config.check_value(flag, schema[key], getattr(args, key))
+        train_config.check_value("--num-samples", train_config.Setting("int", 1, train_config.at_least(1)),
+                                 args.num_samples)
+        device = train_config.usable_device(args.device, "--device")
+        path = _checkpoint_path(args.checkpoint)
+    except train_config.ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    tok = Tokenizer(meta["tokenizer"]["path"], meta["tokenizer"].get("special_tokens"))
-    prompt = [tok.bos_id] + tok.encode(args.prompt)
+    try:
+        model, tok, _ = load_checkpoint(path, device)
+    except (CheckpointError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 3
+    text = clean_text(args.prompt)
+    budget = max(1, model.config.seq_len * 3 // 4 - 1)    # <|bos|> + prompt: room left to continue
+    kept = cut_left(text, tok, budget)
+    if len(kept) < len(text):
+        notice(f"note: --prompt ({len(text):,} characters) is too long for the model's context of "
+               f"{model.config.seq_len} tokens: cut from the left to its last {len(kept):,} characters")
+    prompt = [tok.bos_id] + tok.encode(kept)
+    args.max_new_tokens = min(args.max_new_tokens, model.config.seq_len * 4 - len(prompt))
     stops = [tok.bos_id]
     if args.num_samples == 1:      # stream the single sample as it is generated
         ids = list(prompt[1:])
         shown = tok.decode(ids)
         sys.stdout.write(shown)
-        for t in model.stream(prompt, args.max_new_tokens, args.temperature, args.top_k, stops, args.seed):
+        for t in model.stream(prompt, args.max_new_tokens, args.temperature, args.top_k or None, stops, args.seed):
             if t in stops:
                 break
             ids.append(t)
@@ -53,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             shown = text
         sys.stdout.write("\n")
         return 0
-    outs = model.generate([prompt] * args.num_samples, args.max_new_tokens, args.temperature, args.top_k,
+    outs = model.generate([prompt] * args.num_samples, args.max_new_tokens, args.temperature, args.top_k or None,
                           stops, args.seed)
     for i, ids in enumerate(outs):
         ids = [t for t in ids if t not in stops]

@@ -36,33 +36,8 @@ from train import config as train_config
 from train.chat_format import render, render_prompt, stop_ids, decode_reply
 from train.sft_data import builtin_conversations, load_conversations
 
-DEFAULTS = {
-    "init": None,              # checkpoint to start from (step or run dir); default <output>/train/pretrain
-    "builtin": {"n": 2000, "seed": 0, "arithmetic_levels": [1, 2]},   # n: 0 disables
-    "data": [],                # user conversation files (JSONL/Parquet with `messages`)
-    "extra_data": [],          # more files mixed in, e.g. `train probe`'s output
-    "max_len": None,           # tokens per row; default and maximum: the model's seq_len
-    "overflow": "drop",        # drop | truncate: what to do with a conversation longer than max_len
-    "val_fraction": 0.05,      # held out (by a hash of the conversation) for the val loss
-    "batch_size": 16,
-    "steps": None,             # optimizer steps; default epochs * batches per epoch
-    "epochs": 1,
-    "lr": 3e-4,
-    "min_lr_frac": 0.1,        # linear decay to lr * min_lr_frac
-    "warmup": 10,
-    "weight_decay": 0.0,
-    "grad_clip": 1.0,
-    "log_every": 10,
-    "eval_every": 0,           # 0: only at the end
-    "checkpoint_every": 0,     # 0: only at the end
-    "keep": 2,                 # newest step dirs kept (0: all)
-    "max_seconds": 0,          # >0: stop (and save) after this much training time; the LR decay
-                               # then follows time when it is ahead of steps
-    "seed": 0,
-    "device": "auto",          # auto (cuda when present) | cuda | cpu
-    "threads": None,           # torch CPU threads (default: torch's choice)
-    "samples": ["Hello!", "Who are you?", "What is 7 plus 5?"],   # generated after training
-}
+# Every key, its kind and its constraint: train/config.py SCHEMAS["sft"].
+DEFAULTS = train_config.defaults("sft")
 
 
 # --- data -----------------------------------------------------------------------------------
@@ -222,11 +197,8 @@ def run(config: dict, resume: bool = False, init: str | None = None) -> Path:
     from train.checkpoint import latest_checkpoint, load_model, load_training_state, save_checkpoint
     from train.tokenizer import Tokenizer
 
-    section = train_config.section(config, "sft")
-    unknown = sorted(set(section) - set(DEFAULTS) - {"out_dir"})
-    if unknown:
-        raise ValueError(f"train.sft: unknown keys {unknown}; known: {sorted(DEFAULTS)}")
-    params = {**DEFAULTS, **section}
+    params = train_config.validate(config, "sft")
+    params.pop("out_dir", None)
     if params["threads"]:
         torch.set_num_threads(int(params["threads"]))
     out_dir = train_config.output_dir(config, "sft")
@@ -359,13 +331,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--init", help="checkpoint to start from (overrides train.sft.init)")
     ap.add_argument("--output", help="pipeline output root (overrides `output`)")
     args = ap.parse_args(argv)
+    from train.checkpoint import CheckpointError, ModelMismatch
     overrides = [f"train.{s}" if s.startswith("sft.") else s for s in args.set]
     try:
         config = train_config.load(args.pipeline, overrides)
         if args.output:
             config["output"] = args.output
         run(config, resume=args.resume, init=args.init)
-    except (FileNotFoundError, ValueError) as e:
+    except (train_config.ConfigError, ModelMismatch) as e:    # a setting: exit 2
+        print(f"train sft: {e}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, CheckpointError) as e:        # an input: exit 3
+        print(f"train sft: {e}", file=sys.stderr)
+        return 3
+    except ValueError as e:
         print(f"train sft: {e}", file=sys.stderr)
         return 1
     return 0
