@@ -207,7 +207,7 @@ def _near_pass(docs: _Docs, sources: list[Source], rank_keep: np.ndarray, work: 
     src = [(s.index, s.part, s.offset, s.rows) for s in sources]
     buckets = int(opts.get("buckets", 1))
     items = [(src, str(members_path), b, k, buckets) for b in range(bands) for k in range(buckets)]
-    if len(docs.frozen) * bands < INLINE_BAND_KEYS:   # small: sorting here beats starting workers
+    if len(docs.frozen) * bands < INLINE_BAND_KEYS:  # small: sorting here beats starting workers
         results = [band_links(*item) for item in items]
     else:
         results = run_map(band_links, items)
