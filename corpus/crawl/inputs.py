@@ -154,51 +154,65 @@ def resolve_inputs(patterns: list[str], prefix: str = COMMONCRAWL_PREFIX,
     out: list[str] = []
     for pattern in patterns:
         pattern = str(pattern)
-        shown = safe_name(pattern)
         if is_path_list(pattern):
-            try:
-                found = read_path_list(pattern, prefix, paths_limit, timeout)
-            except (OSError, InputError) as err:
-                cause = err.cause if isinstance(err, InputError) else describe_error(err, timeout)
-                raise InputError(f"cannot read the path list {shown}: {cause}") from err
-            if not found:
-                raise InputError(f"the path list {shown} names no files")
-            out.extend(found)
+            out.extend(_expand_path_list(pattern, prefix, paths_limit, timeout))
         elif is_remote(pattern):
-            if _has_glob(pattern) and not _is_http(pattern):
-                import fsspec
-
-                try:
-                    fs, _, paths = fsspec.get_fs_token_paths(pattern)
-                except Exception:  # reported as a fault of this pattern when it is read
-                    out.append(pattern)
-                    continue
-                if not paths:
-                    raise InputError(f"input {shown}: no file matches this pattern")
-                proto = pattern.split("://", 1)[0]
-                out.extend(sorted(f"{proto}://{p}" for p in paths))
-            else:
-                out.append(pattern)
+            out.extend(_expand_remote(pattern))
         else:
-            pattern = os.path.expanduser(pattern)
-            if os.path.isdir(pattern):  # a directory: the crawl files in it
-                matches = sorted(p for p in glob.glob(os.path.join(pattern, "*"))
-                                 if p.endswith(CRAWL_SUFFIXES))
-                if not matches:
-                    raise InputError(f"input {shown}: directory holds no crawl file "
-                                     f"({', '.join(CRAWL_SUFFIXES)})")
-            elif _has_glob(pattern):
-                matches = sorted(glob.glob(pattern))
-                if not matches:
-                    raise InputError(f"input {shown}: no file matches this pattern")
-            elif os.path.exists(pattern):
-                matches = [pattern]
-            else:
-                raise InputError(f"input {shown}: no such file")
-            out.extend(safe_name(os.path.abspath(m)) for m in matches)
+            out.extend(_expand_local(pattern))
     seen: set[str] = set()
     return [s for s in out if not (s in seen or seen.add(s))]
 
+
+def _expand_path_list(pattern: str, prefix: str, paths_limit: int | None,
+                      timeout: float | None) -> list[str]:
+    """The files a Common Crawl path list names; an unreadable or empty list is an InputError."""
+    shown = safe_name(pattern)
+    try:
+        found = read_path_list(pattern, prefix, paths_limit, timeout)
+    except (OSError, InputError) as err:
+        cause = err.cause if isinstance(err, InputError) else describe_error(err, timeout)
+        raise InputError(f"cannot read the path list {shown}: {cause}") from err
+    if not found:
+        raise InputError(f"the path list {shown} names no files")
+    return found
+
+
+def _expand_remote(pattern: str) -> list[str]:
+    """A URL as given, or the files an s3/gs glob matches (http has no listing to glob)."""
+    if not _has_glob(pattern) or _is_http(pattern):
+        return [pattern]
+    import fsspec  # heavy: loaded only for remote inputs
+
+    try:
+        fs, _, paths = fsspec.get_fs_token_paths(pattern)
+    except Exception:  # reported as a fault of this pattern when it is read
+        return [pattern]
+    if not paths:
+        raise InputError(f"input {safe_name(pattern)}: no file matches this pattern")
+    proto = pattern.split("://", 1)[0]
+    return sorted(f"{proto}://{p}" for p in paths)
+
+
+def _expand_local(pattern: str) -> list[str]:
+    """A local file, glob or directory (its crawl files) as absolute, storable names."""
+    shown = safe_name(pattern)
+    pattern = os.path.expanduser(pattern)
+    if os.path.isdir(pattern):  # a directory: the crawl files in it
+        matches = sorted(p for p in glob.glob(os.path.join(pattern, "*"))
+                         if p.endswith(CRAWL_SUFFIXES))
+        if not matches:
+            raise InputError(f"input {shown}: directory holds no crawl file "
+                             f"({', '.join(CRAWL_SUFFIXES)})")
+    elif _has_glob(pattern):
+        matches = sorted(glob.glob(pattern))
+        if not matches:
+            raise InputError(f"input {shown}: no file matches this pattern")
+    elif os.path.exists(pattern):
+        matches = [pattern]
+    else:
+        raise InputError(f"input {shown}: no such file")
+    return [safe_name(os.path.abspath(m)) for m in matches]
 
 def _remote_error(source: str, err: Exception, timeout: float | None) -> InputError:
     if isinstance(err, ImportError):  # s3:// without s3fs, gs:// without gcsfs...
