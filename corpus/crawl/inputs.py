@@ -44,7 +44,7 @@ def _http_options(source: str, timeout: float | None) -> dict:
     aiohttp waits 5 minutes per request on a server that accepts and never answers."""
     if not _is_http(source) or not timeout:
         return {}
-    import aiohttp
+    import aiohttp  # heavy: loaded only for http(s) inputs
 
     t = float(timeout)
     return {"client_kwargs": {"timeout": aiohttp.ClientTimeout(total=None, connect=t,
@@ -55,7 +55,7 @@ def describe_error(err: BaseException, timeout: float | None = HTTP_TIMEOUT_S) -
     """The true cause of an open/read failure. fsspec turns any failure of its HEAD/GET
     probe into FileNotFoundError; the cause is further down the exception chain."""
     try:
-        from aiohttp import ClientResponseError
+        from aiohttp import ClientResponseError  # heavy: loaded only to explain a failure
     except ImportError:  # pragma: no cover - fsspec's http needs aiohttp
         ClientResponseError = ()  # noqa: N806
     chain: list[BaseException] = []
@@ -229,7 +229,7 @@ def open_input(source: str, block_size: int = 1 << 20,
     where the server supports byte ranges). A URL that cannot be opened: InputError."""
     if not is_remote(source):
         return open(local_path(source), "rb")
-    import fsspec
+    import fsspec  # heavy: loaded only for remote inputs
 
     try:
         return fsspec.open(source, "rb", block_size=block_size,
@@ -244,7 +244,7 @@ def open_stream(source: str, timeout: float | None = HTTP_TIMEOUT_S) -> BinaryIO
     if not is_remote(source):
         return open(local_path(source), "rb")
     if _is_http(source):
-        import fsspec
+        import fsspec  # heavy: loaded only for remote inputs
 
         try:
             return fsspec.open(source, "rb", block_size=0, **_http_options(source, timeout)).open()
@@ -276,7 +276,7 @@ def file_size(source: str, timeout: float | None = HTTP_TIMEOUT_S) -> int | None
     """Size in bytes, or None when unknown (remote without a size)."""
     if not is_remote(source):
         return os.path.getsize(local_path(source))
-    import fsspec
+    import fsspec  # heavy: loaded only for remote inputs
 
     fs, path = fsspec.core.url_to_fs(source, **_http_options(source, timeout))
     return fs.size(path)
@@ -291,7 +291,7 @@ def read_range(source: str, offset: int, length: int,
         with open(local_path(source), "rb") as fh:
             fh.seek(offset)
             return fh.read(length)
-    import fsspec
+    import fsspec  # heavy: loaded only for remote inputs
 
     fs, path = fsspec.core.url_to_fs(source, **_http_options(source, timeout))
     try:

@@ -16,6 +16,7 @@ quality, C4 (which also removes lines), FineWeb, quality classifier; then PII ma
 """
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,8 +106,6 @@ class FilterStage(Stage):
     def fingerprint_source(self):
         """Also the content of the files the filters read (blocklists, classifier model):
         editing a blocklist makes the existing parts stale."""
-        import hashlib
-
         src = super().fingerprint_source()
         files = {}
         url = self.settings.chain[0].p
