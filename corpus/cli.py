@@ -23,6 +23,11 @@ import time
 
 from .core import config as cfg
 from .core import registry
+from .core.manifest import BalanceError
+from .core.outdir import OutputBusy, output_lock
+from .core.runner import StageError, run_stage
+from .crawl.inputs import InputError
+from .sample.cli import ensure_sample_crawl
 
 log = logging.getLogger("corpus")
 
@@ -91,9 +96,6 @@ def print_summary(manifest: dict) -> None:
 def run_stages(config: dict, names: list[str], force: bool = False, quiet: bool = False) -> list[dict]:
     """Run the named stages in order and return their manifests; the output root stays
     locked for the whole run, so another run cannot slip in between two stages."""
-    from .core.outdir import output_lock
-    from .core.runner import run_stage
-
     manifests = []
     with output_lock(config["output"]):
         if any(n == "extract" for n in names):
@@ -112,8 +114,6 @@ def run_stages(config: dict, names: list[str], force: bool = False, quiet: bool 
 def raise_no_documents(manifest: dict) -> None:
     """Not one document came out of the inputs: tolerating corrupt records never means
     accepting no data, and the later stages would only fail on an empty corpus."""
-    from .crawl.inputs import InputError
-
     c = manifest["counts"]
     reasons = ", ".join(f"{k}={v}" for k, v in {**c["rejected"], **c["errors"]}.items())
     faults = manifest.get("faults") or []
@@ -127,8 +127,6 @@ def ensure_sample(config: dict) -> None:
     sample = config.get("sample")
     if not sample:
         return
-    from .sample.cli import ensure_sample_crawl
-
     ensure_sample_crawl(sample)
 
 
@@ -140,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in EXTRA_COMMANDS:
         return importlib.import_module(EXTRA_COMMANDS[args.command]).main(args) or 0
     if args.command == "stats":  # takes a pipeline YAML or any output directory
-        from .stages.stats.stage import cli_main
+        from .stages.stats.stage import cli_main  # heavy: pyarrow.compute loads only for `stats`
         return cli_main(args)
     try:
         config = cfg.load_pipeline(args.pipeline, args.overrides, inputs=args.inputs,
@@ -154,11 +152,6 @@ def main(argv: list[str] | None = None) -> int:
         config.pop("sample", None)
     names = registry.names() if args.command == "run" else [args.command]
     t0 = time.monotonic()
-    from .core.runner import StageError
-    from .core.manifest import BalanceError
-    from .crawl.inputs import InputError
-    from .core.outdir import OutputBusy
-
     try:
         manifests = run_stages(config, names, force=args.force, quiet=args.quiet)
     except OutputBusy as err:

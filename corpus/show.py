@@ -13,6 +13,10 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from .crawl.inputs import read_range
+from .crawl.records import decode_html, parse_http, parse_warc, payload
+from .crawl.split import read_record_bytes
+
 
 def add_arguments(p) -> None:
     p.add_argument("id", help="document id (the UUID of its WARC-Record-ID)")
@@ -47,9 +51,6 @@ def find_row(directory: str | Path, doc_id: str) -> tuple[dict, Path] | None:
 
 def raw_record(source: str, offset: int, length: int) -> bytes:
     """The original record's bytes (WARC headers, HTTP headers, payload), inflated."""
-    from .crawl.inputs import read_range
-    from .crawl.split import read_record_bytes
-
     return read_record_bytes(read_range(source, int(offset), int(length)))
 
 
@@ -65,8 +66,6 @@ def main(args) -> int:
             print(f"error: row {args.id} has no provenance (source/offset/length)", file=sys.stderr)
             return 1
         data = raw_record(row["source"], row["offset"], row["length"])
-        from .crawl.records import decode_html, parse_http, parse_warc
-
         rec = parse_warc(row["offset"], row["length"], data)[0]
         head_end = data.find(b"\r\n\r\n")
         out.write(data[:head_end].decode("utf-8", "replace") + "\n\n")
@@ -76,8 +75,6 @@ def main(args) -> int:
         else:
             http_end = rec.block.find(b"\r\n\r\n")
             out.write(rec.block[:max(http_end, 0)].decode("latin-1") + "\n\n")
-            from .crawl.records import payload
-
             body, _ = decode_html(payload(resp), resp.headers.get("content-type", ""))
         out.write(body[:args.max_chars] if args.max_chars else body)
         out.write("\n")

@@ -119,7 +119,7 @@ class RayExecutor:
     name = "ray"
 
     def __init__(self, workers: int = 0, address: str | None = None):
-        import ray
+        import ray  # heavy: loaded only with executor: ray
 
         self.ray = ray
         self.workers = workers or default_workers()

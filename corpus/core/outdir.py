@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from . import registry
+from .manifest import command_line
 from ..crawl.inputs import InputError, is_remote
 
 #: Files every stage writes (relative to its folder); temporaries ``.NAME.tmp-PID`` anywhere.
@@ -164,7 +165,6 @@ def output_lock(root: str | os.PathLike, command: str = "") -> Iterator[None]:
         raise OutputBusy(f"output {root} is in use by {holder}; wait for that run to end "
                          f"or choose another --output") from None
     if not command:
-        from .manifest import command_line
         command = command_line()
     since = datetime.now(timezone.utc).isoformat(timespec="seconds")
     os.ftruncate(fd, 0)

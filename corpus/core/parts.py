@@ -7,9 +7,11 @@ crash never leaves half a file behind.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Iterable, Iterator
+from urllib.parse import urlsplit
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -160,8 +162,6 @@ def doc_id_from_record_id(record_id: str) -> str:
 
     Stable across runs and machines, and reversible to the WARC record for UUIDs.
     """
-    import hashlib
-
     raw = (record_id or "").strip()
     inner = raw.strip("<>")
     if inner.lower().startswith("urn:uuid:"):
@@ -171,8 +171,6 @@ def doc_id_from_record_id(record_id: str) -> str:
 
 def url_domain(url: str) -> str:
     """Host of a URL, lower-cased, without a leading ``www.``."""
-    from urllib.parse import urlsplit
-
     try:
         host = (urlsplit(url).hostname or "").lower()
     except ValueError:

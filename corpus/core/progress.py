@@ -28,7 +28,7 @@ class Progress:
         self._bar = None
         self.enabled = enabled
         if enabled and sys.stderr.isatty():
-            from tqdm import tqdm
+            from tqdm import tqdm  # heavy: loaded only when bars are drawn (stderr is a terminal)
             self._bar = tqdm(total=total_tasks, desc=label, unit="part", dynamic_ncols=True,
                              leave=False)
 

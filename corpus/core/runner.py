@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import time
+import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -180,7 +181,6 @@ def _call_task(stage: Stage, task: Task) -> dict:
     try:
         return run_task(stage, task)
     except Exception as err:
-        import traceback
         return {"_failed": f"{stage.name} {task.id} failed: {type(err).__name__}: {err}",
                 "_traceback": traceback.format_exc()}
 

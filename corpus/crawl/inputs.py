@@ -44,7 +44,7 @@ def _http_options(source: str, timeout: float | None) -> dict:
     aiohttp waits 5 minutes per request on a server that accepts and never answers."""
     if not _is_http(source) or not timeout:
         return {}
-    import aiohttp
+    import aiohttp  # heavy: loaded only for http(s) inputs
 
     t = float(timeout)
     return {"client_kwargs": {"timeout": aiohttp.ClientTimeout(total=None, connect=t,
@@ -55,7 +55,7 @@ def describe_error(err: BaseException, timeout: float | None = HTTP_TIMEOUT_S) -
     """The true cause of an open/read failure. fsspec turns any failure of its HEAD/GET
     probe into FileNotFoundError; the cause is further down the exception chain."""
     try:
-        from aiohttp import ClientResponseError
+        from aiohttp import ClientResponseError  # heavy: loaded only to explain a failure
     except ImportError:  # pragma: no cover - fsspec's http needs aiohttp
         ClientResponseError = ()  # noqa: N806
     chain: list[BaseException] = []
@@ -154,51 +154,65 @@ def resolve_inputs(patterns: list[str], prefix: str = COMMONCRAWL_PREFIX,
     out: list[str] = []
     for pattern in patterns:
         pattern = str(pattern)
-        shown = safe_name(pattern)
         if is_path_list(pattern):
-            try:
-                found = read_path_list(pattern, prefix, paths_limit, timeout)
-            except (OSError, InputError) as err:
-                cause = err.cause if isinstance(err, InputError) else describe_error(err, timeout)
-                raise InputError(f"cannot read the path list {shown}: {cause}") from err
-            if not found:
-                raise InputError(f"the path list {shown} names no files")
-            out.extend(found)
+            out.extend(_expand_path_list(pattern, prefix, paths_limit, timeout))
         elif is_remote(pattern):
-            if _has_glob(pattern) and not _is_http(pattern):
-                import fsspec
-
-                try:
-                    fs, _, paths = fsspec.get_fs_token_paths(pattern)
-                except Exception:  # reported as a fault of this pattern when it is read
-                    out.append(pattern)
-                    continue
-                if not paths:
-                    raise InputError(f"input {shown}: no file matches this pattern")
-                proto = pattern.split("://", 1)[0]
-                out.extend(sorted(f"{proto}://{p}" for p in paths))
-            else:
-                out.append(pattern)
+            out.extend(_expand_remote(pattern))
         else:
-            pattern = os.path.expanduser(pattern)
-            if os.path.isdir(pattern):  # a directory: the crawl files in it
-                matches = sorted(p for p in glob.glob(os.path.join(pattern, "*"))
-                                 if p.endswith(CRAWL_SUFFIXES))
-                if not matches:
-                    raise InputError(f"input {shown}: directory holds no crawl file "
-                                     f"({', '.join(CRAWL_SUFFIXES)})")
-            elif _has_glob(pattern):
-                matches = sorted(glob.glob(pattern))
-                if not matches:
-                    raise InputError(f"input {shown}: no file matches this pattern")
-            elif os.path.exists(pattern):
-                matches = [pattern]
-            else:
-                raise InputError(f"input {shown}: no such file")
-            out.extend(safe_name(os.path.abspath(m)) for m in matches)
+            out.extend(_expand_local(pattern))
     seen: set[str] = set()
     return [s for s in out if not (s in seen or seen.add(s))]
 
+
+def _expand_path_list(pattern: str, prefix: str, paths_limit: int | None,
+                      timeout: float | None) -> list[str]:
+    """The files a Common Crawl path list names; an unreadable or empty list is an InputError."""
+    shown = safe_name(pattern)
+    try:
+        found = read_path_list(pattern, prefix, paths_limit, timeout)
+    except (OSError, InputError) as err:
+        cause = err.cause if isinstance(err, InputError) else describe_error(err, timeout)
+        raise InputError(f"cannot read the path list {shown}: {cause}") from err
+    if not found:
+        raise InputError(f"the path list {shown} names no files")
+    return found
+
+
+def _expand_remote(pattern: str) -> list[str]:
+    """A URL as given, or the files an s3/gs glob matches (http has no listing to glob)."""
+    if not _has_glob(pattern) or _is_http(pattern):
+        return [pattern]
+    import fsspec  # heavy: loaded only for remote inputs
+
+    try:
+        fs, _, paths = fsspec.get_fs_token_paths(pattern)
+    except Exception:  # reported as a fault of this pattern when it is read
+        return [pattern]
+    if not paths:
+        raise InputError(f"input {safe_name(pattern)}: no file matches this pattern")
+    proto = pattern.split("://", 1)[0]
+    return sorted(f"{proto}://{p}" for p in paths)
+
+
+def _expand_local(pattern: str) -> list[str]:
+    """A local file, glob or directory (its crawl files) as absolute, storable names."""
+    shown = safe_name(pattern)
+    pattern = os.path.expanduser(pattern)
+    if os.path.isdir(pattern):  # a directory: the crawl files in it
+        matches = sorted(p for p in glob.glob(os.path.join(pattern, "*"))
+                         if p.endswith(CRAWL_SUFFIXES))
+        if not matches:
+            raise InputError(f"input {shown}: directory holds no crawl file "
+                             f"({', '.join(CRAWL_SUFFIXES)})")
+    elif _has_glob(pattern):
+        matches = sorted(glob.glob(pattern))
+        if not matches:
+            raise InputError(f"input {shown}: no file matches this pattern")
+    elif os.path.exists(pattern):
+        matches = [pattern]
+    else:
+        raise InputError(f"input {shown}: no such file")
+    return [safe_name(os.path.abspath(m)) for m in matches]
 
 def _remote_error(source: str, err: Exception, timeout: float | None) -> InputError:
     if isinstance(err, ImportError):  # s3:// without s3fs, gs:// without gcsfs...
@@ -215,7 +229,7 @@ def open_input(source: str, block_size: int = 1 << 20,
     where the server supports byte ranges). A URL that cannot be opened: InputError."""
     if not is_remote(source):
         return open(local_path(source), "rb")
-    import fsspec
+    import fsspec  # heavy: loaded only for remote inputs
 
     try:
         return fsspec.open(source, "rb", block_size=block_size,
@@ -230,7 +244,7 @@ def open_stream(source: str, timeout: float | None = HTTP_TIMEOUT_S) -> BinaryIO
     if not is_remote(source):
         return open(local_path(source), "rb")
     if _is_http(source):
-        import fsspec
+        import fsspec  # heavy: loaded only for remote inputs
 
         try:
             return fsspec.open(source, "rb", block_size=0, **_http_options(source, timeout)).open()
@@ -262,7 +276,7 @@ def file_size(source: str, timeout: float | None = HTTP_TIMEOUT_S) -> int | None
     """Size in bytes, or None when unknown (remote without a size)."""
     if not is_remote(source):
         return os.path.getsize(local_path(source))
-    import fsspec
+    import fsspec  # heavy: loaded only for remote inputs
 
     fs, path = fsspec.core.url_to_fs(source, **_http_options(source, timeout))
     return fs.size(path)
@@ -277,7 +291,7 @@ def read_range(source: str, offset: int, length: int,
         with open(local_path(source), "rb") as fh:
             fh.seek(offset)
             return fh.read(length)
-    import fsspec
+    import fsspec  # heavy: loaded only for remote inputs
 
     fs, path = fsspec.core.url_to_fs(source, **_http_options(source, timeout))
     try:

@@ -256,7 +256,7 @@ def _inflate_zlib(body: bytes, wbits: int, limit: int | None) -> bytes:
 
 
 def _inflate_brotli(body: bytes, limit: int | None) -> bytes:
-    import brotli  # optional; an ImportError becomes a decode_error
+    import brotli  # optional: not a dependency; only Content-Encoding br needs it (else decode_error)
 
     d = brotli.Decompressor()
     out = _Sink(limit)
@@ -396,7 +396,7 @@ def decode_html(body: bytes, content_type: str = "") -> tuple[str, str]:
             except UnicodeError:  # idna, punycode...: text codecs that refuse web bytes
                 if name == "cp1252":  # the five bytes cp1252 leaves undefined
                     return body.decode("latin-1"), "latin-1"
-    from charset_normalizer import from_bytes
+    from charset_normalizer import from_bytes  # heavy: loaded only when no declared charset fits
 
     sample = body if len(body) < 10000 else body[:5000] + body[-5000:]  # as trafilatura does
     best = from_bytes(sample).best()

@@ -269,72 +269,90 @@ def iter_plain_records(fh: BinaryIO, max_bytes: int = 1 << 62) -> Iterator[RawRe
     with ``WARC/``. A length past the end of the file ends it with a fault.
     """
     b = _Buffer(fh, 0)
-    while True:
-        while True:  # skip blank lines between records
-            if not b.ensure(1):
-                return
-            j = b.i
-            while j < len(b.buf) and b.buf[j] in b"\r\n":
-                j += 1
-            b.i = j
-            if b.avail:
-                break
+    while _skip_blank_lines(b):
         start = b.pos
-        head_end = -1
-        while head_end < 0:
-            head_end = b.buf.find(b"\r\n\r\n", b.i)
-            if head_end < 0 and (b.avail > (1 << 20) or not b.more()):
-                yield Fault(start, "WARC header block does not end (truncated or not a WARC)")
-                return
+        head_end = _head_end(b)
+        if head_end < 0:
+            yield Fault(start, "WARC header block does not end (truncated or not a WARC)")
+            return
         head = b.buf[b.i:head_end]
-        if not head.startswith(b"WARC/"):
-            yield Fault(start, f"expected a WARC record, found {bytes(head[:16])!r}; "
-                               f"skipping to the next one")
-            if not _resync_plain(b, b.i + 1):
-                return
-            continue
-        clen = _content_length(head)
+        clen = _content_length(head) if head.startswith(b"WARC/") else None
         if clen is None:
-            yield Fault(start, "WARC record without a valid Content-Length; skipping to the next one")
+            yield Fault(start, _bad_head(head))
             if not _resync_plain(b, b.i + 1):
                 return
             continue
         total = head_end + 4 - b.i + clen
-        too_large = clen > max_bytes
-        if too_large:  # skip the rest without keeping it
-            b.ensure(min(total, HEAD_KEEP))
-            data = bytes(b.buf[b.i:b.i + min(total, HEAD_KEEP)])
-            left = total
-            while left > 0:
-                take = min(left, b.avail)
-                b.i += take
-                left -= take
-                if left and not b.more():
-                    break
-            got = total - left
-            if got < total:
-                yield Fault(start, f"truncated record: file ends {got} of {total} bytes into it")
-                return
-            b.ensure(64)
-            if not _ends_cleanly(bytes(b.buf[b.i:b.i + 64])):
-                yield Fault(start, f"Content-Length {clen} does not end where the next record "
-                                   f"begins; skipping to the next one")
-                if not _resync_plain(b, b.i):
-                    return
-                continue
-        else:
-            b.ensure(total + 64)  # and a peek past the block
-            data = bytes(b.buf[b.i:b.i + total])
-            if len(data) < total or not _ends_cleanly(bytes(b.buf[b.i + total:b.i + total + 64])):
-                why = (f"file ends {len(data)} of {total} bytes into it" if len(data) < total else
-                       "the block is not followed by the next record")
-                yield Fault(start, f"Content-Length {clen} is wrong: {why}; skipping to the next record")
-                if not _resync_plain(b, b.i + 1):
-                    return
-                continue
-            b.i += total
-        yield RawRecord(start, b.pos - start, data, total, too_large)
+        take = _take_large if clen > max_bytes else _take_block
+        item, resume = take(b, start, clen, total)
+        yield item
+        if resume is not None and (resume < 0 or not _resync_plain(b, resume)):
+            return
 
+
+def _skip_blank_lines(b: _Buffer) -> bool:
+    """Step over the blank lines between records; False at the end of the file."""
+    while True:
+        if not b.ensure(1):
+            return False
+        j = b.i
+        while j < len(b.buf) and b.buf[j] in b"\r\n":
+            j += 1
+        b.i = j
+        if b.avail:
+            return True
+
+
+def _head_end(b: _Buffer) -> int:
+    """Where the record's header block ends in the buffer; -1 when it never does."""
+    head_end = -1
+    while head_end < 0:
+        head_end = b.buf.find(b"\r\n\r\n", b.i)
+        if head_end < 0 and (b.avail > (1 << 20) or not b.more()):
+            return -1
+    return head_end
+
+
+def _bad_head(head) -> str:
+    """Why a header block cannot start a record (not a WARC header, or no usable length)."""
+    if not head.startswith(b"WARC/"):
+        return f"expected a WARC record, found {bytes(head[:16])!r}; skipping to the next one"
+    return "WARC record without a valid Content-Length; skipping to the next one"
+
+
+def _take_large(b: _Buffer, start: int, clen: int, total: int) -> tuple[RawRecord | Fault, int | None]:
+    """A record over ``max_bytes``: keep its head only and step over the rest as it streams
+    by. Returns the item and where to resync (None: no need; -1: the file ended)."""
+    b.ensure(min(total, HEAD_KEEP))
+    data = bytes(b.buf[b.i:b.i + min(total, HEAD_KEEP)])
+    left = total
+    while left > 0:
+        take = min(left, b.avail)
+        b.i += take
+        left -= take
+        if left and not b.more():
+            break
+    if left:
+        return Fault(start, f"truncated record: file ends {total - left} of {total} bytes into it"), -1
+    b.ensure(64)
+    if not _ends_cleanly(bytes(b.buf[b.i:b.i + 64])):
+        return Fault(start, f"Content-Length {clen} does not end where the next record "
+                            f"begins; skipping to the next one"), b.i
+    return RawRecord(start, b.pos - start, data, total, True), None
+
+
+def _take_block(b: _Buffer, start: int, clen: int, total: int) -> tuple[RawRecord | Fault, int | None]:
+    """A record read whole, whose Content-Length must end where the next record begins.
+    Returns the item and where to resync (None: no need)."""
+    b.ensure(total + 64)  # and a peek past the block
+    data = bytes(b.buf[b.i:b.i + total])
+    if len(data) < total or not _ends_cleanly(bytes(b.buf[b.i + total:b.i + total + 64])):
+        why = (f"file ends {len(data)} of {total} bytes into it" if len(data) < total else
+               "the block is not followed by the next record")
+        fault = Fault(start, f"Content-Length {clen} is wrong: {why}; skipping to the next record")
+        return fault, b.i + 1
+    b.i += total
+    return RawRecord(start, b.pos - start, data, total, False), None
 
 def read_record_bytes(raw: bytes) -> bytes:
     """The record bytes of a provenance range: inflated when it is a gzip member."""

@@ -7,13 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .generate import VERSION
+from .generate import VERSION, generate
 
 
 def generate_sample(out_dir, seed: int = 0, pages: int = 2000) -> Path:
     """Write the sample crawl into ``out_dir`` and return the path of its truth.json."""
-    from .generate import generate
-
     return generate(Path(out_dir), seed=seed, pages=pages)
 
 

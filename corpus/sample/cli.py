@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..core.config import load_pipeline
 from . import VERSION, generate_sample
 
 log = logging.getLogger("corpus.sample")
@@ -26,8 +27,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _from_pipeline(path: str) -> dict:
-    from ..core.config import load_pipeline
-
     config = load_pipeline(path)
     sample = config.get("sample")
     if not sample or "dir" not in sample:

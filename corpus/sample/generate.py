@@ -420,6 +420,24 @@ def generate(out_dir: Path, seed: int = 0, pages: int = 2000) -> Path:
     for p in plan:
         if p.dup_kind != "exact":
             by_site.setdefault(p.site.domain, []).append(p)
+    page_fetches = _page_fetches(planner, plan, by_site)
+    fetches = page_fetches + _other_fetches(planner, plan)
+    fetches += _revisits(page_fetches, seed, pages)
+    fetches.sort(key=lambda f: f.key)
+    # Revisits must come after what they refer to (the key guarantees it; keep it explicit).
+    truncated = _truncated_fetch(planner, by_site)
+    writer, files, page_entries = _write_warcs(out_dir, seed, fetches, truncated)
+    truth = {"seed": seed, "version": VERSION, "generator": f"crawl2tokens-sample/{VERSION}",
+             "files": files, "counts": _counts(writer.records, page_entries),
+             "records": writer.records, "pages": page_entries}
+    path = out_dir / "truth.json"
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(truth, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    return path
+
+
+def _page_fetches(planner: Planner, plan: list[Page], by_site: dict[str, list[Page]]) -> list[Fetch]:
+    """One fetch per planned page; an exact duplicate reuses its source's bytes."""
     fetches: list[Fetch] = []
     rendered: dict[int, tuple[bytes, str]] = {}
     for p in plan:
@@ -430,24 +448,35 @@ def generate(out_dir: Path, seed: int = 0, pages: int = 2000) -> Path:
             body, ctype = _encode_page(p, planner, by_site)
             rendered[id(p)] = (body, ctype)
         fetches.append(Fetch("page", p.url, p.key, content_type=ctype, body=body, page=p))
+    return fetches
+
+
+def _revisits(page_fetches: list[Fetch], seed: int, pages: int) -> list[Fetch]:
+    """Revisit records of random earlier pages (never of an exact duplicate), later in time."""
     rng = random.Random(f"crawl2tokens-sample-{seed}-revisit")
-    page_fetches = list(fetches)
-    fetches += _other_fetches(planner, plan)
-    for i in range(max(3, pages // 100)):
+    out: list[Fetch] = []
+    for _ in range(max(3, pages // 100)):
         ref = page_fetches[rng.randrange(len(page_fetches))]
         if ref.page.dup_kind == "exact":
             continue
-        fetches.append(Fetch("revisit", ref.url, ref.key + (1 - ref.key) * rng.random(),
-                             content_type=ref.content_type, ref=ref))
-    fetches.sort(key=lambda f: f.key)
-    # Revisits must come after what they refer to (the key guarantees it; keep it explicit).
-    # The last record of the last file is cut short: a crawl killed mid-write.
+        out.append(Fetch("revisit", ref.url, ref.key + (1 - ref.key) * rng.random(),
+                         content_type=ref.content_type, ref=ref))
+    return out
+
+
+def _truncated_fetch(planner: Planner, by_site: dict[str, list[Page]]) -> Fetch:
+    """The page whose record ends the last file cut short: a crawl killed mid-write."""
     comp = planner.composer("en", "truncated")
     trunc_page = Page(SITES[0], comp.title(), comp.article(300))
     trunc_page.url = planner.new_url(trunc_page)
     tbody, tctype = _encode_page(trunc_page, planner, by_site)
-    truncated = Fetch("page", trunc_page.url, 1.0, content_type=tctype, body=tbody, page=trunc_page)
+    return Fetch("page", trunc_page.url, 1.0, content_type=tctype, body=tbody, page=trunc_page)
 
+
+def _write_warcs(out_dir: Path, seed: int, fetches: list[Fetch],
+                 truncated: Fetch) -> tuple[Writer, list[str], dict[str, dict]]:
+    """The fetches in time order over N_FILES WARCs (every tenth page with a metadata
+    record); returns the writer (its records), the file names and the page entries."""
     writer = Writer(seed)
     files: list[str] = []
     per_file = math.ceil(len(fetches) / N_FILES)
@@ -469,13 +498,7 @@ def generate(out_dir: Path, seed: int = 0, pages: int = 2000) -> Path:
             writer.fetch(buf, fname, truncated, with_metadata=False, truncate=True)
         with atomic_path(out_dir / fname) as tmp_warc:
             tmp_warc.write_bytes(bytes(buf))
-    truth = {"seed": seed, "version": VERSION, "generator": f"crawl2tokens-sample/{VERSION}",
-             "files": files, "counts": _counts(writer.records, page_entries),
-             "records": writer.records, "pages": page_entries}
-    path = out_dir / "truth.json"
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(truth, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    return path
+    return writer, files, page_entries
 
 
 def _page_entry(f: Fetch) -> dict:

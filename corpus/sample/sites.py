@@ -7,6 +7,7 @@ has real work to do: keep the ``<article>`` text, drop everything around it.
 from __future__ import annotations
 
 import html
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,8 +68,6 @@ def _head(site: Site, title: str, meta_charset: str | None, published: str | Non
 
 
 def esc_json(data: dict) -> str:
-    import json
-
     return json.dumps(data, ensure_ascii=False, sort_keys=True).replace("</", "<\\/")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
+from urllib.parse import urlsplit
 
 
 def sha1_digest(data: bytes) -> str:
@@ -21,8 +22,6 @@ def http_block(status: int, reason: str, headers: list[tuple[str, str]], body: b
 
 
 def http_request(url: str, user_agent: str) -> bytes:
-    from urllib.parse import urlsplit
-
     parts = urlsplit(url)
     path = parts.path or "/"
     if parts.query:

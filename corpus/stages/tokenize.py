@@ -22,12 +22,14 @@ import logging
 import os
 import shutil
 import signal
+import time
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import sentencepiece as spm
 
 from contract.atomic import write_json_atomic
 from contract.tokens import MODEL_FILE, SPECIALS_FILE, encode_documents, file_sha256, load_special_tokens
@@ -97,8 +99,6 @@ _SP_CACHE: dict[str, object] = {}
 def load_sentencepiece(path: str):
     """One processor per worker process and model file."""
     if path not in _SP_CACHE:
-        import sentencepiece as spm
-
         _SP_CACHE[path] = spm.SentencePieceProcessor(model_file=path)
     return _SP_CACHE[path]
 
@@ -170,8 +170,6 @@ class TokenizeStage(Stage):
 
     # --- map: one input part -> sorted train and val parts ---------------------------
     def process(self, task: Task, out: TaskOutput) -> dict:
-        import time
-
         cpu0 = time.process_time()
         o = self.opts
         sp = load_sentencepiece(str(self.tokenizer_path))
@@ -247,8 +245,6 @@ class TokenizeStage(Stage):
 
     def _write_shards(self, run: RunContext, results: list[dict]) -> dict:
         """Cut every split's parts into shards; returns what the manifest says of them."""
-        import time
-
         t0 = time.monotonic()
         target = max(1, int(self.opts["shard_tokens"]))
         splits, outputs, shard_cpu, plan_cpu = {}, {}, 0.0, 0.0
@@ -336,8 +332,6 @@ def read_rows(path: str, start: int, stop: int) -> pa.Table:
 def write_shard(path: str, slices: list[tuple[str, int, int]], dtype: str) -> tuple[int, int, float]:
     """Gather a shard's slices, order them by key, write it atomically;
     returns (documents, tokens, CPU seconds)."""
-    import time
-
     cpu0 = time.process_time()
     table = pa.concat_tables([read_rows(*s) for s in slices])
     table = table.sort_by([("key", "ascending"), ("id", "ascending")])

@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import sentencepiece as spm
 
 from contract import tokens
 from contract.atomic import atomic_path, write_json_atomic
@@ -75,8 +77,6 @@ def train_sentencepiece(texts, vocab_size: int, *, max_doc_chars: int = 8000,
                         character_coverage: float = 0.9995, max_piece_length: int = 16,
                         threads: int = 4) -> bytes:
     """Train the BPE model on an iterable of texts; returns the serialized model."""
-    import sentencepiece as spm
-
     model = io.BytesIO()
     try:
         spm.SentencePieceTrainer.train(
@@ -186,9 +186,6 @@ class TokenizerStage(Stage):
                 "extra": {"chars": chars}}
 
     def finish(self, run: RunContext, results: list[dict]) -> dict:
-        import pyarrow.parquet as pq
-        import sentencepiece as spm
-
         o = self.opts
         table = pa.concat_tables([pq.read_table(p) for p in list_parts(self.dir / "sample")])
         table = table.sort_by([("key", "ascending"), ("id", "ascending")])

@@ -9,6 +9,6 @@ __all__ = ["DedupStage"]
 
 def __getattr__(name: str):
     if name == "DedupStage":
-        from .stage import DedupStage
+        from .stage import DedupStage  # heavy: the stage and its runner load only when asked for
         return DedupStage
     raise AttributeError(name)

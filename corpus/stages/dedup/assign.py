@@ -88,6 +88,40 @@ def _group_losers(keys: np.ndarray, members: np.ndarray, rank: np.ndarray
     return members[lost], best[lost]
 
 
+@dataclass
+class _Docs:
+    """Every document's keys and its fate so far, indexed by global ordinal."""
+
+    url_key: np.ndarray
+    text_key: np.ndarray
+    date: np.ndarray
+    length: np.ndarray
+    has_sig: np.ndarray
+    frozen: np.ndarray
+    active: np.ndarray
+    reason: np.ndarray
+    contam: np.ndarray
+    contam_set: np.ndarray
+    parent: np.ndarray
+
+    @classmethod
+    def empty(cls, n: int) -> "_Docs":
+        return cls(url_key=np.zeros(n, dtype=np.uint64), text_key=np.zeros(n, dtype=np.uint64),
+                   date=np.zeros(n, dtype=np.int64), length=np.zeros(n, dtype=np.int64),
+                   has_sig=np.zeros(n, dtype=bool), frozen=np.zeros(n, dtype=bool),
+                   active=np.ones(n, dtype=bool), reason=np.zeros(n, dtype=np.int8),
+                   contam=np.zeros(n, dtype=np.int64), contam_set=np.full(n, -1, dtype=np.int32),
+                   parent=np.arange(n, dtype=np.int64))
+
+    def lose(self, losers: np.ndarray, by: np.ndarray, why: int) -> None:
+        """Remove ``losers`` (beaten by ``by``); frozen documents only stop standing,
+        since the earlier corpus already decided their fate."""
+        new = ~self.frozen[losers]
+        self.parent[losers[new]] = by[new]
+        self.reason[losers[new]] = why
+        self.active[losers] = False
+
+
 def assign(work: Path, new_index: Path, new_parts: list[str], frozen_chain: list[tuple[Path, dict]],
            bands: int, opts: dict, run_map: Callable) -> dict:
     """Decide every document's fate and write ``assign/<part>.parquet`` for ``new_parts``.
@@ -95,6 +129,25 @@ def assign(work: Path, new_index: Path, new_parts: list[str], frozen_chain: list
     ``opts``: url, exact, minhash (bool), buckets (int), eval_names (list[str]).
     ``run_map(fn, items)`` runs the per-band grouping tasks (the stage's executor).
     """
+    sources = _sources(new_index, new_parts, frozen_chain)
+    docs = _load_docs(sources)
+    if opts.get("contam_action") == "remove":
+        hit = (docs.contam > 0) & ~docs.frozen
+        docs.reason[hit] = CONTAM
+        docs.active &= ~hit
+    stats = {"documents": int((~docs.frozen).sum()), "against_documents": int(docs.frozen.sum())}
+    rank_keep = _exact_passes(docs, opts)
+    links = 0
+    if opts.get("minhash", True):
+        links = _near_pass(docs, sources, rank_keep, work, bands, opts, run_map)
+    stats["candidate_links"] = int(links)
+    docs.parent = _follow_links(docs.parent)
+    _write_assignments(docs, sources, new_index, opts.get("eval_names") or [])
+    return _reason_stats(docs, stats, opts)
+
+
+def _sources(new_index: Path, new_parts: list[str], frozen_chain: list[tuple[Path, dict]]) -> list[Source]:
+    """Global ordinals: the earlier indexes' parts first (they win ties), then this run's."""
     sources: list[Source] = []
     offset = 0
     for index, meta in frozen_chain:
@@ -106,97 +159,82 @@ def assign(work: Path, new_index: Path, new_parts: list[str], frozen_chain: list
         rows = idx.read_docs(new_index, part, ["has_sig"]).num_rows
         sources.append(Source(str(new_index), part, offset, rows, False))
         offset += rows
-    n = offset
+    return sources
 
-    url_key = np.zeros(n, dtype=np.uint64)
-    text_key = np.zeros(n, dtype=np.uint64)
-    date = np.zeros(n, dtype=np.int64)
-    length = np.zeros(n, dtype=np.int64)
-    has_sig = np.zeros(n, dtype=bool)
-    frozen = np.zeros(n, dtype=bool)
-    active = np.ones(n, dtype=bool)
-    reason = np.zeros(n, dtype=np.int8)
-    contam = np.zeros(n, dtype=np.int64)
-    contam_set = np.full(n, -1, dtype=np.int32)
+
+def _load_docs(sources: list[Source]) -> _Docs:
+    """Read every part's keys into one set of arrays, so each pass is a vector operation."""
+    docs = _Docs.empty(sources[-1].offset + sources[-1].rows if sources else 0)
     for s in sources:
         sl = slice(s.offset, s.offset + s.rows)
         t = idx.read_docs(Path(s.index), s.part, ["url_key", "text_key", "date", "length",
                                                     "has_sig", "contam", "contam_set"])
-        url_key[sl] = t["url_key"].to_numpy()
-        text_key[sl] = t["text_key"].to_numpy()
-        date[sl] = t["date"].to_numpy()
-        length[sl] = t["length"].to_numpy()
-        has_sig[sl] = t["has_sig"].to_numpy()
-        frozen[sl] = s.frozen
+        for name in ("url_key", "text_key", "date", "length", "has_sig"):
+            getattr(docs, name)[sl] = t[name].to_numpy()
+        docs.frozen[sl] = s.frozen
         if s.frozen:  # only what the earlier corpus kept stands for it
             a = idx.read_assign(Path(s.index), s.part)
             removed = a.filter(pc.is_valid(a["reason"]))["row"].to_numpy()
-            active[s.offset + removed] = False
+            docs.active[s.offset + removed] = False
         else:
-            contam[sl] = t["contam"].to_numpy()
-            contam_set[sl] = t["contam_set"].to_numpy()
-    if opts.get("contam_action") == "remove":
-        hit = (contam > 0) & ~frozen
-        reason[hit] = CONTAM
-        active &= ~hit
+            docs.contam[sl] = t["contam"].to_numpy()
+            docs.contam_set[sl] = t["contam_set"].to_numpy()
+    return docs
 
-    ordinal = np.arange(n, dtype=np.int64)
-    not_frozen = (~frozen).astype(np.int8)
-    rank_url = _rank(not_frozen, -date, -length, ordinal)
-    rank_keep = _rank(not_frozen, -length, -date, ordinal)
-    parent = ordinal.copy()
-    stats = {"documents": int((~frozen).sum()), "against_documents": int(frozen.sum())}
 
-    def lose(losers: np.ndarray, by: np.ndarray, why: int) -> None:
-        losers_new = losers[~frozen[losers]]
-        by_new = by[~frozen[losers]]
-        parent[losers_new] = by_new
-        reason[losers_new] = why
-        active[losers] = False
-
+def _exact_passes(docs: _Docs, opts: dict) -> np.ndarray:
+    """URL then text groups, each with its own keep rule; returns the keep rank for near dups."""
+    ordinal = np.arange(len(docs.frozen), dtype=np.int64)
+    not_frozen = (~docs.frozen).astype(np.int8)
+    rank_url = _rank(not_frozen, -docs.date, -docs.length, ordinal)
+    rank_keep = _rank(not_frozen, -docs.length, -docs.date, ordinal)
     if opts.get("url", True):
-        m = np.flatnonzero(active & (url_key != 0))
-        lose(*_group_losers(url_key, m, rank_url), URL)
+        m = np.flatnonzero(docs.active & (docs.url_key != 0))
+        docs.lose(*_group_losers(docs.url_key, m, rank_url), URL)
     if opts.get("exact", True):
-        m = np.flatnonzero(active & (text_key != 0))
-        lose(*_group_losers(text_key, m, rank_keep), EXACT)
-    links = 0
-    if opts.get("minhash", True):
-        members_path = work / "near_members.npy"
-        work.mkdir(parents=True, exist_ok=True)
-        np.save(members_path, active & has_sig)
-        src = [(s.index, s.part, s.offset, s.rows) for s in sources]
-        buckets = int(opts.get("buckets", 1))
-        items = [(src, str(members_path), b, k, buckets) for b in range(bands) for k in range(buckets)]
-        if n * bands < INLINE_BAND_KEYS:   # small: sorting here beats starting workers
-            results = [band_links(*item) for item in items]
-        else:
-            results = run_map(band_links, items)
-        u = np.concatenate([r[0] for r in results]) if results else np.zeros(0, np.int64)
-        v = np.concatenate([r[1] for r in results]) if results else np.zeros(0, np.int64)
-        links = len(u)
-        if links:
-            nodes = np.unique(np.concatenate((u, v)))
-            labels = components(len(nodes), np.searchsorted(nodes, u), np.searchsorted(nodes, v))
-            local_best = winners(labels, np.arange(len(nodes)), rank_keep[nodes])
-            best = nodes[local_best]
-            lost = best != nodes
-            lose(nodes[lost], best[lost], NEAR)
-    stats["candidate_links"] = int(links)
+        m = np.flatnonzero(docs.active & (docs.text_key != 0))
+        docs.lose(*_group_losers(docs.text_key, m, rank_keep), EXACT)
+    return rank_keep
 
-    # follow links to the end: url loser -> url winner -> ... -> kept document
+
+def _near_pass(docs: _Docs, sources: list[Source], rank_keep: np.ndarray, work: Path, bands: int,
+               opts: dict, run_map: Callable) -> int:
+    """MinHash near duplicates: band links (on the executor when large), then components;
+    returns the number of candidate links."""
+    members_path = work / "near_members.npy"
+    work.mkdir(parents=True, exist_ok=True)
+    np.save(members_path, docs.active & docs.has_sig)
+    src = [(s.index, s.part, s.offset, s.rows) for s in sources]
+    buckets = int(opts.get("buckets", 1))
+    items = [(src, str(members_path), b, k, buckets) for b in range(bands) for k in range(buckets)]
+    if len(docs.frozen) * bands < INLINE_BAND_KEYS:  # small: sorting here beats starting workers
+        results = [band_links(*item) for item in items]
+    else:
+        results = run_map(band_links, items)
+    u = np.concatenate([r[0] for r in results]) if results else np.zeros(0, np.int64)
+    v = np.concatenate([r[1] for r in results]) if results else np.zeros(0, np.int64)
+    if len(u):
+        nodes = np.unique(np.concatenate((u, v)))
+        labels = components(len(nodes), np.searchsorted(nodes, u), np.searchsorted(nodes, v))
+        local_best = winners(labels, np.arange(len(nodes)), rank_keep[nodes])
+        best = nodes[local_best]
+        lost = best != nodes
+        docs.lose(nodes[lost], best[lost], NEAR)
+    return len(u)
+
+
+def _follow_links(parent: np.ndarray) -> np.ndarray:
+    """Point each removed document at its cluster's kept one: url loser -> url winner -> ... -> kept."""
     while True:
         nxt = parent[parent]
         if np.array_equal(nxt, parent):
-            break
+            return parent
         parent = nxt
-    dup = (reason >= URL) & (reason <= NEAR)
-    in_cluster = np.zeros(n, dtype=bool)
-    in_cluster[dup] = True
-    in_cluster[parent[dup]] = True
 
-    # ids of the kept documents that removed documents point to
-    roots = np.unique(parent[dup])
+
+def _root_ids(docs: _Docs, sources: list[Source], dup: np.ndarray) -> dict[int, str]:
+    """Ids of the kept documents that removed documents point to (they may be in any part)."""
+    roots = np.unique(docs.parent[dup])
     root_id: dict[int, str] = {}
     for s in sources:
         mine = roots[(roots >= s.offset) & (roots < s.offset + s.rows)]
@@ -204,46 +242,65 @@ def assign(work: Path, new_index: Path, new_parts: list[str], frozen_chain: list
             ids = idx.read_docs(Path(s.index), s.part, ["id"])["id"].to_numpy(zero_copy_only=False)
             for o in mine.tolist():
                 root_id[o] = ids[o - s.offset]
+    return root_id
 
-    eval_names = opts.get("eval_names") or []
+
+def _write_assignments(docs: _Docs, sources: list[Source], new_index: Path,
+                       eval_names: list[str]) -> None:
+    """One assign table per new part: the rows that were removed or keep a cluster."""
+    dup = (docs.reason >= URL) & (docs.reason <= NEAR)
+    in_cluster = np.zeros(len(docs.reason), dtype=bool)
+    in_cluster[dup] = True
+    in_cluster[docs.parent[dup]] = True
+    root_id = _root_ids(docs, sources, dup)
     for s in sources:
         if s.frozen:
             continue
         sl = slice(s.offset, s.offset + s.rows)
-        rows = np.flatnonzero(in_cluster[sl] | (reason[sl] != 0))
-        ords = rows + s.offset
+        rows = np.flatnonzero(in_cluster[sl] | (docs.reason[sl] != 0))
         ids = None
         if len(rows):
             ids = idx.read_docs(new_index, s.part, ["id"])["id"].to_numpy(zero_copy_only=False)
-        reasons, dup_of, clusters, values, details = [], [], [], [], []
-        for r, o in zip(rows.tolist(), ords.tolist()):
-            why = int(reason[o])
-            if why == CONTAM:
-                reasons.append(REASONS[why])
-                dup_of.append(None)
-                clusters.append(None)
-                values.append(float(contam[o]))
-                k = int(contam_set[o])
-                details.append(eval_names[k] if 0 <= k < len(eval_names) else None)
-                continue
-            root = int(parent[o])
-            kept_id = root_id[root] if root != o else ids[r]
-            reasons.append(REASONS[why] if why else None)
-            dup_of.append(kept_id if why else None)
-            clusters.append(cluster_id(kept_id))
-            values.append(None)
-            details.append(None)
-        table = pa.table({"row": pa.array(rows, pa.int64()), "reason": pa.array(reasons, pa.string()),
-                          "dup_of": pa.array(dup_of, pa.string()),
-                          "cluster": pa.array(clusters, pa.int64()),
-                          "reason_value": pa.array(values, pa.float64()),
-                          "reason_detail": pa.array(details, pa.string())},
-                         schema=idx.ASSIGN_SCHEMA)
+        table = _assign_table(docs, rows, s.offset, ids, root_id, eval_names)
         idx.write_table(idx.assign_path(new_index, s.part), table)
 
-    new = ~frozen
+
+def _assign_table(docs: _Docs, rows: np.ndarray, offset: int, ids, root_id: dict[int, str],
+                  eval_names: list[str]) -> pa.Table:
+    """The outcome of ``rows`` of one part: reason, kept document and cluster, or eval set."""
+    reasons, dup_of, clusters, values, details = [], [], [], [], []
+    for r, o in zip(rows.tolist(), (rows + offset).tolist()):
+        why = int(docs.reason[o])
+        if why == CONTAM:
+            k = int(docs.contam_set[o])
+            reasons.append(REASONS[why])
+            dup_of.append(None)
+            clusters.append(None)
+            values.append(float(docs.contam[o]))
+            details.append(eval_names[k] if 0 <= k < len(eval_names) else None)
+            continue
+        root = int(docs.parent[o])
+        kept_id = root_id[root] if root != o else ids[r]
+        reasons.append(REASONS[why] if why else None)
+        dup_of.append(kept_id if why else None)
+        clusters.append(cluster_id(kept_id))
+        values.append(None)
+        details.append(None)
+    return pa.table({"row": pa.array(rows, pa.int64()), "reason": pa.array(reasons, pa.string()),
+                     "dup_of": pa.array(dup_of, pa.string()),
+                     "cluster": pa.array(clusters, pa.int64()),
+                     "reason_value": pa.array(values, pa.float64()),
+                     "reason_detail": pa.array(details, pa.string())},
+                    schema=idx.ASSIGN_SCHEMA)
+
+
+def _reason_stats(docs: _Docs, stats: dict, opts: dict) -> dict:
+    """The manifest's counts of this run's documents, by reason and cluster."""
+    new = ~docs.frozen
+    dup = (docs.reason >= URL) & (docs.reason <= NEAR)
     for code in (URL, EXACT, NEAR, CONTAM):
-        stats[REASONS[code]] = int((reason[new] == code).sum())
-    stats["clusters"] = int(len(np.unique(parent[dup & new])))
-    stats["flagged_contaminated"] = int(((contam > 0) & new).sum()) if opts.get("contam_action") == "flag" else 0
+        stats[REASONS[code]] = int((docs.reason[new] == code).sum())
+    stats["clusters"] = int(len(np.unique(docs.parent[dup & new])))
+    flag = opts.get("contam_action") == "flag"
+    stats["flagged_contaminated"] = int(((docs.contam > 0) & new).sum()) if flag else 0
     return stats

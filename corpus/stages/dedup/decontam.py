@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
+import pyarrow.parquet as pq
 
 from contract.jsonl import JsonlError, read_jsonl
 
@@ -40,8 +41,6 @@ def iter_eval_texts(path: str | Path, fields: Sequence[str]) -> Iterator[str]:
                 yield from (x for x in v if isinstance(x, str))
 
     if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
         pf = pq.ParquetFile(path)
         cols = [f for f in fields if f in pf.schema_arrow.names]
         if not cols:

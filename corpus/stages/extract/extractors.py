@@ -77,7 +77,7 @@ def trafilatura_options(params: dict | None) -> dict:
 
 
 def make_trafilatura(params: dict | None) -> Callable[[str, str], str | None]:
-    import trafilatura
+    import trafilatura  # heavy: loaded only by the worker that extracts with it
 
     opts = trafilatura_options(params)
     extract = trafilatura.extract
@@ -90,8 +90,8 @@ def make_trafilatura(params: dict | None) -> Callable[[str, str], str | None]:
 
 def make_resiliparse(params: dict | None) -> Callable[[str, str], str | None]:
     try:
-        from resiliparse.extract.html2text import extract_plain_text
-        from resiliparse.parse.html import HTMLTree
+        from resiliparse.extract.html2text import extract_plain_text  # heavy: optional extra, on use
+        from resiliparse.parse.html import HTMLTree  # heavy: optional extra, loaded on use
     except ImportError:
         raise ImportError("extractor 'resiliparse' needs the optional package: "
                           "pip install 'crawl2tokens[resiliparse]'") from None

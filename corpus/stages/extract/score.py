@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from ...core.parts import read_table
+
 
 @dataclass
 class Score:
@@ -58,8 +60,6 @@ def score(texts: dict[str, str | None], truth: dict) -> Score:
 
 def score_stage_dir(stage_dir: str | Path, truth: dict) -> Score:
     """Score the kept documents of an extract stage directory."""
-    from ...core.parts import read_table
-
     table = read_table(stage_dir, columns=["url", "text"])
     texts = dict(zip(table.column("url").to_pylist(), table.column("text").to_pylist())) \
         if table.num_rows else {}

@@ -24,10 +24,11 @@ from ...core.runner import Stage, Task, TaskOutput
 from ...core.settings import INPUT_STAGE, Key, Section, integer, mapping, number, one_of, string
 from ...crawl import inputs as inp
 from ...crawl.records import (DecodeError, Record, RecordError, TooLarge, decode_html, is_html,
-                              iter_warc, mime_of, parse_http, payload)
+                              iter_warc, mime_of, parse_date, parse_http, payload)
 from ...crawl.split import (CHUNK, Fault, RawRecord, iter_gzip_records, iter_plain_records,
                             plan_ranges, sniff)
-from .extractors import EXTRACTORS, TRAFILATURA
+from . import extractors
+from .extractors import EXTRACTORS, TRAFILATURA, ExtractTimeout, timer_available, with_timeout
 
 DOC_SCHEMA = pa.schema(BASE_FIELDS + [
     pa.field("content_type", pa.string()),
@@ -78,13 +79,13 @@ def settings(params: dict) -> dict:
 
 def _extractor(s: dict):
     """The per-process extractor (built once per worker, not per task)."""
-    from .extractors import make_extractor, with_timeout
-
     key = json.dumps([s["extractor"], s.get(s["extractor"]), s["timeout_s"]], sort_keys=True,
                      default=str)
     fn = _EXTRACTOR_CACHE.get(key)
     if fn is None:
-        fn = with_timeout(make_extractor(s["extractor"], s.get(s["extractor"])), s["timeout_s"])
+        # looked up on the module at call time: a test may substitute its own make_extractor
+        fn = with_timeout(extractors.make_extractor(s["extractor"], s.get(s["extractor"])),
+                          s["timeout_s"])
         _EXTRACTOR_CACHE[key] = fn
     return fn
 
@@ -159,9 +160,7 @@ def iter_items(payload: dict, max_bytes: int,
 
 def _iter_arc(stream) -> Iterator[Record | Fault]:
     """ARC files, through warcio (converted to WARC-like records)."""
-    from warcio.archiveiterator import ArchiveIterator
-
-    from ...crawl.records import parse_date
+    from warcio.archiveiterator import ArchiveIterator  # heavy: loaded only for .arc inputs
 
     it = ArchiveIterator(stream, arc2warc=True)
     try:
@@ -259,8 +258,6 @@ def handle_record(rec: Record, b: _Books, extract, s: dict) -> None:
         except DecodeError as err:
             return b.reject(row, "decode_error", None, str(err), error=True)
         row["charset"], row["extractor"] = charset, s["extractor"]
-        from .extractors import ExtractTimeout
-
         try:
             text = extract(html, rec.url)
         except ExtractTimeout:
@@ -390,8 +387,6 @@ class ExtractStage(Stage):
                 except Exception as err:  # a bug or an oddity we did not foresee: count it
                     b.reject(_row(rec, b.src), "extract_error", None,
                              f"{type(err).__name__}: {err}"[:500], error=True)
-        from .extractors import timer_available
-
         return {"in": b.n_in, "kept": b.kept, "rejected": b.rej, "errors": b.err,
                 "faults": b.faults, "extra": {"timeout_active": timer_available()}}
 

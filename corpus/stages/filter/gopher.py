@@ -192,13 +192,13 @@ class GopherRepetition(Filter):
         positions that sat in a group of two or more at level n: on real text the
         candidates shrink to a few percent after n = 3.
         """
-        words = doc.words
-        W = len(words)
         top, dup = self.top, self.dup
         for n in top:
             sig[f"top_{n}gram_char_frac"] = 0.0
         for n in dup:
             sig[f"dup_{n}gram_char_frac"] = 0.0
+        words = doc.words
+        W = len(words)
         if not (top or dup) or W < 2:
             return trip
         scale = max(1, int(self.p["no_space_ngram_scale"] or 1)) if doc.no_space else 1
@@ -210,46 +210,26 @@ class GopherRepetition(Filter):
         h = np.array(list(map(hash, words)), dtype=np.int64).view(np.uint64)
         pos = np.arange(W - 1)
         g = h[:-1]
-        max_n = max([*top_at, *dup_at])
-        for n in range(2, max_n + 1):
+        for n in range(2, max([*top_at, *dup_at]) + 1):
             ok = pos + (n - 1) < W
             if not ok.all():
                 pos, g = pos[ok], g[ok]
             if len(pos) < 2:
                 break
             g = g * _MULT + h[pos + (n - 1)]
-            order = np.argsort(g, kind="stable")
-            gs = g[order]
-            new = np.empty(len(gs), dtype=bool)
-            new[0] = True
-            np.not_equal(gs[1:], gs[:-1], out=new[1:])
-            starts = np.flatnonzero(new)
-            sizes = np.diff(np.append(starts, len(gs)))
+            order, new, starts, sizes = _group(g)
             if n in top_at:
                 k = top_at[n]
-                c = int(sizes.max())
-                if c > 1:
-                    # Among equally frequent n-grams take the longest: the result must not
-                    # depend on hash order (str hashes differ between processes).
-                    first = pos[order[starts[sizes == c]]]
-                    frac = c * float((csum[first + n] - csum[first]).max()) / total
-                    sig[f"top_{k}gram_char_frac"] = frac
-                    if frac > top[k]:
-                        trip = trip or (f"top_{k}gram_char_frac", frac)
-                        if not full:
-                            return trip
+                frac = _top_frac(pos, order, starts, sizes, csum, n, total)
+                trip = _measure(sig, f"top_{k}gram_char_frac", frac, top[k], trip)
+                if trip and not full:
+                    return trip
             if n in dup_at:
                 k = dup_at[n]
-                later = pos[order[~new]]  # every copy after the first
-                if len(later):
-                    cover = (np.bincount(later, minlength=W + 1)
-                             - np.bincount(later + n, minlength=W + 1))
-                    frac = float(lens[np.cumsum(cover[:W]) > 0].sum()) / total
-                    sig[f"dup_{k}gram_char_frac"] = frac
-                    if frac > dup[k]:
-                        trip = trip or (f"dup_{k}gram_char_frac", frac)
-                        if not full:
-                            return trip
+                frac = _dup_frac(pos[order[~new]], lens, W, n, total)
+                trip = _measure(sig, f"dup_{k}gram_char_frac", frac, dup[k], trip)
+                if trip and not full:
+                    return trip
             multi = sizes > 1
             if not multi.any():
                 break  # nothing repeats at n, so nothing repeats beyond
@@ -257,3 +237,47 @@ class GopherRepetition(Filter):
             keep[order] = np.repeat(multi, sizes)  # back to position order, no sort
             pos, g = pos[keep], g[keep]
         return trip
+
+
+def _group(g: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Equal n-gram hashes side by side with one stable sort: (order, mask of group
+    starts in sorted order, group starts, group sizes)."""
+    order = np.argsort(g, kind="stable")
+    gs = g[order]
+    new = np.empty(len(gs), dtype=bool)
+    new[0] = True
+    np.not_equal(gs[1:], gs[:-1], out=new[1:])
+    starts = np.flatnonzero(new)
+    sizes = np.diff(np.append(starts, len(gs)))
+    return order, new, starts, sizes
+
+
+def _top_frac(pos: np.ndarray, order: np.ndarray, starts: np.ndarray, sizes: np.ndarray,
+              csum: np.ndarray, n: int, total: float) -> float | None:
+    """Characters covered by the most frequent n-gram; None when no n-gram repeats."""
+    c = int(sizes.max())
+    if c <= 1:
+        return None
+    # Among equally frequent n-grams take the longest: the result must not
+    # depend on hash order (str hashes differ between processes).
+    first = pos[order[starts[sizes == c]]]
+    return c * float((csum[first + n] - csum[first]).max()) / total
+
+
+def _dup_frac(later: np.ndarray, lens: np.ndarray, W: int, n: int, total: float) -> float | None:
+    """Characters inside any copy of a repeated n-gram after its first (``later``: where
+    those copies start); None when nothing repeats."""
+    if not len(later):
+        return None
+    cover = np.bincount(later, minlength=W + 1) - np.bincount(later + n, minlength=W + 1)
+    return float(lens[np.cumsum(cover[:W]) > 0].sum()) / total
+
+
+def _measure(sig: dict, name: str, frac: float | None, limit: float, trip):
+    """Store a measured fraction; the first one over its limit becomes the trip."""
+    if frac is None:
+        return trip
+    sig[name] = frac
+    if frac > limit:
+        trip = trip or (name, frac)
+    return trip

@@ -11,16 +11,18 @@ from __future__ import annotations
 import os
 from typing import Sequence
 
+from ...core.resources import lid_model_path
+from ...core.settings import fraction, integer, string
+from .base import Doc, Filter, rule_section
+
 _MODELS: dict[str, object] = {}
 
 
 def load_model(path: str | os.PathLike | None = None):
     """The fastText model at ``path`` (default: lid.176), cached per process."""
-    import fasttext
+    import fasttext  # heavy: loaded only when a worker predicts languages
 
     if path is None:
-        from ...core.resources import lid_model_path
-
         path = lid_model_path()
     key = str(path)
     model = _MODELS.get(key)
@@ -58,10 +60,6 @@ def predict(texts: Sequence[str], model_path: str | None = None, max_chars: int 
                 langs[i] = lab[0][n:] if lab[0].startswith(prefix) else lab[0]
                 scores[i] = min(1.0, float(prob[0]))
     return langs, scores
-
-
-from ...core.settings import fraction, integer, string  # noqa: E402
-from .base import Doc, Filter, rule_section  # noqa: E402  (the filter class below needs the base)
 
 
 class LanguageFilter(Filter):

@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 
 from contract.atomic import atomic_path
 from contract.jsonl import read_jsonl
@@ -56,8 +57,6 @@ def read_examples(paths: list[str], text_col: str, label_col: str) -> tuple[list
         if not p.is_file():
             raise FileNotFoundError(f"quality-train: input not found: {p}")
         if p.suffix in (".parquet", ".pq"):
-            import pyarrow.parquet as pq
-
             table = pq.read_table(p)
             for col in (text_col, label_col):
                 if col not in table.column_names:
@@ -117,7 +116,7 @@ def metrics(y: np.ndarray, s: np.ndarray, threshold: float = 0.5) -> dict:
 def train(texts: list[str], positive: np.ndarray, output: str, holdout: float = 0.2, seed: int = 0,
           max_chars: int = 20000, **ft_args) -> dict:
     """Train, evaluate on the held-out split, save; returns the report."""
-    import fasttext
+    import fasttext  # heavy: loaded only when training (the CLI imports this module at start-up)
 
     n = len(texts)
     if n < 4 or positive.all() or not positive.any():

@@ -16,7 +16,9 @@ quality, C4 (which also removes lines), FineWeb, quality classifier; then PII ma
 """
 from __future__ import annotations
 
+import hashlib
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -104,8 +106,6 @@ class FilterStage(Stage):
     def fingerprint_source(self):
         """Also the content of the files the filters read (blocklists, classifier model):
         editing a blocklist makes the existing parts stale."""
-        import hashlib
-
         src = super().fingerprint_source()
         files = {}
         url = self.settings.chain[0].p
@@ -184,35 +184,45 @@ def evaluate(settings: FilterSettings, docs: list[Doc], timing: dict, quality_cu
     full = settings.annotate
     sigs: list[dict] = []
     trips: list[list[tuple]] = []
-    clock = time.process_time
     for doc in docs:
         sig: dict = {}
-        tripped: list[tuple] = []
-        for f in settings.chain:
-            if not f.applies_to(doc):
-                continue
-            t0 = clock()
-            t = f.check(doc, sig, full)
-            timing[f.name] = timing.get(f.name, 0.0) + clock() - t0
-            if t is not None:
-                tripped.append((f.reason, t[0], float(t[1])))
-                if not full:
-                    break
+        trips.append(_run_chain(settings.chain, doc, sig, full, timing))
         sigs.append(sig)
-        trips.append(tripped)
-    q = settings.quality
-    if q.enabled:
-        t0 = clock()
-        idx = [i for i, d in enumerate(docs) if full or not trips[i]]
-        if idx:
-            scores = q.scores([docs[i].text for i in idx])
-            cut = quality_cutoff if quality_cutoff is not None else q.p["threshold"]
-            for i, s in zip(idx, scores):
-                sigs[i]["quality_score"] = float(s)
-                if cut is not None and s < cut and (full or not trips[i]):
-                    trips[i].append((q.reason, "score", float(s)))
-        timing[q.name] = timing.get(q.name, 0.0) + clock() - t0
+    if settings.quality.enabled:
+        _score_quality(settings.quality, docs, sigs, trips, full, timing, quality_cutoff)
     return sigs, trips
+
+
+def _run_chain(chain: list[Filter], doc: Doc, sig: dict, full: bool, timing: dict) -> list[tuple]:
+    """One document through the heuristics, timing each; stops at the first trip unless ``full``."""
+    clock = time.process_time
+    tripped: list[tuple] = []
+    for f in chain:
+        if not f.applies_to(doc):
+            continue
+        t0 = clock()
+        t = f.check(doc, sig, full)
+        timing[f.name] = timing.get(f.name, 0.0) + clock() - t0
+        if t is not None:
+            tripped.append((f.reason, t[0], float(t[1])))
+            if not full:
+                break
+    return tripped
+
+
+def _score_quality(q: QualityClassifier, docs: list[Doc], sigs: list[dict], trips: list[list],
+                   full: bool, timing: dict, quality_cutoff) -> None:
+    """The classifier runs last, on the survivors only (all documents when ``full``): one batch call."""
+    t0 = time.process_time()
+    idx = [i for i, d in enumerate(docs) if full or not trips[i]]
+    if idx:
+        scores = q.scores([docs[i].text for i in idx])
+        cut = quality_cutoff if quality_cutoff is not None else q.p["threshold"]
+        for i, s in zip(idx, scores):
+            sigs[i]["quality_score"] = float(s)
+            if cut is not None and s < cut and (full or not trips[i]):
+                trips[i].append((q.reason, "score", float(s)))
+    timing[q.name] = timing.get(q.name, 0.0) + time.process_time() - t0
 
 
 def _docs_for_batch(settings: FilterSettings, batch: pa.RecordBatch, timing: dict):
@@ -242,25 +252,35 @@ def survivor_scores(stage: FilterStage, path: str) -> list[float]:
     return out
 
 
+@dataclass
+class _Tally:
+    """One part's manifest counts, gathered batch by batch."""
+
+    counts: dict = field(default_factory=lambda: {"in": 0, "kept": 0, "rejected": {}, "errors": {}})
+    langs_in: dict = field(default_factory=dict)
+    langs_kept: dict = field(default_factory=dict)
+    rules: dict = field(default_factory=dict)
+    timing: dict = field(default_factory=dict)
+    lines_removed: int = 0
+
+    def result(self, pii: PiiMasker) -> dict:
+        """The task's counts, with the filter's own figures under ``extra``."""
+        self.counts["extra"] = {"languages_in": self.langs_in, "languages_kept": self.langs_kept,
+                                "rules": self.rules, "c4_lines_removed": self.lines_removed,
+                                "timing_s": {k: round(v, 4) for k, v in self.timing.items()}}
+        if pii.enabled:
+            self.counts["extra"]["pii"] = dict(pii.counts)
+        return self.counts
+
+
 def run_part(stage: FilterStage, path: Path, out: TaskOutput) -> dict:
     """Filter one input part into its kept and rejected parts; returns the task's counts."""
     settings = stage.settings
-    try:
-        upstream = pq.ParquetFile(path).schema_arrow
-    except (pa.ArrowException, OSError) as err:
-        raise ValueError(f"{path}: not a readable Parquet part ({err})") from err
-    if "text" not in upstream.names:
-        raise ValueError(f"{path}: no 'text' column (is this an extract stage part?)")
-    schema = output_schema(settings, upstream)
+    schema = output_schema(settings, _upstream_schema(path))
     rej_schema = rejected_schema(schema)
     added = settings.signal_fields()
     pii = PiiMasker(settings.pii_params)
-    counts = {"in": 0, "kept": 0, "rejected": {}, "errors": {}}
-    langs_in: dict[str, int] = {}
-    langs_kept: dict[str, int] = {}
-    rules: dict[str, int] = {}
-    timing: dict[str, float] = {}
-    lines_removed = 0
+    tally = _Tally()
     if not settings.partition:
         out.writer(schema, "")
     if not settings.annotate:
@@ -269,70 +289,105 @@ def run_part(stage: FilterStage, path: Path, out: TaskOutput) -> dict:
     io_s = 0.0
     for batch in iter_batches(path, batch_size=settings.batch_size):
         io_s += time.process_time() - t_io
-        texts, docs = _docs_for_batch(settings, batch, timing)
-        sigs, trips = evaluate(settings, docs, timing, stage.quality_cutoff)
+        texts, docs = _docs_for_batch(settings, batch, tally.timing)
+        sigs, trips = evaluate(settings, docs, tally.timing, stage.quality_cutoff)
         t_io = time.process_time()
-        n = len(docs)
-        counts["in"] += n
-        new_text = []
-        for doc, orig, tr, sig in zip(docs, texts, trips, sigs):
-            lines_removed += int(sig.get("c4_lines_removed") or 0)
-            langs_in[doc.language or "none"] = langs_in.get(doc.language or "none", 0) + 1
-            if tr:
-                rules[f"{tr[0][0]}/{tr[0][1]}"] = rules.get(f"{tr[0][0]}/{tr[0][1]}", 0) + 1
-            # Kept documents carry their cleaned text; annotated and rejected ones the original.
-            text = doc.text if (not tr and not settings.annotate) else (orig or "")
-            new_text.append(pii.mask(text) if pii.enabled else text)
-        cols = {"text": pa.array(new_text, pa.string()),
-                "language": pa.array([d.language for d in docs], pa.string()),
-                "language_score": pa.array([d.language_score for d in docs], pa.float64())}
-        for f in added:
-            if f.name in cols:
-                continue
-            if f.name == "filter_reason":
-                cols[f.name] = pa.array([t[0][0] if t else None for t in trips], f.type)
-            elif f.name == "filter_reason_detail":
-                cols[f.name] = pa.array([t[0][1] if t else None for t in trips], f.type)
-            elif f.name == "filter_reason_value":
-                cols[f.name] = pa.array([t[0][2] if t else None for t in trips], f.type)
-            elif f.name == "filter_reasons":
-                cols[f.name] = pa.array([[f"{r}/{d}" for r, d, _ in t] for t in trips], f.type)
-            else:
-                cols[f.name] = pa.array([s.get(f.name) for s in sigs], f.type)
-        table = pa.Table.from_batches([batch])
-        for name, arr in cols.items():
-            i = table.schema.get_field_index(name)
-            table = table.set_column(i, name, arr) if i >= 0 else table.append_column(name, arr)
-        if settings.annotate:
-            kept_mask = np.ones(n, dtype=bool)
-        else:
-            kept_mask = np.array([not t for t in trips], dtype=bool)
-        kept = table.filter(pa.array(kept_mask))
-        counts["kept"] += kept.num_rows
-        for lang in kept.column("language").to_pylist():
-            langs_kept[lang or "none"] = langs_kept.get(lang or "none", 0) + 1
-        if settings.partition:
-            for lang in sorted(set(kept.column("language").to_pylist())):
-                part = kept.filter(pc.equal(kept.column("language"), lang))
-                out.writer(schema, f"language={lang or 'none'}").write_table(part)
-        elif kept.num_rows:
-            out.writer(schema, "").write_table(kept)
-        if not settings.annotate and not kept_mask.all():
-            rej_idx = np.flatnonzero(~kept_mask)
-            rej = table.take(pa.array(rej_idx))
-            first = [trips[i][0] for i in rej_idx]
-            rej = rej.append_column("reason", pa.array([t[0] for t in first], pa.string()))
-            rej = rej.append_column("reason_value", pa.array([t[2] for t in first], pa.float64()))
-            rej = rej.append_column("reason_detail", pa.array([t[1] for t in first], pa.string()))
-            out.writer(rej_schema, "rejected").write_table(rej)
-            for t in first:
-                counts["rejected"][t[0]] = counts["rejected"].get(t[0], 0) + 1
+        new_text = _output_texts(settings, pii, tally, docs, texts, trips, sigs)
+        table = _with_columns(batch, _columns(added, docs, trips, sigs, new_text))
+        _write_batch(settings, out, schema, rej_schema, table, trips, tally)
         io_s += time.process_time() - t_io
         t_io = time.process_time()
-    timing["io_and_assembly"] = io_s
-    counts["extra"] = {"languages_in": langs_in, "languages_kept": langs_kept, "rules": rules,
-                       "c4_lines_removed": lines_removed,
-                       "timing_s": {k: round(v, 4) for k, v in timing.items()}}
-    if pii.enabled:
-        counts["extra"]["pii"] = dict(pii.counts)
-    return counts
+    tally.timing["io_and_assembly"] = io_s
+    return tally.result(pii)
+
+
+def _upstream_schema(path: Path) -> pa.Schema:
+    """The input part's schema; a part that is not an extract part fails the task clearly."""
+    try:
+        upstream = pq.ParquetFile(path).schema_arrow
+    except (pa.ArrowException, OSError) as err:
+        raise ValueError(f"{path}: not a readable Parquet part ({err})") from err
+    if "text" not in upstream.names:
+        raise ValueError(f"{path}: no 'text' column (is this an extract stage part?)")
+    return upstream
+
+
+def _output_texts(settings: FilterSettings, pii: PiiMasker, tally: _Tally, docs: list[Doc],
+                  texts: list, trips: list, sigs: list) -> list[str]:
+    """Each document's text as written (PII masked), counting languages, rules and lines in."""
+    tally.counts["in"] += len(docs)
+    new_text = []
+    for doc, orig, tr, sig in zip(docs, texts, trips, sigs):
+        tally.lines_removed += int(sig.get("c4_lines_removed") or 0)
+        lang = doc.language or "none"
+        tally.langs_in[lang] = tally.langs_in.get(lang, 0) + 1
+        if tr:
+            rule = f"{tr[0][0]}/{tr[0][1]}"
+            tally.rules[rule] = tally.rules.get(rule, 0) + 1
+        # Kept documents carry their cleaned text; annotated and rejected ones the original.
+        text = doc.text if (not tr and not settings.annotate) else (orig or "")
+        new_text.append(pii.mask(text) if pii.enabled else text)
+    return new_text
+
+
+def _columns(added: list[pa.Field], docs: list[Doc], trips: list, sigs: list,
+             new_text: list[str]) -> dict[str, pa.Array]:
+    """The columns the filter adds or replaces: text, language, signals, annotations."""
+    cols = {"text": pa.array(new_text, pa.string()),
+            "language": pa.array([d.language for d in docs], pa.string()),
+            "language_score": pa.array([d.language_score for d in docs], pa.float64())}
+    first = {"filter_reason": 0, "filter_reason_detail": 1, "filter_reason_value": 2}
+    for f in added:
+        if f.name in cols:
+            continue
+        if f.name in first:
+            k = first[f.name]
+            cols[f.name] = pa.array([t[0][k] if t else None for t in trips], f.type)
+        elif f.name == "filter_reasons":
+            cols[f.name] = pa.array([[f"{r}/{d}" for r, d, _ in t] for t in trips], f.type)
+        else:
+            cols[f.name] = pa.array([s.get(f.name) for s in sigs], f.type)
+    return cols
+
+
+def _with_columns(batch: pa.RecordBatch, cols: dict[str, pa.Array]) -> pa.Table:
+    """The batch as a table, each of ``cols`` replacing its namesake or appended."""
+    table = pa.Table.from_batches([batch])
+    for name, arr in cols.items():
+        i = table.schema.get_field_index(name)
+        table = table.set_column(i, name, arr) if i >= 0 else table.append_column(name, arr)
+    return table
+
+
+def _write_batch(settings: FilterSettings, out: TaskOutput, schema: pa.Schema,
+                 rej_schema: pa.Schema, table: pa.Table, trips: list, tally: _Tally) -> None:
+    """Kept rows to the part (or its language folders), removed ones to ``rejected/``."""
+    if settings.annotate:
+        kept_mask = np.ones(table.num_rows, dtype=bool)
+    else:
+        kept_mask = np.array([not t for t in trips], dtype=bool)
+    kept = table.filter(pa.array(kept_mask))
+    tally.counts["kept"] += kept.num_rows
+    for lang in kept.column("language").to_pylist():
+        tally.langs_kept[lang or "none"] = tally.langs_kept.get(lang or "none", 0) + 1
+    if settings.partition:
+        for lang in sorted(set(kept.column("language").to_pylist())):
+            part = kept.filter(pc.equal(kept.column("language"), lang))
+            out.writer(schema, f"language={lang or 'none'}").write_table(part)
+    elif kept.num_rows:
+        out.writer(schema, "").write_table(kept)
+    if not settings.annotate and not kept_mask.all():
+        _write_rejected(out, rej_schema, table, trips, np.flatnonzero(~kept_mask), tally.counts)
+
+
+def _write_rejected(out: TaskOutput, rej_schema: pa.Schema, table: pa.Table, trips: list,
+                    rej_idx: np.ndarray, counts: dict) -> None:
+    """The removed rows with the first tripped filter, rule and value; counted by filter."""
+    rej = table.take(pa.array(rej_idx))
+    first = [trips[i][0] for i in rej_idx]
+    rej = rej.append_column("reason", pa.array([t[0] for t in first], pa.string()))
+    rej = rej.append_column("reason_value", pa.array([t[2] for t in first], pa.float64()))
+    rej = rej.append_column("reason_detail", pa.array([t[1] for t in first], pa.string()))
+    out.writer(rej_schema, "rejected").write_table(rej)
+    for t in first:
+        counts["rejected"][t[0]] = counts["rejected"].get(t[0], 0) + 1

@@ -28,8 +28,9 @@ import pyarrow.parquet as pq
 from ...core import config as cfg
 from ...core import registry
 from ...core.manifest import read_manifest, write_json_atomic
+from ...core.outdir import OutputBusy
 from ...core.parts import document_parts, iter_batches, list_parts
-from ...core.runner import RunContext, Stage, StageError, Task, TaskOutput
+from ...core.runner import RunContext, Stage, StageError, Task, TaskOutput, run_stage
 
 SHARDS = "tokenize"  # the stage whose output is token shards (train/, val/), not documents
 SPLITS = ("train", "val")
@@ -275,7 +276,7 @@ class StatsStage(Stage):
         return {"in": n, "kept": n}
 
     def finish(self, run: RunContext, results: list[dict]) -> dict:
-        from .report import write_report
+        from .report import write_report  # heavy: matplotlib loads only to draw the report
 
         parts = [self.dir / "profile" / f"{r['task']}.parquet" for r in results]
         profile = pa.concat_tables([pq.read_table(p) for p in parts])
@@ -374,9 +375,6 @@ def cli_main(args) -> int:
             return 1
         sys.stdout.write(format_tables(stats))
         return 0
-    from ...core.outdir import OutputBusy
-    from ...core.runner import run_stage
-
     try:
         if target.is_dir():
             config = cfg.load_pipeline(None, args.overrides, output=str(target), workers=args.workers,
