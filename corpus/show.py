@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from .crawl.inputs import read_range
-from .crawl.records import decode_html, parse_http, parse_warc, payload
+from .crawl.inputs import InputError, read_range
+from .crawl.records import RecordError, decode_html, parse_http, parse_warc, payload
 from .crawl.split import read_record_bytes
 
 
@@ -65,8 +65,12 @@ def main(args) -> int:
         if row.get("source") is None or row.get("offset") is None or not row.get("length"):
             print(f"error: row {args.id} has no provenance (source/offset/length)", file=sys.stderr)
             return 1
-        data = raw_record(row["source"], row["offset"], row["length"])
-        rec = parse_warc(row["offset"], row["length"], data)[0]
+        try:
+            data = raw_record(row["source"], row["offset"], row["length"])
+            rec = parse_warc(row["offset"], row["length"], data)[0]
+        except (OSError, InputError, RecordError, EOFError) as err:  # the crawl moved or changed
+            print(f"error: cannot re-read {row['source']} at byte {row['offset']}: {err}", file=sys.stderr)
+            return 3
         head_end = data.find(b"\r\n\r\n")
         out.write(data[:head_end].decode("utf-8", "replace") + "\n\n")
         resp = parse_http(rec.block)

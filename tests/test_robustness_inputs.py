@@ -215,3 +215,19 @@ def test_inputs_that_all_fail_stop_the_run_even_when_tolerating(tmp_path, capsys
     err = capsys.readouterr().err
     assert rc == 3 and "no document could be extracted from the 2 input(s)" in err
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["extract"]
+
+
+def test_show_raw_of_a_moved_crawl_is_one_line_exit_3(tmp_path, capsys):
+    """`corpus show ID --raw` re-reads the WARC: a crawl moved since the run is one clear line."""
+    crawl = tmp_path / "crawl.warc.gz"
+    write_warc(crawl)
+    out = tmp_path / "out"
+    assert cli_main(["extract", str(ROOT / "pipelines" / "sample.yaml"), "--input", str(crawl),
+                     "--output", str(out), "--workers", "1", "--quiet"]) == 0
+    import pyarrow.parquet as pq
+    doc_id = pq.read_table(sorted((out / "extract").glob("part-*.parquet"))[0]).column("id")[0].as_py()
+    crawl.rename(tmp_path / "moved.warc.gz")
+    capsys.readouterr()
+    assert cli_main(["show", doc_id, "--in", str(out / "extract"), "--raw"]) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot re-read" in err[0] and str(crawl) in err[0]

@@ -1,7 +1,7 @@
 """The embedded sample crawl: a deterministic, realistic set of WARC files plus truth.json.
 
 ``generate_sample(out_dir, seed=0)`` writes ``sample-00000.warc.gz`` ... and ``truth.json``
-(the right answer for every record and page). See README "Embedded sample".
+(the right answer for every record and page). See docs/sample.md.
 """
 from __future__ import annotations
 

@@ -3,7 +3,7 @@ FineWebQualityFilter, the code the released dataset was made with).
 
 Remove a document when: the share of lines ending in punctuation is <= 0.12; the share
 of lines of at most 30 characters is >= 0.67; the characters in duplicated lines are
->= 0.01 of the text (the code's value; the paper's table says 0.1, see README); there
+>= 0.01 of the text (the code's value; the paper's table says 0.1, see docs/stages/filter.md); there
 are more than 0.3 newlines per word (list-like pages; in the code, not the paper).
 """
 from __future__ import annotations

@@ -185,7 +185,7 @@ class GopherRepetition(Filter):
 
     def _ngrams(self, doc: Doc, sig: dict, full: bool, trip):
         """Top n-gram and duplicated n-gram character fractions, over word characters
-        (as RedPajama-V2 measures Gopher's rules; see README).
+        (as RedPajama-V2 measures Gopher's rules; see docs/stages/filter.md).
 
         Each level n groups equal n-gram hashes with one stable sort. A repeated
         (n+1)-gram starts where an n-gram repeats, so level n+1 only looks at the
