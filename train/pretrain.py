@@ -22,7 +22,8 @@ import torch
 import torch.distributed as dist
 
 from train import config as train_config
-from train.checkpoint import CheckpointError, ModelMismatch, checkpoints_newest_first, file_sha256, set_aside
+from contract.tokens import file_sha256
+from train.checkpoint import CheckpointError, ModelMismatch, checkpoints_newest_first, set_aside
 from train.checkpoint import latest_checkpoint, load_training_state, save_checkpoint
 from train.data import DataError, Split, TokenLoader, unigram_baseline
 from train.model import GPT, GPTConfig
