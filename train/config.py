@@ -20,7 +20,7 @@ def _load_text(path: Path) -> dict:
     if path.suffix == ".json":
         return json.loads(text)
     try:
-        import yaml
+        import yaml  # optional: PyYAML (a JSON pipeline works without it)
     except ImportError:
         raise ConfigError(f"{path}: reading YAML needs PyYAML (pip install pyyaml), "
                           f"or give the pipeline as JSON") from None
@@ -29,7 +29,7 @@ def _load_text(path: Path) -> dict:
 
 def _parse_value(raw: str) -> Any:
     try:
-        import yaml
+        import yaml  # optional: PyYAML
         return yaml.safe_load(raw)
     except ImportError:
         try:
