@@ -1,8 +1,9 @@
-"""The model, tokenizer, safetensors and checkpoint modules of train/ (the API SFT/RL build on)."""
+"""The model, tokenizer and checkpoint modules of train/ (the API SFT/RL build on)."""
 from __future__ import annotations
 
 import json
 import os
+import struct
 import sys
 from pathlib import Path
 
@@ -12,8 +13,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from train_fixtures import write_shards  # noqa: E402
 
-from train import safetensors_io
-from train.checkpoint import latest_checkpoint, load_model, load_training_state, save_checkpoint
+from train.checkpoint import _model_tensors, latest_checkpoint, load_model, load_training_state, save_checkpoint
 from train.model import GPT, GPTConfig
 from train.tokenizer import Tokenizer
 
@@ -101,35 +101,50 @@ def test_generate_sampling_seed_topk_and_stop():
     assert len(model.generate([[1]], 80, temperature=0)[0]) == 80
 
 
-def test_safetensors_roundtrip_and_interop(tmp_path):
-    tensors = {"a": torch.randn(3, 4), "b": torch.arange(10, dtype=torch.int64), "c": torch.randn(2, 2).bfloat16(),
-               "d": torch.tensor(3.5), "e": torch.zeros(0, 5), "f": torch.tensor([True, False]),
-               "g": torch.arange(6, dtype=torch.int32).reshape(2, 3).to(torch.uint16), "h": torch.randn(5).half()}
-    path = tmp_path / "x.safetensors"
-    safetensors_io.save_file(tensors, path, metadata={"k": "v"})
-    back = safetensors_io.load_file(path)
-    assert set(back) == set(tensors)
-    for k in tensors:
-        assert back[k].dtype == tensors[k].dtype and back[k].shape == tensors[k].shape
-        assert torch.equal(back[k], tensors[k])
-    assert safetensors_io.load_metadata(path) == {"k": "v"}
-    (n,) = __import__("struct").unpack("<Q", path.read_bytes()[:8])
-    assert (8 + n) % 8 == 0
-    st = pytest.importorskip("safetensors.torch")
-    theirs = st.load_file(str(path))
-    assert all(torch.equal(theirs[k], tensors[k]) for k in tensors)
-    path2 = tmp_path / "y.safetensors"
-    st.save_file({k: v for k, v in tensors.items()}, str(path2), metadata={"z": "1"})
-    ours = safetensors_io.load_file(path2)
-    assert all(torch.equal(ours[k], tensors[k]) for k in tensors)
-    assert safetensors_io.load_metadata(path2) == {"z": "1"}
+# The writer train/safetensors_io.py had before checkpoints went through the safetensors
+# package (git show 1c494fb:train/safetensors_io.py), kept to make checkpoints in the old format.
+_OLD_DTYPES = {torch.float64: "F64", torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16",
+               torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8",
+               torch.uint8: "U8", torch.bool: "BOOL"}
 
 
-def test_safetensors_bad_file_names_offset(tmp_path):
-    bad = tmp_path / "bad.safetensors"
-    bad.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}      ")
-    with pytest.raises(ValueError, match="offset 8"):
-        safetensors_io.load_file(bad)
+def _old_save_file(tensors: dict, path: Path, metadata: dict) -> None:
+    header = {"__metadata__": dict(metadata)}
+    chunks, offset = [], 0
+    for name in sorted(tensors, key=lambda n: (-tensors[n].element_size(), n)):
+        t = tensors[name].detach().to("cpu").contiguous().reshape(-1)
+        data = t.view(torch.uint8).numpy().tobytes() if t.numel() else b""
+        header[name] = {"dtype": _OLD_DTYPES[t.dtype], "shape": list(tensors[name].shape),
+                        "data_offsets": [offset, offset + len(data)]}
+        chunks.append(data)
+        offset += len(data)
+    head = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    head += b" " * (-len(head) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(head)) + head + b"".join(chunks))
+
+
+def test_checkpoint_written_by_the_old_writer_still_loads(shards, tmp_path):
+    tok = Tokenizer.from_shards(shards)
+    model = _model(vocab_size=tok.vocab_size, tie_embeddings=True)
+    step = save_checkpoint(tmp_path / "run", 1, model, None, {}, {"tokenizer": {"path": str(tok.model_path)}})
+    tensors, aliases = _model_tensors(model)
+    assert aliases      # the tied head is stored once, named in the metadata
+    _old_save_file(tensors, step / "model.safetensors", {"format": "pt", "aliases": json.dumps(aliases)})
+    loaded, _ = load_model(step, "cpu")
+    want, got = model.state_dict(), loaded.state_dict()
+    assert set(got) == set(want) and all(torch.equal(got[k], want[k]) for k in want)
+    assert loaded.lm_head.weight is loaded.wte.weight
+
+
+def test_checkpoint_weights_are_a_standard_safetensors_file(tmp_path):
+    from safetensors.torch import load_file
+
+    model = _model(tie_embeddings=True)
+    step = save_checkpoint(tmp_path / "run", 1, model, None, {}, {})
+    theirs = load_file(str(step / "model.safetensors"))
+    tensors, _ = _model_tensors(model)
+    assert set(theirs) == set(tensors) and all(torch.equal(theirs[k], tensors[k]) for k in tensors)
 
 
 def test_tokenizer_from_shards_specials_never_from_text(shards):

@@ -17,10 +17,10 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
-
+from train import common
 from train import config as train_config
 from train.chat_format import render_prompt, stop_ids
+from train.checkpoint import latest_checkpoint, load_checkpoint
 
 PHASES = ("rl", "sft", "pretrain")   # most trained first
 DEFAULTS = train_config.defaults("chat")   # kinds and constraints: train/config.py SCHEMAS["chat"]
@@ -29,15 +29,12 @@ CHARS_PER_TOKEN_MAX = 64   # no piece spans more: a text cut to budget * this st
 
 def find_checkpoint(target: str, overrides: list[str] | None = None) -> tuple[Path, dict]:
     """(checkpoint path, the pipeline's ``train.chat`` block) for a checkpoint or pipeline path."""
-    from train.checkpoint import latest_checkpoint
-
     p = Path(target)
     if p.is_file() and p.suffix in (".yaml", ".yml", ".json"):
-        config = train_config.load(str(p), overrides)
+        config, checked = common.load_settings(str(p), overrides, "chat")
         for phase in PHASES:
             run_dir = train_config.output_dir(config, phase)
             if latest_checkpoint(run_dir) is not None:
-                checked = train_config.validate(config, "chat")     # kinds, constraints, unknown keys
                 return run_dir, {k: checked[k] for k in train_config.section(config, "chat")}
         raise FileNotFoundError(f"no checkpoint under {Path(config['output']) / 'train'} "
                                 f"({', '.join(PHASES)}); train one first")
@@ -149,13 +146,13 @@ def reply(model, tokenizer, messages: list[dict], opts: dict, out=None) -> tuple
 
 
 def add_generation_args(ap: argparse.ArgumentParser) -> None:
-    """Sampling flags shared by every command that generates (chat, probe)."""
+    """Sampling flags shared by every command that generates (chat, probe); ``--set`` comes
+    from common.overrides_parent()."""
     ap.add_argument("--temperature", type=float)
     ap.add_argument("--top-k", type=int, dest="top_k")
     ap.add_argument("--max-new-tokens", type=int, dest="max_new_tokens")
     ap.add_argument("--seed", type=int, help="sampling seed (reproducible answers)")
-    ap.add_argument("--device", help="cpu | cuda | auto")
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="pipeline override")
+    ap.add_argument("--device", help="auto (CUDA if there is one) | cpu | cuda[:N] | mps")
 
 
 def generation_options(block: dict, args, keys=("temperature", "top_k", "max_new_tokens", "system",
@@ -168,7 +165,7 @@ def generation_options(block: dict, args, keys=("temperature", "top_k", "max_new
         v = getattr(args, k, None)
         if v is not None:
             opts[k] = train_config.check_value(f"--{k.replace('_', '-')}", schema[k], v)
-    opts["torch_device"] = train_config.usable_device(
+    opts["torch_device"] = common.pick_device(
         opts["device"], "--device" if getattr(args, "device", None) is not None else "train.chat.device")
     return opts
 
@@ -183,30 +180,22 @@ def read_line(prompt: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="train chat", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="train chat", description=__doc__.split("\n\n")[0],
+                                 parents=[common.overrides_parent()])
     ap.add_argument("target", help="checkpoint (step or run dir) or pipeline file")
     ap.add_argument("--prompt", help="answer this one message and exit")
     ap.add_argument("--system", help="system message for the conversation")
     add_generation_args(ap)
     args = ap.parse_args(argv)
-    from train.checkpoint import CheckpointError, load_checkpoint
+    return common.run_main("train chat", lambda: chat(args))
 
-    try:
-        path, block = find_checkpoint(args.target, args.set)
-        opts = generation_options(block, args)
-    except train_config.ConfigError as e:
-        print(f"train chat: {e}", file=sys.stderr)
-        return 2
-    except FileNotFoundError as e:
-        print(f"train chat: {e}", file=sys.stderr)
-        return 3
-    if opts["threads"]:
-        torch.set_num_threads(int(opts["threads"]))
-    try:
-        model, tokenizer, _ = load_checkpoint(path, opts["torch_device"])
-    except (CheckpointError, FileNotFoundError) as e:
-        print(f"train chat: {e}", file=sys.stderr)
-        return 3
+
+def chat(args) -> None:
+    """Load the checkpoint, then answer ``--prompt`` once or hold the session."""
+    path, block = find_checkpoint(args.target, args.overrides)
+    opts = generation_options(block, args)
+    common.set_threads(opts["threads"])
+    model, tokenizer, _ = load_checkpoint(path, opts["torch_device"])
     system = clean_text(opts["system"]) if opts["system"] else None
     base = [{"role": "system", "content": system}] if system else []
 
@@ -218,8 +207,12 @@ def main(argv: list[str] | None = None) -> int:
         print()
         if not stopped:
             print("[reply cut at --max-new-tokens]", file=sys.stderr)
-        return 0
+        return
+    session(model, tokenizer, base, opts, path)
 
+
+def session(model, tokenizer, base: list[dict], opts: dict, path: Path) -> None:
+    """The multi-turn loop on stdin until /quit or Ctrl-D."""
     print(f"chatting with {path} — /reset starts over, /quit or Ctrl-D leaves", file=sys.stderr)
     if hasattr(sys.stdin, "reconfigure"):    # keep undecodable bytes (as surrogates) instead of raising
         sys.stdin.reconfigure(errors="surrogateescape")
@@ -229,9 +222,9 @@ def main(argv: list[str] | None = None) -> int:
             text = read_line("you> ")
         except (EOFError, KeyboardInterrupt):
             print()
-            return 0
+            return
         if text.strip() in ("/quit", "/exit"):
-            return 0
+            return
         if text.strip() == "/reset":
             messages = list(base)
             continue
@@ -245,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
             answer, stopped = "", False
         print("" if stopped else " [cut]")
         messages.append({"role": "assistant", "content": answer})
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -16,7 +16,6 @@ one error class, ``CheckpointError``, whose message names the file and what is w
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -24,10 +23,13 @@ import tempfile
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 
 from contract.atomic import write_text_atomic
-from train import safetensors_io
+from contract.tokens import SPECIALS_FILE, file_sha256, load_special_tokens
 from train.model import GPT, GPTConfig
+from train.tokenizer import Tokenizer
 
 STEP_PREFIX = "step-"
 CORRUPT_PREFIX = "corrupt-"
@@ -92,19 +94,9 @@ def _tokenizer_files(meta: dict, tokenizer) -> tuple[Path | None, dict | None]:
     elif isinstance(meta.get("tokenizer"), dict) and meta["tokenizer"].get("path"):
         path = Path(meta["tokenizer"]["path"])
         special = meta["tokenizer"].get("special_tokens")
-    if path is not None and special is None:
-        sidecar = path.parent / "special_tokens.json"
-        if sidecar.exists():
-            special = json.loads(sidecar.read_text())
+    if path is not None and special is None and (path.parent / SPECIALS_FILE).exists():
+        special = load_special_tokens(path.parent)
     return path, special
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def save_checkpoint(run_dir, step: int, model, optimizer, state: dict, meta: dict, *,
@@ -124,8 +116,8 @@ def save_checkpoint(run_dir, step: int, model, optimizer, state: dict, meta: dic
         net = unwrap(model)
         meta["model_config"] = net.config.to_dict()
         tensors, aliases = _model_tensors(net)
-        safetensors_io.save_file(tensors, tmp / "model.safetensors",
-                                 metadata={"format": "pt", "aliases": json.dumps(aliases)})
+        save_file({k: t.detach().contiguous() for k, t in tensors.items()}, tmp / "model.safetensors",
+                  metadata={"format": "pt", "aliases": json.dumps(aliases)})
         opt = _optimizer_states(optimizer)
         if opt is not None:
             torch.save(opt, tmp / "optimizer.pt")
@@ -135,7 +127,7 @@ def save_checkpoint(run_dir, step: int, model, optimizer, state: dict, meta: dic
                 raise FileNotFoundError(f"tokenizer model not found: {tok_path}")
             shutil.copyfile(tok_path, tmp / "tokenizer.model")
             if special is not None:
-                (tmp / "special_tokens.json").write_text(json.dumps(special, indent=2))
+                (tmp / SPECIALS_FILE).write_text(json.dumps(special, indent=2))
             tok_meta = dict(meta.get("tokenizer") or {})
             tok_meta.update({"path": "tokenizer.model", "sha256": file_sha256(tok_path),
                              "special_tokens": special, "vocab_size": net.config.vocab_size})
@@ -254,33 +246,45 @@ def _model_config(step_dir: Path, meta: dict) -> GPTConfig:
 
 def _checked_tensors(step_dir: Path, model: torch.nn.Module, device) -> dict[str, torch.Tensor]:
     """The weights file's tensors, refused unless they are exactly the model's: same names,
-    shapes, a floating dtype where the model has one, and no NaN/inf."""
+    shapes, a floating dtype where the model has one, and no NaN/inf. Names, shapes and dtypes
+    come from the header, before any tensor is read; the tensors are memory-mapped."""
     path = step_dir / "model.safetensors"
     if not path.is_file():
         raise CheckpointError(f"{path}: missing")
     try:
-        tensors = safetensors_io.load_file(path, device=device)
-        aliases = json.loads(safetensors_io.load_metadata(path).get("aliases") or "{}")
+        with safe_open(path, framework="pt", device=str(device)) as f:
+            aliases = json.loads((f.metadata() or {}).get("aliases") or "{}")
+            header = {name: f.get_slice(name) for name in f.keys()}
+            _check_header(path, header, aliases, unwrap(model).state_dict())
+            tensors = {name: f.get_tensor(name) for name in header}
         for dup, kept in aliases.items():
             tensors[dup] = tensors[kept]
-    except (OSError, ValueError, TypeError, KeyError, AttributeError, RuntimeError) as e:
+    except (SafetensorError, OSError, ValueError, TypeError, KeyError, AttributeError, RuntimeError) as e:
+        if isinstance(e, CheckpointError):
+            raise
         raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from None
-    expected = unwrap(model).state_dict()
-    missing = [k for k in expected if k not in tensors]
-    unexpected = [k for k in tensors if k not in expected]
+    for name, got in tensors.items():
+        if got.is_floating_point() and not bool(torch.isfinite(got).all()):
+            raise CheckpointError(f"{path}: tensor {name!r} holds NaN or inf values")
+    return tensors
+
+
+def _check_header(path: Path, header: dict, aliases: dict, expected: dict) -> None:
+    """Names (aliases included), shapes and dtype kinds of the file against the model's."""
+    names = set(header) | {dup for dup, kept in aliases.items() if kept in header}
+    missing = [k for k in expected if k not in names]
+    unexpected = [k for k in names if k not in expected]
     if missing or unexpected:
         raise CheckpointError(f"{path}: weights do not fit the model in state.json "
                               f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
     for name, want in expected.items():
-        got = tensors[name]
-        if tuple(got.shape) != tuple(want.shape):
-            raise CheckpointError(f"{path}: tensor {name!r} has shape {tuple(got.shape)}, the model in "
+        entry = header[name] if name in header else header[aliases[name]]
+        shape, dtype = tuple(entry.get_shape()), entry.get_dtype()
+        if shape != tuple(want.shape):
+            raise CheckpointError(f"{path}: tensor {name!r} has shape {shape}, the model in "
                                   f"state.json needs {tuple(want.shape)}")
-        if want.is_floating_point() and not got.is_floating_point():
-            raise CheckpointError(f"{path}: tensor {name!r} has dtype {got.dtype}, not a floating type")
-        if got.is_floating_point() and not bool(torch.isfinite(got).all()):
-            raise CheckpointError(f"{path}: tensor {name!r} holds NaN or inf values")
-    return tensors
+        if want.is_floating_point() and not dtype.startswith(("F", "BF")):
+            raise CheckpointError(f"{path}: tensor {name!r} has dtype {dtype}, not a floating type")
 
 
 def _load_weights(step_dir: Path, model: torch.nn.Module, device) -> None:
@@ -301,8 +305,6 @@ def _has_tokenizer(step_dir: Path, meta: dict | None = None) -> bool:
 
 def load_tokenizer(step_dir: Path, meta: dict | None = None):
     """The checkpoint's own tokenizer, checked against the hash and vocab saved with it."""
-    from train.tokenizer import Tokenizer
-
     step_dir = Path(step_dir)
     meta = meta if meta is not None else _read_doc(step_dir)["meta"]
     path = step_dir / "tokenizer.model"

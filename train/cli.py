@@ -12,7 +12,8 @@ Each subcommand lives in its own module with a ``main(argv)`` function.
 Exit codes: 0 done; 1 the run itself failed (e.g. the loss became NaN/inf); 2 a bad setting or
 flag (one line naming the key, e.g. train.pretrain.max_steps, nothing written); 3 a bad input
 (missing shards, a tokenizer that is not the one the shards were made with, a missing or corrupt
-checkpoint). Every key, its kind and constraint: train/config.py SCHEMAS.
+checkpoint). Which error gets which code: train/common.py EXIT_CODES, used by every command.
+Every key, its kind and constraint: train/config.py SCHEMAS.
 """
 from __future__ import annotations
 

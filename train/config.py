@@ -20,7 +20,7 @@ def _load_text(path: Path) -> dict:
     if path.suffix == ".json":
         return json.loads(text)
     try:
-        import yaml
+        import yaml  # optional: PyYAML (a JSON pipeline works without it)
     except ImportError:
         raise ConfigError(f"{path}: reading YAML needs PyYAML (pip install pyyaml), "
                           f"or give the pipeline as JSON") from None
@@ -29,7 +29,7 @@ def _load_text(path: Path) -> dict:
 
 def _parse_value(raw: str) -> Any:
     try:
-        import yaml
+        import yaml  # optional: PyYAML
         return yaml.safe_load(raw)
     except ImportError:
         try:
@@ -211,36 +211,36 @@ SCHEMAS: dict[str, dict[str, Setting]] = {
     "rl": {
         "out_dir": S("str", None, optional=True),
         "init": S("str", None, optional=True),     # default <output>/train/sft
-        "task": S("str", "arithmetic"),
-        "level": S("any", 1, _levels),
-        "train_problems": S("int", 2000, POSITIVE_INT),
-        "eval_problems": S("int", 64, POSITIVE_INT),
-        "eval_data": S("str", None, optional=True),
-        "heldout_percent": S("int", 20, between(1, 99)),
-        "reward": S("str", "exact"),
-        "reward_options": S("dict", None, optional=True),
+        "task": S("str", "arithmetic"),                     # "arithmetic" or a JSONL of {prompt, answer}
+        "level": S("any", 1, _levels),                      # arithmetic difficulty level(s)
+        "train_problems": S("int", 2000, POSITIVE_INT),     # size of the training pool (arithmetic)
+        "eval_problems": S("int", 64, POSITIVE_INT),        # held-out problems per evaluation
+        "eval_data": S("str", None, optional=True),         # JSONL held-out set for a user task
+        "heldout_percent": S("int", 20, between(1, 99)),    # user task without eval_data: hashed held-out share
+        "reward": S("str", "exact"),                        # exact | numeric | regex | python | module:function
+        "reward_options": S("dict", None, optional=True),   # e.g. {tolerance: 0.01}, {pattern: ...}
         "steps": S("int", 50, COUNT),
         "prompts_per_step": S("int", 8, POSITIVE_INT),
-        "group_size": S("int", 8, at_least(2)),
+        "group_size": S("int", 8, at_least(2)),             # k completions per prompt
         "max_new_tokens": S("int", 48, POSITIVE_INT),
         "temperature": S("float", 1.0, positive),
         "top_k": S("int", None, POSITIVE_INT, optional=True),
         "lr": S("float", 3e-5, positive),
         "weight_decay": S("float", 0.0, non_negative),
         "grad_clip": S("float", 1.0, non_negative),
-        "scale_by_std": S("bool", False),
+        "scale_by_std": S("bool", False),                   # GRPO's /std; off = Dr. GRPO
         "loss_norm": S("str", "token", one_of("token", "sequence")),
-        "updates_per_batch": S("int", 1, POSITIVE_INT),
+        "updates_per_batch": S("int", 1, POSITIVE_INT),     # >1: PPO-style reuse with clipped ratios
         "clip_eps": S("float", 0.2, positive),
-        "kl_coef": S("float", 0.0, non_negative),
-        "microbatch": S("int", 32, POSITIVE_INT),
-        "eval_every": S("int", 10, COUNT),
-        "eval_samples": S("int", 4, POSITIVE_INT),
+        "kl_coef": S("float", 0.0, non_negative),           # >0: k3 KL penalty to the starting model
+        "microbatch": S("int", 32, POSITIVE_INT),           # rows per forward/backward
+        "eval_every": S("int", 10, COUNT),                  # 0: only before and after
+        "eval_samples": S("int", 4, POSITIVE_INT),          # samples per held-out problem (pass@k: k = this)
         "eval_temperature": S("float", 1.0, non_negative),
-        "save_every": S("int", 0, COUNT),
+        "save_every": S("int", 0, COUNT),                   # 0: only at the end
         "seed": S("int", 0),
-        "threads": S("int", 0, COUNT),
-        "device": S("str", "cpu", device_name),
+        "threads": S("int", 0, COUNT),                  # 0: torch's default
+        "device": S("str", "auto", device_name),       # auto: CUDA if there is one, as every phase
     },
     "chat": {
         "temperature": S("float", 0.7, non_negative),    # 0 = greedy
@@ -362,22 +362,3 @@ def check_value(name: str, setting: Setting, value: Any) -> Any:
         raise ConfigError(f"{name}: {value!r} {problem}")
     return value
 
-
-def usable_device(name: str | None, key: str):
-    """``name`` (auto, cpu, cuda, cuda:N, mps) as a torch.device that exists on this machine, or
-    ConfigError naming ``key``: asking for CUDA on a box without it is a setting problem."""
-    import torch
-
-    name = "auto" if name is None else str(name)
-    problem = device_name(name)
-    if problem:
-        raise ConfigError(f"{key}: {name!r} {problem}")
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(name)
-    if dev.type == "cuda" and (not torch.cuda.is_available() or (dev.index or 0) >= torch.cuda.device_count()):
-        raise ConfigError(f"{key}: {name!r} is not available on this machine "
-                          f"({torch.cuda.device_count()} CUDA device(s))")
-    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ConfigError(f"{key}: 'mps' is not available on this machine")
-    return dev

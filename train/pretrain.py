@@ -19,10 +19,13 @@ import time
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel as DDP
 
+from contract.tokens import file_sha256
+from train import common
 from train import config as train_config
-from train.checkpoint import CheckpointError, ModelMismatch, checkpoints_newest_first, file_sha256, set_aside
+from train.common import Dist, RunLog
+from train.checkpoint import CheckpointError, checkpoints_newest_first, set_aside
 from train.checkpoint import latest_checkpoint, load_training_state, save_checkpoint
 from train.data import DataError, Split, TokenLoader, unigram_baseline
 from train.model import GPT, GPTConfig
@@ -37,18 +40,8 @@ PEAK_FLOPS_BF16 = {"H100": 989e12, "H200": 989e12, "GH200": 989e12, "B200": 2250
                    "A100": 312e12, "L40S": 362e12, "A10G": 125e12, "4090": 165e12, "3090": 71e12}
 
 
-class Diverged(RuntimeError):
+class Diverged(common.RunFailed):
     """The loss or the gradient became NaN/inf: the run stops (exit 1) rather than save garbage."""
-
-
-def pick_device(name: str) -> torch.device:
-    if name and name != "auto":
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
 
 
 def peak_flops(device: torch.device) -> float | None:
@@ -70,101 +63,6 @@ def model_config(p: dict, vocab_size: int) -> GPTConfig:
         return GPTConfig(vocab_size=vocab_size, n_layer=n_layer, n_head=n_head, n_embd=n_embd,
                          seq_len=int(p["seq_len"]), **extra)
     return GPTConfig.from_depth(int(p["depth"]), vocab_size, int(p["seq_len"]), head_dim=int(p["head_dim"]), **extra)
-
-
-class Dist:
-    """Rank, world size and a few collectives; a no-op without torchrun."""
-
-    def __init__(self, device_pref: str) -> None:
-        self.enabled = "RANK" in os.environ and "WORLD_SIZE" in os.environ
-        self.rank = int(os.environ.get("RANK", 0))
-        self.local_rank = int(os.environ.get("LOCAL_RANK", 0))
-        self.world = int(os.environ.get("WORLD_SIZE", 1))
-        device = pick_device(device_pref)
-        if self.enabled:
-            if device.type == "cuda":
-                device = torch.device("cuda", self.local_rank)
-                torch.cuda.set_device(device)
-                dist.init_process_group("nccl", device_id=device)
-            else:
-                dist.init_process_group("gloo")
-        elif device.type == "cuda":
-            device = torch.device("cuda", torch.cuda.current_device())
-        self.device = device
-        self.master = self.rank == 0
-
-    def sum(self, values: list[float]) -> list[float]:
-        if not self.enabled:
-            return values
-        t = torch.tensor(values, dtype=torch.float64, device=self.device)
-        dist.all_reduce(t)
-        return t.tolist()
-
-    def any(self, flag: bool) -> bool:
-        return self.sum([1.0 if flag else 0.0])[0] > 0
-
-    def gather(self, obj) -> list:
-        if not self.enabled:
-            return [obj]
-        out = [None] * self.world
-        dist.all_gather_object(out, obj)
-        return out
-
-    def close(self) -> None:
-        if self.enabled and dist.is_initialized():
-            dist.barrier()
-            dist.destroy_process_group()
-
-
-class Logger:
-    """stdout + <run_dir>/log.jsonl (+ TensorBoard / W&B when installed and asked for); rank 0 only."""
-
-    def __init__(self, run_dir: Path, enabled: bool, p: dict, resume_step: int | None, config: dict) -> None:
-        self.enabled = enabled
-        self.path = run_dir / "log.jsonl"
-        self.tb = self.wandb = None
-        if not enabled:
-            return
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if resume_step is not None and self.path.exists():   # drop records past the checkpoint
-            kept = [line for line in self.path.read_text().splitlines()
-                    if line.strip() and json.loads(line).get("step", 0) <= resume_step]
-            self.path.write_text("".join(line + "\n" for line in kept))
-        elif resume_step is None and self.path.exists():
-            self.path.unlink()
-        if p.get("tensorboard"):
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-                self.tb = SummaryWriter(str(run_dir / "tensorboard"))
-            except ImportError:
-                print("tensorboard asked for but not installed; logging to log.jsonl only", file=sys.stderr)
-        if p.get("wandb"):
-            try:
-                import wandb
-                self.wandb = wandb.init(project=p.get("wandb_project"), config=config, resume="allow")
-            except ImportError:
-                print("wandb asked for but not installed; logging to log.jsonl only", file=sys.stderr)
-
-    def log(self, record: dict, line: str | None = None) -> None:
-        if not self.enabled:
-            return
-        with open(self.path, "a") as f:
-            f.write(json.dumps(record) + "\n")
-        if line:
-            print(line, flush=True)
-        step = record.get("step", 0)
-        for key, value in record.items():
-            if isinstance(value, (int, float)) and key != "step":
-                if self.tb:
-                    self.tb.add_scalar(key, value, step)
-        if self.wandb:
-            self.wandb.log({k: v for k, v in record.items() if isinstance(v, (int, float))}, step=step)
-
-    def close(self) -> None:
-        if self.tb:
-            self.tb.close()
-        if self.wandb:
-            self.wandb.finish()
 
 
 @torch.no_grad()
@@ -230,10 +128,9 @@ def shard_tokenizer(shards: Path) -> Tokenizer:
 
 def train(p: dict, run_dir: Path, shards: Path, resume: bool, pipeline: dict | None = None) -> dict:
     tokenizer = shard_tokenizer(shards)
-    d = Dist(p["device"])
+    d = Dist(p["device"], "train.pretrain.device")
     device = d.device
-    if p.get("threads"):
-        torch.set_num_threads(int(p["threads"]))
+    common.set_threads(p.get("threads"))
     torch.manual_seed(int(p["seed"]))
     cfg = model_config(p, tokenizer.vocab_size)
     model = GPT(cfg).to(device)
@@ -285,7 +182,6 @@ def train(p: dict, run_dir: Path, shards: Path, resume: bool, pipeline: dict | N
     compiled = torch.compile(model) if p.get("compile") else model
     net = compiled
     if d.enabled:
-        from torch.nn.parallel import DistributedDataParallel as DDP
         net = DDP(net, device_ids=[device.index] if device.type == "cuda" else None)
     eval_net = compiled
     token_bytes = torch.tensor(tokenizer.token_bytes(), dtype=torch.float32, device=device)
@@ -293,7 +189,9 @@ def train(p: dict, run_dir: Path, shards: Path, resume: bool, pipeline: dict | N
     peak = peak_flops(device)
     meta = {"train_config": p, "pipeline": pipeline or {}, "world_size": d.world,
             "tokenizer": {"path": str(tokenizer.model_path), "special_tokens": tokenizer.special}}
-    log = Logger(run_dir, d.master, p, step if ckpt is not None else None, meta)
+    log = RunLog(run_dir / "log.jsonl", step if ckpt is not None else None, enabled=d.master,
+                 tensorboard=run_dir / "tensorboard" if p.get("tensorboard") else None,
+                 wandb={"project": p.get("wandb_project"), "config": meta} if p.get("wandb") else None)
     if d.master:
         print(f"pretrain: {model.num_params() / 1e6:.2f}M params ({cfg.n_layer} layers, {cfg.n_embd} wide, "
               f"{cfg.n_head} heads), vocab {cfg.vocab_size}, seq {T}, {B} rows x {accum} accum x {d.world} "
@@ -307,8 +205,7 @@ def train(p: dict, run_dir: Path, shards: Path, resume: bool, pipeline: dict | N
             state = {"loader": loader_states, "tokens": tokens_seen, "train_time": train_time}
             save_checkpoint(run_dir, at_step, model, optimizers, state, meta, tokenizer=tokenizer,
                             keep=int(p["keep_checkpoints"]) or None)
-        if d.enabled:
-            dist.barrier()
+        d.barrier()
 
     last_eval = None
     stop_at = int(p["stop_at_step"]) if p.get("stop_at_step") else None
@@ -407,10 +304,9 @@ def train(p: dict, run_dir: Path, shards: Path, resume: bool, pipeline: dict | N
     return result
 
 
-def resolve_params(config: dict) -> tuple[dict, Path, Path]:
-    """Validated settings (ConfigError names the key), the run dir and the shards dir."""
-    p = train_config.validate(config, "pretrain")
-    p.pop("out_dir", None)
+def resolve_params(config: dict, p: dict) -> tuple[dict, Path, Path]:
+    """The checked settings made whole (ConfigError names the key), the run dir and the shards dir."""
+    p = {k: v for k, v in p.items() if k != "out_dir"}
     try:
         cfg = model_config(p, vocab_size=256)
     except ValueError as e:
@@ -427,36 +323,23 @@ def resolve_params(config: dict) -> tuple[dict, Path, Path]:
     return p, run_dir, shards
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="train pretrain", description=__doc__.split("\n\n")[0])
-    ap.add_argument("pipeline", help="pipeline YAML (or JSON); settings under train.pretrain")
-    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                    help="override a setting, e.g. --set train.pretrain.max_steps=50 (repeatable)")
-    ap.add_argument("--resume", action="store_true", help="continue from the latest checkpoint of the run dir")
-    args = ap.parse_args(argv)
-    try:
-        config = train_config.load(args.pipeline, args.overrides)
-        p, run_dir, shards = resolve_params(config)
-        train_config.usable_device(p["device"], "train.pretrain.device")
-    except train_config.ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+def run(pipeline: str, overrides: list[str], resume: bool) -> dict:
+    """Settings, then the inputs, checked before anything is written; then the training."""
+    config, p = common.load_settings(pipeline, overrides, "pretrain")
+    p, run_dir, shards = resolve_params(config, p)
+    common.pick_device(p["device"], "train.pretrain.device")
     if not (shards / "manifest.json").exists():
-        print(f"error: no token shards at {shards} (run `corpus tokenize` first, or set train.pretrain.shards)",
-              file=sys.stderr)
-        return 3
-    try:
-        train(p, run_dir, shards, args.resume, config)
-    except ModelMismatch as e:                    # the settings changed since the checkpoint
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except (DataError, CheckpointError) as e:     # an input: shards, tokenizer, checkpoints
-        print(f"error: {e}", file=sys.stderr)
-        return 3
-    except Diverged as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    return 0
+        raise DataError(f"no token shards at {shards} (run `corpus tokenize` first, or set train.pretrain.shards)")
+    return train(p, run_dir, shards, resume, config)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="train pretrain", description=__doc__.split("\n\n")[0],
+                                 parents=[common.phase_parent(init=False)])
+    ap.add_argument("pipeline", help="pipeline YAML (or JSON); settings under train.pretrain")
+    args = ap.parse_args(argv)
+    return common.run_main("train pretrain", lambda: run(args.pipeline, args.overrides, args.resume))
+
 
 if __name__ == "__main__":
     sys.exit(main())

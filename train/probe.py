@@ -25,17 +25,18 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-import torch
-
-from contract.jsonl import read_jsonl, write_jsonl
+from contract.jsonl import JsonlError, read_jsonl, write_jsonl
+from train import common
 from train import config as train_config
-from train.chat import add_generation_args
+from train.chat import add_generation_args, find_checkpoint
 from train.chat_format import decode_reply, render_prompt, stop_ids
+from train.checkpoint import load_model
 from train.sft_data import REFUSAL
+from train.tokenizer import Tokenizer
 
-DEFAULTS = {"samples": 8, "threshold": 0.5, "temperature": 0.8, "top_k": 50, "max_new_tokens": 48,
-            "batch_size": 64, "seed": 0, "refusal": REFUSAL, "device": "auto",
-            "threads": None}
+# Every key, its kind and its constraint: train/config.py SCHEMAS["probe"].
+DEFAULTS = {**train_config.defaults("probe"), "refusal": REFUSAL}
+FLAGS = ("questions", "out", "samples", "threshold", "temperature", "top_k", "max_new_tokens", "seed", "device")
 
 
 def normalize(text: str) -> str:
@@ -61,10 +62,10 @@ def load_questions(path: str | Path) -> list[dict]:
     for lineno, obj in read_jsonl(path, numbered=True):
         q, a = obj.get("question", obj.get("prompt")), obj.get("answer")
         if not isinstance(q, str) or not q.strip() or a is None or not str(a).strip():
-            raise ValueError(f"{path}:{lineno}: needs a non-empty 'question' and 'answer'")
+            raise JsonlError(path, lineno, "needs a non-empty 'question' and 'answer'")
         out.append({"question": q, "answer": str(a)})
     if not out:
-        raise ValueError(f"{path}: no questions")
+        raise common.InputError(f"{path}: no questions")
     return out
 
 
@@ -107,7 +108,8 @@ def _most_common(replies: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="train probe", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="train probe", description=__doc__.split("\n\n")[0],
+                                 parents=[common.overrides_parent()])
     ap.add_argument("target", help="pipeline file, or a checkpoint (step or run dir)")
     ap.add_argument("--questions", help="JSONL of {question, answer}")
     ap.add_argument("--out", help="output JSONL of SFT conversations")
@@ -115,48 +117,40 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threshold", type=float, help="keep the answer when this share of samples is right")
     add_generation_args(ap)
     args = ap.parse_args(argv)
-    from train.chat import find_checkpoint
-    from train.checkpoint import load_model
-    from train.tokenizer import Tokenizer
+    return common.run_main("train probe", lambda: run(args))
 
-    try:
-        path, _ = find_checkpoint(args.target, args.set)
-        opts = dict(DEFAULTS)
-        default_out = None
-        if Path(args.target).is_file():
-            config = train_config.load(args.target, args.set)
-            section = train_config.section(config, "probe")
-            checked = train_config.validate(config, "probe")     # kinds, constraints, unknown keys
-            opts.update({k: checked[k] for k in section})
-            default_out = train_config.output_dir(config, "probe") / "probe.jsonl"
-        for key in ("questions", "out", "samples", "threshold", "temperature", "top_k",
-                    "max_new_tokens", "seed", "device"):
-            if getattr(args, key) is not None:
-                opts[key] = getattr(args, key)
-        if not opts.get("questions"):
-            raise ValueError("give --questions qa.jsonl (or train.probe.questions in the pipeline)")
-        out = Path(opts.get("out") or default_out or "probe.jsonl")
-        questions = load_questions(opts["questions"])
-        if opts["threads"]:
-            torch.set_num_threads(int(opts["threads"]))
-        device = opts["device"]
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        model, _ = load_model(path, torch.device(device))
-        tokenizer = Tokenizer.from_checkpoint(path)
-    except train_config.ConfigError as e:      # a bad setting: exit 2
-        print(f"train probe: {e}", file=sys.stderr)
-        return 2
-    except (FileNotFoundError, ValueError) as e:
-        print(f"train probe: {e}", file=sys.stderr)
-        return 1
-    records = probe(model, tokenizer, questions, opts)
+
+def options(args) -> tuple[Path, dict, Path]:
+    """(the checkpoint, the settings: defaults < the pipeline's train.probe < the flags, each
+    checked against SCHEMAS["probe"], the output file)."""
+    path, _ = find_checkpoint(args.target, args.overrides)
+    opts, default_out = dict(DEFAULTS), None
+    if Path(args.target).is_file():
+        config, checked = common.load_settings(args.target, args.overrides, "probe")
+        opts.update({k: checked[k] for k in train_config.section(config, "probe")})
+        default_out = train_config.output_dir(config, "probe") / "probe.jsonl"
+    schema = train_config.SCHEMAS["probe"]
+    for key in FLAGS:
+        if getattr(args, key) is not None:
+            opts[key] = train_config.check_value(f"--{key.replace('_', '-')}", schema[key], getattr(args, key))
+    if not opts.get("questions"):
+        raise train_config.ConfigError("--questions: give a JSONL of questions (or train.probe.questions "
+                                       "in the pipeline)")
+    return path, opts, Path(opts.get("out") or default_out or "probe.jsonl")
+
+
+def run(args) -> None:
+    path, opts, out = options(args)
+    questions = load_questions(opts["questions"])
+    common.set_threads(opts["threads"])
+    device = common.pick_device(opts["device"], "--device" if args.device is not None else "train.probe.device")
+    model, _ = load_model(path, device)
+    records = probe(model, Tokenizer.from_checkpoint(path), questions, opts)
     write_jsonl(records, out)
     kept = sum(r["decision"] == "keep" for r in records)
     mean_acc = sum(r["accuracy"] for r in records) / len(records)
     print(f"probe: {len(records)} questions, {opts['samples']} samples each, mean accuracy {mean_acc:.2f}; "
           f"kept {kept} answers, wrote {len(records) - kept} refusals -> {out}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -17,61 +17,38 @@ from the latest one.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, field, fields, make_dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
+from train import common
 from train import config as tcfg
+from train.chat_format import decode_reply, render_prompt, stop_ids
+from train.checkpoint import latest_checkpoint, load_model, load_training_state, save_checkpoint
+from train.common import RunLog
 from train.grpo import group_advantages, pass_at_k, policy_loss, zero_signal_groups
+from train.rewards import make_reward
+from train.rl_tasks import load_task, messages_for
+from train.tokenizer import Tokenizer
 
 
-@dataclass
-class RLSettings:
-    """Defaults of the ``train.rl`` block (pipelines/sample.yaml documents each)."""
-    init: str | None = None          # checkpoint to start from; default <output>/train/sft
-    task: str = "arithmetic"         # "arithmetic" or a JSONL of {prompt, answer}
-    level: int | list = 1            # arithmetic difficulty level(s)
-    train_problems: int = 2000       # size of the training pool (arithmetic)
-    eval_problems: int = 64          # held-out problems per evaluation
-    eval_data: str | None = None     # JSONL held-out set for a user task
-    heldout_percent: int = 20        # user task without eval_data: hashed held-out share
-    reward: str = "exact"            # exact | numeric | regex | python | module:function
-    reward_options: dict | None = None  # e.g. {tolerance: 0.01}, {pattern: ...}, {function: m:f}
-    steps: int = 50
-    prompts_per_step: int = 8
-    group_size: int = 8              # k completions per prompt
-    max_new_tokens: int = 48
-    temperature: float = 1.0
-    top_k: int | None = None
-    lr: float = 3e-5
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0
-    scale_by_std: bool = False       # GRPO's /std; off = Dr. GRPO
-    loss_norm: str = "token"         # token | sequence
-    updates_per_batch: int = 1       # >1: PPO-style reuse with clipped ratios
-    clip_eps: float = 0.2
-    kl_coef: float = 0.0             # >0: k3 KL penalty to the starting model
-    microbatch: int = 32             # rows per forward/backward
-    eval_every: int = 10             # 0 = only before and after
-    eval_samples: int = 4            # samples per held-out problem (pass@k uses k = this)
-    eval_temperature: float = 1.0
-    save_every: int = 0              # 0 = only at the end
-    seed: int = 0
-    threads: int = 0                 # torch threads; 0 = torch's default
-    device: str = "cpu"
+def _from_params(cls, params: dict):
+    """Checked against train/config.py SCHEMAS["rl"] (kinds, constraints, unknown keys)."""
+    values = tcfg.validate({"train": {"rl": params}}, "rl")
+    known = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in values.items() if k in known})
 
-    @classmethod
-    def from_params(cls, params: dict) -> "RLSettings":
-        """Checked against train/config.py SCHEMAS["rl"] (kinds, constraints, unknown keys)."""
-        values = tcfg.validate({"train": {"rl": params}}, "rl")
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
+
+#: The ``train.rl`` block as attributes; every key, its default, kind and constraint (and what it
+#: means): train/config.py SCHEMAS["rl"], the one settings table.
+RLSettings = make_dataclass(
+    "RLSettings", [(k, Any, field(default=s.default)) for k, s in tcfg.SCHEMAS["rl"].items() if k != "out_dir"],
+    namespace={"from_params": classmethod(_from_params), "__module__": __name__})
 
 
 # -- the update ----------------------------------------------------------------------------------
@@ -186,20 +163,9 @@ def evaluate(model, items: list[dict], encode: Callable[[dict], list[int]], scor
 
 # -- the command -------------------------------------------------------------------------------
 
-class JsonlLog:
-    def __init__(self, path: Path, append: bool) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.f = path.open("a" if append else "w", encoding="utf-8")
-
-    def write(self, record: dict) -> None:
-        self.f.write(json.dumps(record) + "\n")
-        self.f.flush()
-
-
 def _resolve_init(config: dict, s: RLSettings) -> Path:
     if s.init:
         return Path(s.init)
-    from train.checkpoint import latest_checkpoint
     for phase in ("sft", "pretrain"):
         d = tcfg.output_dir(config, phase)
         if latest_checkpoint(d) is not None:
@@ -216,37 +182,88 @@ def _fmt_eval(ev: dict, k: int) -> str:
             f"reward {ev['reward_mean']:.3f}  len {ev['completion_len']:.1f}")
 
 
-def run(config: dict, resume: bool = False, init: str | None = None) -> dict:
-    """Train; returns {"before": eval, "after": eval, "out_dir": ...}."""
-    from train.chat_format import decode_reply, render_prompt, stop_ids
-    from train.checkpoint import latest_checkpoint, load_model, load_training_state, save_checkpoint
-    from train.rewards import make_reward
-    from train.rl_tasks import load_task, messages_for
-    from train.tokenizer import Tokenizer
-
-    tcfg.validate(config, "rl")     # every train block: a typo anywhere fails before any work
-    params = tcfg.section(config, "rl")
+def settings(config: dict, init: str | None = None) -> tuple[RLSettings, torch.device]:
+    """``train.rl`` checked (every train block: a typo anywhere fails before any work), with
+    ``--init`` applied, and the device it asks for."""
+    values = tcfg.validate(config, "rl")
     if init:
-        params["init"] = init
-    s = RLSettings.from_params(params)
-    if s.threads:
-        torch.set_num_threads(int(s.threads))
-    out_dir = tcfg.output_dir(config, "rl")
-    device = torch.device(s.device)
-    torch.manual_seed(s.seed)
+        values["init"] = init
+    s = RLSettings(**{f.name: values[f.name] for f in fields(RLSettings)})
+    return s, common.pick_device(s.device, "train.rl.device")
 
-    resume_from = latest_checkpoint(out_dir) if resume else None
+
+def load_policy(config: dict, s: RLSettings, resume_from: Path | None, device):
+    """(model, its meta, the starting checkpoint, the tokenizer): the RL checkpoint resumed,
+    else the starting one (``init``, else the newest of sft, pretrain)."""
     init_path = Path(s.init) if s.init else None
-    state: dict = {}
     if resume_from is not None:
         model, meta = load_model(resume_from, device)
         init_path = Path(meta.get("init") or (init_path or _resolve_init(config, s)))
     else:
         init_path = init_path or _resolve_init(config, s)
         model, meta = load_model(init_path, device)
-    tok = Tokenizer.from_checkpoint(resume_from or init_path)
-    stops = stop_ids(tok)
+    return model, meta, init_path, Tokenizer.from_checkpoint(resume_from or init_path)
+
+
+class Task:
+    """The problems, their prompts as ids (rendered once) and the reward of a completion."""
+
+    def __init__(self, s: RLSettings, tok) -> None:
+        self.train, self.eval = load_task(asdict(s))
+        self.reward_fn = make_reward(s.reward, **(s.reward_options or {}))
+        self.tok, self.stops = tok, stop_ids(tok)
+        self._prompts: dict[str, list[int]] = {}
+
+    def encode(self, item: dict) -> list[int]:
+        key = item.get("system", "") + "\x00" + item["prompt"]
+        if key not in self._prompts:
+            self._prompts[key] = render_prompt(messages_for(item), self.tok)
+        return self._prompts[key]
+
+    def score(self, item: dict, completion: list[int]) -> float:
+        return float(self.reward_fn(decode_reply(completion, self.tok), item["answer"], prompt=item["prompt"]))
+
+
+def run_eval(model, task: Task, s: RLSettings, step: int, log: RunLog) -> dict:
+    """One held-out evaluation, printed and logged."""
+    t0 = time.monotonic()
+    ev = evaluate(model, task.eval, task.encode, task.score, s.eval_samples, s.eval_temperature, s.top_k,
+                  s.max_new_tokens, task.stops, seed=s.seed + 7919)
+    ev.update(step=step, eval=True, seconds=round(time.monotonic() - t0, 2))
+    log(ev, f"rl eval step {step:4d}: {_fmt_eval(ev, s.eval_samples)}  ({ev['problems']} held-out, "
+            f"{ev['seconds']:.1f}s)")
+    return ev
+
+
+def train_step(model, optimizer, ref_model, task: Task, s: RLSettings, step: int) -> dict:
+    """Sample a group per prompt, score it, update; the step's record."""
+    t0 = time.monotonic()
+    rng = random.Random(f"rl|{s.seed}|{step}")
+    batch = rng.sample(task.train, min(s.prompts_per_step, len(task.train)))
+    prompts = [task.encode(it) for it in batch]
+    model.eval()
+    comps = sample_groups(model, prompts, s.group_size, s.max_new_tokens, s.temperature, s.top_k,
+                          task.stops, seed=s.seed * 1_000_003 + step)
+    t_gen = time.monotonic() - t0
+    rewards = torch.tensor([[task.score(it, comps[g * s.group_size + j]) for j in range(s.group_size)]
+                            for g, it in enumerate(batch)])
+    st = rl_update(model, optimizer, prompts, comps, rewards, s, ref_model)
+    return {"step": step + 1, "reward_mean": float(rewards.mean()), "zero_signal_frac": st["zero_signal"],
+            "completion_len": sum(len(c) for c in comps) / len(comps), "loss": st["loss"], "kl": st["kl"],
+            "clip_frac": st["clip_frac"], "tokens": st["tokens"], "gen_s": round(t_gen, 2),
+            "step_s": round(time.monotonic() - t0, 2)}
+
+
+def run(config: dict, resume: bool = False, init: str | None = None) -> dict:
+    """Train; returns {"before": eval, "after": eval, "out_dir": ...}."""
+    s, device = settings(config, init)
+    common.set_threads(s.threads)
+    out_dir = tcfg.output_dir(config, "rl")
+    torch.manual_seed(s.seed)
+    resume_from = latest_checkpoint(out_dir) if resume else None
+    model, meta, init_path, tok = load_policy(config, s, resume_from, device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=s.lr, betas=(0.9, 0.95), weight_decay=s.weight_decay)
+    state: dict = {}
     if resume_from is not None:
         state = load_training_state(resume_from, model, optimizer) or {}
         print(f"rl: resuming from {resume_from} (step {state.get('step', 0)})")
@@ -254,36 +271,14 @@ def run(config: dict, resume: bool = False, init: str | None = None) -> dict:
     if s.kl_coef > 0:
         ref_model, _ = load_model(init_path, device)
         ref_model.eval().requires_grad_(False)
+    task = Task(s, tok)
 
-    train_items, eval_items = load_task(asdict(s))
-    reward_fn = make_reward(s.reward, **(s.reward_options or {}))
-    prompt_cache: dict[str, list[int]] = {}
-
-    def encode(item: dict) -> list[int]:
-        key = item.get("system", "") + "\x00" + item["prompt"]
-        if key not in prompt_cache:
-            prompt_cache[key] = render_prompt(messages_for(item), tok)
-        return prompt_cache[key]
-
-    def score(item: dict, completion: list[int]) -> float:
-        return float(reward_fn(decode_reply(completion, tok), item["answer"], prompt=item["prompt"]))
-
-    def run_eval(step: int) -> dict:
-        t0 = time.monotonic()
-        ev = evaluate(model, eval_items, encode, score, s.eval_samples, s.eval_temperature, s.top_k,
-                      s.max_new_tokens, stops, seed=s.seed + 7919)
-        ev.update(step=step, eval=True, seconds=round(time.monotonic() - t0, 2))
-        print(f"rl eval step {step:4d}: {_fmt_eval(ev, s.eval_samples)}  ({ev['problems']} held-out, "
-              f"{ev['seconds']:.1f}s)", flush=True)
-        log.write(ev)
-        return ev
-
-    step = int(state.get("step", 0))
-    log = JsonlLog(out_dir / "log.jsonl", append=resume_from is not None)
+    step = start_step = int(state.get("step", 0))
+    log = RunLog(out_dir / "log.jsonl", start_step if resume_from is not None else None)
     print(f"rl: {model.num_params():,} params from {init_path}; task {s.task} "
-          f"({len(train_items)} train / {len(eval_items)} held-out), reward {s.reward}, "
+          f"({len(task.train)} train / {len(task.eval)} held-out), reward {s.reward}, "
           f"{s.prompts_per_step} prompts x {s.group_size} samples, {s.steps} steps", flush=True)
-    before = state.get("before") or run_eval(step)
+    before = state.get("before") or run_eval(model, task, s, step, log)
     meta_out = {**{k: v for k, v in meta.items() if k not in ("train", "phase", "init", "step", "checkpoint")},
                 "phase": "rl", "init": str(init_path), "train": asdict(s)}
 
@@ -291,38 +286,23 @@ def run(config: dict, resume: bool = False, init: str | None = None) -> dict:
         return save_checkpoint(out_dir, at, model, optimizer, {"step": at, "before": before}, meta_out,
                                tokenizer=tok)
 
-    t_start = time.monotonic()
-    last = before
+    t_start, last = time.monotonic(), before
     while step < s.steps:
-        t0 = time.monotonic()
-        rng = random.Random(f"rl|{s.seed}|{step}")
-        batch = rng.sample(train_items, min(s.prompts_per_step, len(train_items)))
-        prompts = [encode(it) for it in batch]
-        model.eval()
-        comps = sample_groups(model, prompts, s.group_size, s.max_new_tokens, s.temperature, s.top_k,
-                              stops, seed=s.seed * 1_000_003 + step)
-        t_gen = time.monotonic() - t0
-        rewards = torch.tensor([[score(it, comps[g * s.group_size + j]) for j in range(s.group_size)]
-                                for g, it in enumerate(batch)])
-        st = rl_update(model, optimizer, prompts, comps, rewards, s, ref_model)
-        step += 1
-        rec = {"step": step, "reward_mean": float(rewards.mean()), "zero_signal_frac": st["zero_signal"],
-               "completion_len": sum(len(c) for c in comps) / len(comps), "loss": st["loss"], "kl": st["kl"],
-               "clip_frac": st["clip_frac"], "tokens": st["tokens"], "gen_s": round(t_gen, 2),
-               "step_s": round(time.monotonic() - t0, 2)}
-        log.write(rec)
-        print(f"rl step {step:4d}/{s.steps}: reward {rec['reward_mean']:.3f}  zero-signal "
-              f"{rec['zero_signal_frac']:.2f}  len {rec['completion_len']:.1f}  loss {rec['loss']:+.4f}  "
-              f"kl {rec['kl']:.4f}  {rec['step_s']:.1f}s", flush=True)
+        rec = train_step(model, optimizer, ref_model, task, s, step)
+        step = rec["step"]
+        log(rec, f"rl step {step:4d}/{s.steps}: reward {rec['reward_mean']:.3f}  zero-signal "
+                 f"{rec['zero_signal_frac']:.2f}  len {rec['completion_len']:.1f}  loss {rec['loss']:+.4f}  "
+                 f"kl {rec['kl']:.4f}  {rec['step_s']:.1f}s")
         if s.eval_every and step % s.eval_every == 0 and step < s.steps:
-            last = run_eval(step)
+            last = run_eval(model, task, s, step, log)
         if s.save_every and step % s.save_every == 0 and step < s.steps:
             save(step)
-    if step > int(state.get("step", 0)) or resume_from is None:
-        last = run_eval(step)
+    if step > start_step or resume_from is None:
+        last = run_eval(model, task, s, step, log)
         path = save(step)
     else:
         path = resume_from
+    log.close()
     k = s.eval_samples
     print(f"rl done: held-out pass@1 {before['pass@1']:.3f} -> {last['pass@1']:.3f} "
           f"({100 * (last['pass@1'] - before['pass@1']):+.1f} points), pass@{k} "
@@ -332,25 +312,16 @@ def run(config: dict, resume: bool = False, init: str | None = None) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="train rl", description=__doc__,
+    parser = argparse.ArgumentParser(prog="train rl", description=__doc__, parents=[common.phase_parent(init=True)],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("pipeline", help="pipeline YAML (its train.rl block) or JSON")
-    parser.add_argument("--set", action="append", dest="overrides", default=[], metavar="KEY=VALUE",
-                        help="override, e.g. train.rl.steps=20 (repeatable)")
-    parser.add_argument("--init", default=None, help="checkpoint to start from (default: the SFT run)")
-    parser.add_argument("--resume", action="store_true", help="continue from the latest RL checkpoint")
     args = parser.parse_args(argv)
-    from train.checkpoint import CheckpointError
-    try:
-        config = tcfg.load(args.pipeline, args.overrides)
+
+    def body() -> None:
+        config, _ = common.load_settings(args.pipeline, args.overrides, "rl")
         run(config, resume=args.resume, init=args.init)
-    except (FileNotFoundError, CheckpointError) as err:      # an input: exit 3
-        print(f"train rl: error: {err}", file=sys.stderr)
-        return 3
-    except (tcfg.ConfigError, ValueError) as err:            # a setting: exit 2
-        print(f"train rl: error: {err}", file=sys.stderr)
-        return 2
-    return 0
+
+    return common.run_main("train rl", body)
 
 
 if __name__ == "__main__":

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import torch
 
+from train import common
 from train import config as train_config
 from train.chat import clean_text, cut_left, notice
-from train.checkpoint import CheckpointError, load_checkpoint
+from train.checkpoint import load_checkpoint
 
 
 def _checkpoint_path(arg: str) -> Path:
@@ -31,25 +32,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--top-k", type=int, default=50)
     ap.add_argument("--num-samples", type=int, default=1)
     ap.add_argument("--seed", type=int, default=None)
-    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--device", default="auto", help="auto (CUDA if there is one) | cpu | cuda[:N] | mps")
     args = ap.parse_args(argv)
-    try:
-        schema = train_config.SCHEMAS["chat"]
-        for flag, key in (("--temperature", "temperature"), ("--top-k", "top_k"),
-                          ("--max-new-tokens", "max_new_tokens")):
-            train_config.check_value(flag, schema[key], getattr(args, key))
-        train_config.check_value("--num-samples", train_config.Setting("int", 1, train_config.at_least(1)),
-                                 args.num_samples)
-        device = train_config.usable_device(args.device, "--device")
-        path = _checkpoint_path(args.checkpoint)
-    except train_config.ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    try:
-        model, tok, _ = load_checkpoint(path, device)
-    except (CheckpointError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 3
+    return common.run_main("train sample", lambda: sample(args))
+
+
+def _checked_flags(args) -> torch.device:
+    """Every flag checked as the ``train.chat`` settings are (ConfigError naming the flag)."""
+    schema = train_config.SCHEMAS["chat"]
+    for flag, key in (("--temperature", "temperature"), ("--top-k", "top_k"),
+                      ("--max-new-tokens", "max_new_tokens")):
+        train_config.check_value(flag, schema[key], getattr(args, key))
+    train_config.check_value("--num-samples", train_config.Setting("int", 1, train_config.at_least(1)),
+                             args.num_samples)
+    return common.pick_device(args.device, "--device")
+
+
+def sample(args) -> None:
+    device = _checked_flags(args)
+    model, tok, _ = load_checkpoint(_checkpoint_path(args.checkpoint), device)
     text = clean_text(args.prompt)
     budget = max(1, model.config.seq_len * 3 // 4 - 1)    # <|bos|> + prompt: room left to continue
     kept = cut_left(text, tok, budget)
@@ -72,13 +73,12 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.flush()
             shown = text
         sys.stdout.write("\n")
-        return 0
+        return
     outs = model.generate([prompt] * args.num_samples, args.max_new_tokens, args.temperature, args.top_k or None,
                           stops, args.seed)
     for i, ids in enumerate(outs):
         ids = [t for t in ids if t not in stops]
         print(f"--- sample {i + 1}\n{tok.decode(prompt[1:] + ids)}")
-    return 0
 
 
 if __name__ == "__main__":

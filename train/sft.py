@@ -28,13 +28,19 @@ import math
 import random
 import sys
 import time
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from train import common
 from train import config as train_config
-from train.chat_format import render, render_prompt, stop_ids, decode_reply
+from train.chat_format import decode_reply, render, render_prompt, stop_ids
+from train.checkpoint import latest_checkpoint, load_model, load_training_state, save_checkpoint
+from train.common import RunLog
 from train.sft_data import builtin_conversations, load_conversations
+from train.tokenizer import Tokenizer
 
 # Every key, its kind and its constraint: train/config.py SCHEMAS["sft"].
 DEFAULTS = train_config.defaults("sft")
@@ -170,41 +176,35 @@ def evaluate(model, examples: list, batch_size: int, device) -> float | None:
 
 # --- the run --------------------------------------------------------------------------------
 
-class Logger:
-    """One JSON object per event to log.jsonl, and a readable line to stdout."""
+@dataclass
+class SftData:
+    """The encoded train and val conversations and what happened to each on the way."""
+    examples: list
+    val_examples: list
+    counts: dict
+    val_counts: dict
+    sources: dict
+    max_len: int
 
-    def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.f = path.open("a", encoding="utf-8")
-
-    def __call__(self, record: dict, line: str | None = None) -> None:
-        self.f.write(json.dumps(record) + "\n")
-        self.f.flush()
-        print(line if line is not None else json.dumps(record), flush=True)
-
-    def close(self) -> None:
-        self.f.close()
+    def summary(self) -> dict:
+        return {"train": self.counts, "val": self.val_counts, "sources": self.sources}
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(name)
+@dataclass
+class Progress:
+    step: int = 0
+    skipped: int = 0     # batches without a supervised token
 
 
-def run(config: dict, resume: bool = False, init: str | None = None) -> Path:
-    """Fine-tune; returns the final checkpoint's directory."""
-    from train.checkpoint import latest_checkpoint, load_model, load_training_state, save_checkpoint
-    from train.tokenizer import Tokenizer
-
+def settings(config: dict) -> tuple[dict, torch.device]:
+    """``train.sft`` checked (ConfigError names the key) and the device it asks for."""
     params = train_config.validate(config, "sft")
     params.pop("out_dir", None)
-    if params["threads"]:
-        torch.set_num_threads(int(params["threads"]))
-    out_dir = train_config.output_dir(config, "sft")
-    device = resolve_device(str(params["device"]))
-    torch.manual_seed(int(params["seed"]))
+    return params, common.pick_device(params["device"], "train.sft.device")
 
+
+def starting_point(config: dict, params: dict, out_dir: Path, resume: bool, init: str | None):
+    """(the checkpoint the model comes from, the SFT checkpoint resumed or None)."""
     resume_from = latest_checkpoint(out_dir) if resume else None
     if resume and resume_from is None:
         print(f"sft: nothing to resume in {out_dir}; starting from the initial checkpoint")
@@ -212,68 +212,61 @@ def run(config: dict, resume: bool = False, init: str | None = None) -> Path:
     if resume_from is None and latest_checkpoint(start) is None and not (start / "state.json").exists():
         raise FileNotFoundError(f"no checkpoint at {start} (run `train pretrain` first, "
                                 f"or set train.sft.init / --init)")
-    model, meta = load_model(start, device)
-    tokenizer = Tokenizer.from_checkpoint(start)
-    seq_len = int(model.config.seq_len)
+    return start, resume_from
+
+
+def build_data(params: dict, tokenizer, seq_len: int) -> SftData:
+    """Gather, split and encode the conversations within the model's context."""
     max_len = int(params["max_len"] or seq_len)
     if max_len > seq_len:
-        raise ValueError(f"train.sft.max_len={max_len} exceeds the model's seq_len={seq_len}")
-
-    log = Logger(out_dir / "log.jsonl")
+        raise train_config.ConfigError(f"train.sft.max_len: {max_len} exceeds the model's seq_len {seq_len}")
     convs = gather_conversations(params)
     train_convs, val_convs = split_val(convs, float(params["val_fraction"]))
     examples, counts = encode_conversations(train_convs, tokenizer, max_len, params["overflow"])
     val_examples, val_counts = encode_conversations(val_convs, tokenizer, max_len, params["overflow"])
     if not examples:
         raise ValueError(f"sft: every conversation was dropped ({counts}); raise max_len or use overflow: truncate")
-    sources: dict[str, int] = {}
-    for c in convs:
-        sources[c.get("source", "?")] = sources.get(c.get("source", "?"), 0) + 1
-    sup_tokens = sum(sum(1 for t in y if t >= 0) for _, y in examples)
-    log({"event": "data", "train": counts, "val": val_counts, "sources": sources,
-         "supervised_tokens": sup_tokens, "max_len": max_len, "overflow": params["overflow"]},
+    sources = dict(Counter(c.get("source", "?") for c in convs))
+    return SftData(examples, val_examples, counts, val_counts, sources, max_len)
+
+
+def log_data(log: RunLog, data: SftData, overflow: str) -> None:
+    counts, val_counts = data.counts, data.val_counts
+    sup_tokens = sum(sum(1 for t in y if t >= 0) for _, y in data.examples)
+    log({"event": "data", **data.summary(), "supervised_tokens": sup_tokens, "max_len": data.max_len,
+         "overflow": overflow},
         f"sft data: {counts['kept']} train conversations ({sup_tokens} supervised tokens), "
         f"{val_counts['kept']} val; too long: {counts['dropped_too_long'] + val_counts['dropped_too_long']} dropped, "
-        f"{counts['truncated'] + val_counts['truncated']} truncated (max_len {max_len}); "
+        f"{counts['truncated'] + val_counts['truncated']} truncated (max_len {data.max_len}); "
         f"nothing to learn: {counts['dropped_no_supervised'] + val_counts['dropped_no_supervised']}; "
-        f"sources {sources}")
+        f"sources {data.sources}")
 
+
+def build_optimizer(model, params: dict) -> torch.optim.Optimizer:
+    """AdamW; weight decay on the matrices only."""
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": float(params["weight_decay"])},
+                              {"params": no_decay, "weight_decay": 0.0}],
+                             lr=float(params["lr"]), betas=(0.9, 0.95))
+
+
+def train_loop(model, optimizer, data: SftData, schedule: Schedule, total: int, params: dict, device,
+               progress: Progress, log: RunLog, save) -> str:
+    """Step until ``total`` (or the time budget); returns what stopped it ("steps" or "max_seconds")."""
     bs = int(params["batch_size"])
-    schedule = Schedule([len(x) for x, _ in examples], bs, int(params["seed"]))
-    total = int(params["steps"] or max(1, round(float(params["epochs"]) * schedule.per_epoch)))
-    decay, no_decay = [], []
-    for p in model.parameters():
-        (decay if p.dim() >= 2 else no_decay).append(p)
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": float(params["weight_decay"])},
-                                   {"params": no_decay, "weight_decay": 0.0}],
-                                  lr=float(params["lr"]), betas=(0.9, 0.95))
-    step, skipped = 0, 0
-    if resume_from is not None:
-        state = load_training_state(resume_from, model, optimizer)
-        step, skipped = int(state.get("step", 0)), int(state.get("skipped_batches", 0))
-        log({"event": "resume", "from": str(resume_from), "step": step}, f"sft: resumed from {resume_from} at step {step}")
-    init_from = meta.get("init_from") if resume_from is not None else str(start)
-
-    def save(step: int) -> Path:
-        state = {"step": step, "skipped_batches": skipped}
-        m = {"phase": "sft", "model_config": model.config.to_dict(), "train_config": params,
-             "init_from": init_from, "data": {"train": counts, "val": val_counts, "sources": sources}}
-        return save_checkpoint(out_dir, step, model, optimizer, state, m, tokenizer=tokenizer,
-                               keep=int(params["keep"]) or None)
-
     model.train()
     t0, last_log = time.time(), time.time()
     win_loss, win_tok, win_n = 0.0, 0, 0
-    stopped = "steps"
-    while step < total:
-        idx = schedule.batch(step)
-        x, y = collate(examples, idx, device)
+    while progress.step < total:
+        x, y = collate(data.examples, schedule.batch(progress.step), device)
         n_sup = int((y >= 0).sum())
         time_frac = (time.time() - t0) / float(params["max_seconds"]) if params["max_seconds"] else 0.0
-        lr = lr_at(step, total, float(params["lr"]), int(params["warmup"]), float(params["min_lr_frac"]), time_frac)
+        lr = lr_at(progress.step, total, float(params["lr"]), int(params["warmup"]), float(params["min_lr_frac"]),
+                   time_frac)
         if n_sup == 0:   # cannot happen with encode_conversations' filter, but never divide by 0
-            skipped += 1
-            step += 1
+            progress.skipped += 1
+            progress.step += 1
             continue
         for g in optimizer.param_groups:
             g["lr"] = lr
@@ -283,71 +276,97 @@ def run(config: dict, resume: bool = False, init: str | None = None) -> Path:
         if params["grad_clip"]:
             torch.nn.utils.clip_grad_norm_(model.parameters(), float(params["grad_clip"]))
         optimizer.step()
-        step += 1
-        win_loss += loss.item() * n_sup
-        win_tok += n_sup
-        win_n += 1
+        progress.step += 1
+        step = progress.step
+        win_loss, win_tok, win_n = win_loss + loss.item() * n_sup, win_tok + n_sup, win_n + 1
         if step % int(params["log_every"]) == 0 or step == total:
             now = time.time()
             rec = {"event": "train", "step": step, "steps": total, "loss": win_loss / win_tok, "lr": lr,
-                   "supervised_tokens": win_tok, "skipped_batches": skipped,
+                   "supervised_tokens": win_tok, "skipped_batches": progress.skipped,
                    "sec_per_step": (now - last_log) / win_n, "elapsed": now - t0}
             log(rec, f"sft step {step}/{total} loss {rec['loss']:.4f} lr {lr:.2e} "
                      f"{rec['sec_per_step']:.2f}s/step")
             win_loss, win_tok, win_n, last_log = 0.0, 0, 0, now
         if params["eval_every"] and step % int(params["eval_every"]) == 0 and step < total:
-            vl = evaluate(model, val_examples, bs, device)
+            vl = evaluate(model, data.val_examples, bs, device)
             if vl is not None:
                 log({"event": "val", "step": step, "val_loss": vl}, f"sft step {step} val loss {vl:.4f}")
         if params["checkpoint_every"] and step % int(params["checkpoint_every"]) == 0 and step < total:
             save(step)
         if params["max_seconds"] and time.time() - t0 > float(params["max_seconds"]) and step < total:
-            stopped = "max_seconds"
-            break
-    vl = evaluate(model, val_examples, bs, device)
-    path = save(step)
-    log({"event": "done", "step": step, "stopped_by": stopped, "val_loss": vl, "skipped_batches": skipped,
-         "checkpoint": str(path), "elapsed": time.time() - t0},
-        f"sft done: step {step} ({'time budget' if stopped == 'max_seconds' else 'all steps'}), "
-        f"val loss {vl if vl is None else round(vl, 4)}, skipped batches {skipped}, checkpoint {path}")
-    for prompt in params.get("samples") or []:
+            return "max_seconds"
+    return "steps"
+
+
+def log_samples(model, tokenizer, prompts: list[str], log: RunLog) -> None:
+    """Greedy replies to a few prompts, to see what the run taught."""
+    stops = stop_ids(tokenizer)
+    for prompt in prompts:
         ids = render_prompt([{"role": "user", "content": prompt}], tokenizer)
-        out = model.generate([ids], max_new_tokens=min(96, seq_len), temperature=0.0,
-                             stop_ids=stop_ids(tokenizer))[0]
-        stopped_itself = bool(out) and out[-1] in stop_ids(tokenizer)
+        out = model.generate([ids], max_new_tokens=min(96, model.config.seq_len), temperature=0.0,
+                             stop_ids=stops)[0]
+        stopped_itself = bool(out) and out[-1] in stops
         reply = decode_reply(out, tokenizer)
         log({"event": "sample", "prompt": prompt, "reply": reply, "stopped": stopped_itself},
             f"  user: {prompt}\n  assistant: {reply}  [{'stopped at <|assistant_end|>' if stopped_itself else 'hit the token limit'}]")
+
+
+def run(config: dict, resume: bool = False, init: str | None = None) -> Path:
+    """Fine-tune; returns the final checkpoint's directory."""
+    params, device = settings(config)
+    common.set_threads(params["threads"])
+    torch.manual_seed(int(params["seed"]))
+    out_dir = train_config.output_dir(config, "sft")
+    start, resume_from = starting_point(config, params, out_dir, resume, init)
+    model, meta = load_model(start, device)
+    tokenizer = Tokenizer.from_checkpoint(start)
+    data = build_data(params, tokenizer, int(model.config.seq_len))
+    schedule = Schedule([len(x) for x, _ in data.examples], int(params["batch_size"]), int(params["seed"]))
+    total = int(params["steps"] or max(1, round(float(params["epochs"]) * schedule.per_epoch)))
+    optimizer = build_optimizer(model, params)
+    progress = Progress()
+    if resume_from is not None:
+        state = load_training_state(resume_from, model, optimizer)
+        progress = Progress(int(state.get("step", 0)), int(state.get("skipped_batches", 0)))
+    log = RunLog(out_dir / "log.jsonl", progress.step if resume_from is not None else None)
+    log_data(log, data, params["overflow"])
+    if resume_from is not None:
+        log({"event": "resume", "from": str(resume_from), "step": progress.step},
+            f"sft: resumed from {resume_from} at step {progress.step}")
+    init_from = meta.get("init_from") if resume_from is not None else str(start)
+
+    def save(step: int) -> Path:
+        m = {"phase": "sft", "model_config": model.config.to_dict(), "train_config": params,
+             "init_from": init_from, "data": data.summary()}
+        return save_checkpoint(out_dir, step, model, optimizer, {"step": step, "skipped_batches": progress.skipped},
+                               m, tokenizer=tokenizer, keep=int(params["keep"]) or None)
+
+    t0 = time.time()
+    stopped = train_loop(model, optimizer, data, schedule, total, params, device, progress, log, save)
+    vl = evaluate(model, data.val_examples, int(params["batch_size"]), device)
+    path = save(progress.step)
+    log({"event": "done", "step": progress.step, "stopped_by": stopped, "val_loss": vl,
+         "skipped_batches": progress.skipped, "checkpoint": str(path), "elapsed": time.time() - t0},
+        f"sft done: step {progress.step} ({'time budget' if stopped == 'max_seconds' else 'all steps'}), "
+        f"val loss {vl if vl is None else round(vl, 4)}, skipped batches {progress.skipped}, checkpoint {path}")
+    log_samples(model, tokenizer, params.get("samples") or [], log)
     log.close()
     return path
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="train sft", description=__doc__.split("\n\n")[0])
-    ap.add_argument("pipeline", nargs="?", help="pipeline YAML/JSON (its train.sft block)")
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="override, e.g. train.sft.steps=100 (or sft.steps=100)")
-    ap.add_argument("--resume", action="store_true", help="continue from the latest SFT checkpoint")
-    ap.add_argument("--init", help="checkpoint to start from (overrides train.sft.init)")
+    ap = argparse.ArgumentParser(prog="train sft", description=__doc__.split("\n\n")[0],
+                                 parents=[common.phase_parent(init=True)])
+    ap.add_argument("pipeline", nargs="?", help="pipeline YAML/JSON (its train.sft block); --set sft.KEY=V works too")
     ap.add_argument("--output", help="pipeline output root (overrides `output`)")
     args = ap.parse_args(argv)
-    from train.checkpoint import CheckpointError, ModelMismatch
-    overrides = [f"train.{s}" if s.startswith("sft.") else s for s in args.set]
-    try:
-        config = train_config.load(args.pipeline, overrides)
-        if args.output:
-            config["output"] = args.output
+    overrides = [f"train.{s}" if s.startswith("sft.") else s for s in args.overrides]
+
+    def body() -> None:
+        config, _ = common.load_settings(args.pipeline, overrides, "sft", output=args.output)
         run(config, resume=args.resume, init=args.init)
-    except (train_config.ConfigError, ModelMismatch) as e:    # a setting: exit 2
-        print(f"train sft: {e}", file=sys.stderr)
-        return 2
-    except (FileNotFoundError, CheckpointError) as e:        # an input: exit 3
-        print(f"train sft: {e}", file=sys.stderr)
-        return 3
-    except ValueError as e:
-        print(f"train sft: {e}", file=sys.stderr)
-        return 1
-    return 0
+
+    return common.run_main("train sft", body)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,10 @@ import json
 import random
 from pathlib import Path
 
+import pyarrow.parquet as pq
+
 from contract.jsonl import read_jsonl, write_jsonl  # noqa: F401  (write_jsonl: re-exported)
+from train.arithmetic import make_problems
 from train.chat_format import ConversationError, validate
 
 IDENTITY = ("I am a small assistant trained with crawl2tokens: a compact GPT pretrained on "
@@ -53,7 +56,6 @@ CATEGORIES = {
 }
 NAMES = ["Alice", "Bob", "Carla", "David", "Emma", "Farid", "Grace", "Hiro", "Ines", "Jonas",
          "Kofi", "Lena", "Mateo", "Nora", "Omar", "Priya"]
-ITEMS = ["apples", "books", "pencils", "marbles", "stickers", "cookies", "coins", "cards"]
 NUMBER_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
 
 UNIT_PAIRS = [  # (from, to, factor)
@@ -181,35 +183,11 @@ def _unknowable(r: random.Random):
     return r.choice(options)
 
 
-def _fallback_problems(n: int, seed: int) -> list[dict]:
-    """Tiny stand-in for ``train.arithmetic.make_problems`` (same dict shape), used only
-    while that module is absent so SFT still teaches the ``Answer: N`` format."""
-    r = random.Random(seed)
-    out = []
-    for _ in range(n):
-        name, item = r.choice(NAMES), r.choice(ITEMS)
-        a, b = r.randint(2, 20), r.randint(1, 15)
-        if r.random() < 0.5:
-            prompt = f"{name} has {a} {item} and gets {b} more. How many {item} does {name} have now?"
-            sol = f"{name} starts with {a} {item} and gets {b} more: {a} + {b} = {a + b}.\nAnswer: {a + b}"
-            ans = a + b
-        else:
-            a, b = max(a, b), min(a, b)
-            prompt = f"{name} has {a} {item} and gives away {b}. How many {item} are left?"
-            sol = f"{name} starts with {a} {item} and gives away {b}: {a} - {b} = {a - b}.\nAnswer: {a - b}"
-            ans = a - b
-        out.append({"prompt": prompt, "answer": str(ans), "solution": sol})
-    return out
-
-
 def arithmetic_problems(n: int, seed: int, level: int = 1) -> list[dict]:
-    """Training-split word problems from the RL stage's generator when present."""
+    """Training-split word problems from the RL stage's generator (held-out problems never
+    leak into SFT)."""
     if n <= 0:
         return []
-    try:
-        from train.arithmetic import make_problems
-    except ImportError:
-        return _fallback_problems(n, seed)
     return list(make_problems(n, seed, level=level, split="train"))
 
 
@@ -320,7 +298,6 @@ def load_conversations(path: str | Path) -> list[dict]:
         raise FileNotFoundError(f"SFT data file not found: {path}")
     out = []
     if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
         table = pq.read_table(path)
         if "messages" not in table.column_names:
             raise ConversationError(f"{path}: no 'messages' column (has {table.column_names})")

@@ -15,7 +15,7 @@ class Tokenizer(tokens.Tokenizer):
         """The copy saved inside a checkpoint (a step dir, or a run dir: its latest step)."""
         ckpt_dir = Path(ckpt_dir)
         if not (ckpt_dir / MODEL_FILE).exists():
-            from train.checkpoint import latest_checkpoint
+            from train.checkpoint import latest_checkpoint  # cycle: checkpoint loads tokenizers
             latest = latest_checkpoint(ckpt_dir)
             if latest is None:
                 raise FileNotFoundError(f"no {MODEL_FILE} in {ckpt_dir} and no checkpoint under it")
