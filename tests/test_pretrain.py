@@ -16,7 +16,7 @@ from train import pretrain, sample
 from train.checkpoint import latest_checkpoint, load_model
 
 TINY = {"depth": 1, "seq_len": 64, "device_batch_size": 4, "total_batch_tokens": 512, "eval_every": 2,
-        "eval_batches": 2, "ckpt_every": 100, "log_every": 1, "threads": 1, "warmup_steps": 2, "max_steps": 6}
+        "ckpt_every": 100, "log_every": 1, "threads": 1, "warmup_steps": 2, "max_steps": 6}
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from train import pretrain
 ROOT = Path(__file__).resolve().parent.parent
 TORCHRUN = Path(sys.executable).parent / "torchrun"
 SETTINGS = {"depth": 1, "seq_len": 64, "total_batch_tokens": 1024, "max_steps": 5, "eval_every": 5,
-            "eval_batches": 2, "ckpt_every": 100, "log_every": 1, "threads": 1, "warmup_steps": 1}
+            "ckpt_every": 100, "log_every": 1, "threads": 1, "warmup_steps": 1}
 
 
 def _pipeline(tmp: Path, shards: Path, name: str, batch: int) -> Path:

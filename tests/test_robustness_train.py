@@ -74,7 +74,7 @@ def test_bad_setting_cli_exit_2_no_traceback(tmp_path, args):
 # -- shared: tiny shards and a tiny pretraining run with two checkpoints --------------------------
 
 TINY = {"depth": 1, "seq_len": 64, "device_batch_size": 2, "total_batch_tokens": 128, "eval_every": 100,
-        "eval_batches": 1, "ckpt_every": 2, "log_every": 1, "threads": 1, "warmup_steps": 1, "max_steps": 4}
+        "ckpt_every": 2, "log_every": 1, "threads": 1, "warmup_steps": 1, "max_steps": 4}
 
 
 @pytest.fixture(scope="module")

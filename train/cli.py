@@ -1,6 +1,7 @@
 """`train`: the command line of the model side.
 
     train pretrain PIPELINE.yaml [--set train.pretrain.KEY=VALUE] [--resume]
+    train eval CKPT [--tokens N]             exact val loss, bits/byte, unigram baseline
     train sample CKPT --prompt TEXT          generate from a checkpoint (KV cache)
     train sft PIPELINE.yaml                  supervised fine-tuning on conversations
     train probe PIPELINE.yaml                teach "I don't know" where the model is wrong
@@ -22,6 +23,7 @@ import sys
 
 COMMANDS = {
     "pretrain": "train.pretrain",
+    "eval": "train.eval",
     "sample": "train.sample",
     "sft": "train.sft",
     "probe": "train.probe",

@@ -165,7 +165,7 @@ SCHEMAS: dict[str, dict[str, Setting]] = {
         "decay_frac": S("float", 0.2, between(0, 1)),
         "grad_clip": S("float", 1.0, non_negative, optional=True),    # 0 or null: no clipping
         "eval_every": S("int", 50, POSITIVE_INT),
-        "eval_batches": S("int", 8, POSITIVE_INT),
+        "eval_tokens": S("int", 10_000_000, POSITIVE_INT, optional=True),  # val targets scored (null: all)
         "ckpt_every": S("int", 100, POSITIVE_INT),
         "keep_checkpoints": S("int", 2, COUNT),            # 0: keep all
         "log_every": S("int", 10, POSITIVE_INT),

@@ -3,8 +3,10 @@ of the GPT on the token shards.
 
 One plain loop: micro-batches from ``TokenLoader``, gradient accumulation up to the total
 batch size in tokens, clipping, one optimizer step, a scheduled learning rate. Every
-``eval_every`` steps: val loss and bits per byte; every ``ckpt_every`` steps and at the end: a
-checkpoint (weights, optimizer, loader position). Under ``torchrun --nproc_per_node=N`` the same
+``eval_every`` steps and at the end: the exact val loss, bits per byte and unigram baseline of
+``train eval`` (train/eval.py: the first ``eval_tokens`` val targets, each scored once, whatever
+the batch layout); every ``ckpt_every`` steps and at the end: a checkpoint (weights, optimizer,
+loader position). Under ``torchrun --nproc_per_node=N`` the same
 script runs DDP (NCCL on GPU, gloo on CPU); every rank reads its own documents.
 """
 from __future__ import annotations
@@ -27,7 +29,8 @@ from train import config as train_config
 from train.common import Dist, RunLog
 from train.checkpoint import CheckpointError, checkpoints_newest_first, set_aside
 from train.checkpoint import latest_checkpoint, load_training_state, save_checkpoint
-from train.data import DataError, Split, TokenLoader, unigram_baseline
+from train.data import DataError, TokenLoader
+from train.eval import ValSet, describe
 from train.model import GPT, GPTConfig
 from train.optim import build_optimizers, lr_multiplier, set_lr
 from train.tokenizer import Tokenizer
@@ -63,35 +66,6 @@ def model_config(p: dict, vocab_size: int) -> GPTConfig:
         return GPTConfig(vocab_size=vocab_size, n_layer=n_layer, n_head=n_head, n_embd=n_embd,
                          seq_len=int(p["seq_len"]), **extra)
     return GPTConfig.from_depth(int(p["depth"]), vocab_size, int(p["seq_len"]), head_dim=int(p["head_dim"]), **extra)
-
-
-@torch.no_grad()
-def evaluate(model, shards: Path, p: dict, d: Dist, token_bytes: torch.Tensor, autocast) -> dict:
-    """Val loss (nats/token over all targets) and bits per byte (over targets that are text:
-    sum of nats / (ln 2 * sum of their UTF-8 bytes)), summed over ranks."""
-    val = Split(shards, "val", shuffle=False)
-    T = int(p["seq_len"])
-    B = max(1, min(int(p["device_batch_size"]), val.num_docs // d.world))
-    n_batches = max(1, min(int(p["eval_batches"]), (val.num_tokens or 10**12) // (B * T * d.world)))
-    loader = TokenLoader(shards, "val", B, T, 1, d.rank, d.world, shuffle=False,
-                         buffer_size=int(p["buffer_size"]), device=d.device, prefetch=0)
-    was_training = model.training
-    model.eval()
-    nats = n_tok = text_nats = n_bytes = 0.0
-    for _ in range(n_batches):
-        x, y = loader.next()
-        with autocast:
-            _, loss = model(x, y, reduction="none")
-        loss = loss.float()
-        nb = token_bytes[y]
-        nats += float(loss.sum())
-        n_tok += y.numel()
-        text_nats += float((loss * (nb > 0)).sum())
-        n_bytes += float(nb.sum())
-    model.train(was_training)
-    nats, n_tok, text_nats, n_bytes = d.sum([nats, n_tok, text_nats, n_bytes])
-    return {"val_loss": nats / n_tok, "val_bpb": text_nats / (math.log(2) * max(n_bytes, 1)),
-            "val_tokens": int(n_tok)}
 
 
 def shard_tokenizer(shards: Path) -> Tokenizer:
@@ -183,8 +157,7 @@ def train(p: dict, run_dir: Path, shards: Path, resume: bool, pipeline: dict | N
     net = compiled
     if d.enabled:
         net = DDP(net, device_ids=[device.index] if device.type == "cuda" else None)
-    eval_net = compiled
-    token_bytes = torch.tensor(tokenizer.token_bytes(), dtype=torch.float32, device=device)
+    token_bytes = tokenizer.token_bytes()
     flops_per_token = model.estimate_flops_per_token()
     peak = peak_flops(device)
     meta = {"train_config": p, "pipeline": pipeline or {}, "world_size": d.world,
@@ -213,6 +186,7 @@ def train(p: dict, run_dir: Path, shards: Path, resume: bool, pipeline: dict | N
     has_val = bool(((loader.split.manifest.get("splits") or {}).get("val") or {}).get("shards"))
     if not has_val and d.master:
         print(f"note: {shards / 'manifest.json'} has no val split: no val loss, no bits per byte", flush=True)
+    val_set = ValSet(shards, T, cfg.vocab_size, p.get("eval_tokens")) if has_val else None
 
     def elapsed() -> float:
         """Rank 0's training time, the same number on every rank (their schedules must agree)."""
@@ -271,7 +245,7 @@ def train(p: dict, run_dir: Path, shards: Path, resume: bool, pipeline: dict | N
         out_of_time = max_seconds is not None and elapsed() >= max_seconds
         finishing = step == max_steps or step == stop_at or out_of_time
         if has_val and (step % int(p["eval_every"]) == 0 or finishing):
-            last_eval = evaluate(eval_net, shards, p, d, token_bytes, autocast)
+            last_eval = val_set.score(model, token_bytes, B, d, autocast)   # eager: windows vary in length
             log.log({"step": step, **last_eval},
                     f"step {step:5d} | val loss {last_eval['val_loss']:.4f} | val bpb {last_eval['val_bpb']:.4f}")
         if step % int(p["ckpt_every"]) == 0 or finishing:
@@ -287,16 +261,11 @@ def train(p: dict, run_dir: Path, shards: Path, resume: bool, pipeline: dict | N
                       "docs": sum(s["docs"] for s in loader.state_dict()["lanes"])})
     loader.close()
     if d.master:
-        if has_val:
-            result["unigram_loss"] = unigram_baseline(shards, cfg.vocab_size)
         log.log({"step": step, "final": True, "ranks": ranks, **result})
         msg = (f"done: {step} steps, {tokens_seen / 1e6:.2f}M tokens in {train_time:.1f}s, "
                f"{result['cropped_share'] * 100:.1f}% of document tokens cropped")
         if "val_loss" in result:
-            msg += f"\nval loss {result['val_loss']:.4f} nats/token, {result['val_bpb']:.4f} bits/byte"
-        if "unigram_loss" in result:
-            msg += (f"; unigram baseline {result['unigram_loss']:.4f} nats/token "
-                    f"({result['val_loss'] - result['unigram_loss']:+.4f})")
+            msg += f"\n{describe(result)}"
         msg += f"\ncheckpoint: {latest_checkpoint(run_dir)}"
         print(msg, flush=True)
     log.close()
