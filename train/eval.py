@@ -109,7 +109,7 @@ class ValSet:
                 toks = self.docs[d]
                 x[r, :n] = toks[start:start + n]
                 y[r, :n] = toks[start + 1:start + n + 1]
-            yield torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+            yield torch.from_numpy(x).to(device), torch.from_numpy(y).to(device), y
 
     @torch.no_grad()
     def score(self, model: torch.nn.Module, token_bytes, batch_size: int = 8, dist=None,
@@ -120,17 +120,16 @@ class ValSet:
         rank, world = (dist.rank, dist.world) if dist is not None else (0, 1)
         device = next(model.parameters()).device
         tb_np = np.asarray(token_bytes, dtype=np.float64)
-        tb = torch.as_tensor(tb_np, dtype=torch.float64, device=device)
         was_training = model.training
         model.eval()
         nats = text_nats = 0.0
         try:
-            for x, y in self._batches(rank, world, batch_size, device):
+            for x, y, y_np in self._batches(rank, world, batch_size, device):
                 with autocast or contextlib.nullcontext():
                     _, loss = model(x, y, reduction="none")
-                loss = loss.double()           # 0 where y == -1
+                loss = loss.float().cpu().double().numpy()     # 0 where y == -1; float64 sums (MPS has none)
                 nats += float(loss.sum())
-                text_nats += float((loss * (tb[y.clamp(min=0)] > 0)).sum())
+                text_nats += float(loss[tb_np[y_np.clip(min=0)] > 0].sum())
         finally:
             model.train(was_training)
         if dist is not None:
