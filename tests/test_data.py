@@ -229,7 +229,8 @@ def test_one_epoch_puts_every_document_token_in_exactly_one_row_position(numbere
     want: Counter = Counter()
     for lane in loader.state_dict()["lanes"]:
         for epoch in range(lane["epoch"] + 1):
-            for i in range(lane["lane"], split.num_docs, loader.num_lanes)[:None if epoch < lane["epoch"] else lane["k"]]:
+            mine = range(lane["lane"], split.num_docs, loader.num_lanes)
+            for i in mine if epoch < lane["epoch"] else mine[:lane["k"]]:
                 toks = split.doc(epoch, i)
                 want.update(toks[:pending.get((epoch, i), len(toks))].tolist())
     assert got == want

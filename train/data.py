@@ -255,7 +255,8 @@ class TokenLoader:
     def _snapshot(self) -> dict:
         return {"version": 1, "num_lanes": self.num_lanes, "first_lane": self.first_lane,
                 "seed": self.split.seed, "shuffle": self.split.shuffle, "split": self.split.split,
-                "seq_len": self.T, "buffer_size": self.buffer_size, "packing": self.packing, "micro": self.micro,
+                "seq_len": self.T, "buffer_size": self.buffer_size, "packing": self.packing,
+                "micro": self.micro,
                 "lanes": [lane.state() for lane in self.lanes]}
 
     def state_dict(self) -> dict:
