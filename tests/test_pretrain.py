@@ -107,3 +107,14 @@ def test_time_budget_stops_early_with_a_checkpoint(tmp_path, shards):
     assert final["final"] and final["step"] < 10_000 and "val_loss" in final and "unigram_loss" in final
     ckpt = latest_checkpoint(tmp_path / "timed" / "train" / "pretrain")
     assert ckpt.name == f"step-{final['step']:06d}"
+
+
+def test_final_record_reports_the_share_of_document_tokens_trained_on(tmp_path, shards, capsys):
+    """Issue #14: the end-of-run line and log.jsonl say how much of the text was trained on;
+    carrying remainders (the default) drops nothing, cropping (packing: crop) drops tails."""
+    assert pretrain.main([str(_pipeline(tmp_path, shards, "carry", max_steps=3, eval_every=100))]) == 0
+    assert "100.0% of document tokens trained on" in capsys.readouterr().out
+    assert _log(tmp_path, "carry")[-1]["trained_token_share"] == 1.0
+    pipe = _pipeline(tmp_path, shards, "crop", max_steps=3, eval_every=100, packing="crop")
+    assert pretrain.main([str(pipe)]) == 0
+    assert 0.0 < _log(tmp_path, "crop")[-1]["trained_token_share"] < 1.0

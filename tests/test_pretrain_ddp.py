@@ -54,6 +54,7 @@ def test_torchrun_two_ranks_match_one_process(tmp_path_factory):
     final_s, final_d = single[-1], ddp[-1]
     assert final_d["val_loss"] == pytest.approx(final_s["val_loss"], rel=1e-4)
     assert final_d["val_bpb"] == pytest.approx(final_s["val_bpb"], rel=1e-4)
+    assert final_d["trained_token_share"] == final_s["trained_token_share"] == 1.0   # summed over ranks
     ranks = final_d["ranks"]
     assert [r["rank"] for r in ranks] == [0, 1]
     assert ranks[0]["first_lane"] == 0 and ranks[1]["first_lane"] == 8    # disjoint lanes: disjoint documents

@@ -172,6 +172,7 @@ SCHEMAS: dict[str, dict[str, Setting]] = {
         "seed": S("int", 0),
         "shuffle": S("bool", True),
         "buffer_size": S("int", 32, POSITIVE_INT),
+        "packing": S("str", "carry", one_of("carry", "crop")),   # crop: drop what does not fit a row
         "device": S("str", "auto", device_name),
         "compile": S("bool", False),
         "dtype": S("str", "auto", one_of("auto", "bfloat16", "bf16", "float32", "fp32")),  # auto: bf16 on CUDA

@@ -4,17 +4,24 @@ The shards (``shards/manifest.json`` + Parquet parts with one document per row, 
 with ``<|bos|>``) are read by *lanes*. A lane owns every L-th document of the split (global
 document index i with i % L == lane, in an order fixed by the seed and the epoch), keeps a small
 buffer of them, and packs them into rows of T+1 tokens by best fit: the longest buffered
-document that still fits goes next; only when none fits is the shortest one cropped to fill the
-row (its tail is dropped and counted). So every row starts at a document start.
+document that still fits goes next. When none fits, one is split to fill the row, by ``packing``:
+
+- ``carry`` (the default): the oldest buffered document is split and its remainder opens the
+  lane's next row, as a continuation without a fresh ``<|bos|>`` (that row starts inside a
+  document, conditioned on nothing before it). Every document token lands in exactly one row
+  position, and splitting the oldest keeps any document from waiting long in the buffer.
+- ``crop``: the shortest is cropped and its tail dropped (counted); every row starts at a
+  document start, but with documents longer than a row much of the text is never trained on.
 
 One optimizer step uses L = batch_size * grad_accum * world_size rows, one per lane; rank r
 owns lanes [r * B * A, (r + 1) * B * A) and reads only their documents. The batches of a step
 therefore do not depend on how the step is split over ranks and accumulation, and a DDP run
 sees exactly the data of a single-process run with the same global batch.
 
-A lane's position is (epoch, k = documents taken this epoch, buffered document references),
-so a loader's state is a few numbers per lane; ``load_state_dict`` re-reads the buffered
-documents and carries on with the very next batch an uninterrupted run would have seen.
+A lane's position is (epoch, k = documents taken this epoch, buffered document references, with
+the offset where a carried remainder starts), so a loader's state is a few numbers per lane;
+``load_state_dict`` re-reads the buffered documents and carries on with the very next batch an
+uninterrupted run would have seen.
 
 ``ShardDataset`` is the same machinery as a PyTorch ``IterableDataset`` for other training code.
 """
@@ -114,6 +121,9 @@ class Split:
         return values[offsets[row]:offsets[row + 1]]
 
 
+PACKINGS = ("carry", "crop")
+
+
 # -- one lane: a document stream and its best-fit packer ---------------------------------------
 @dataclass
 class Lane:
@@ -121,10 +131,11 @@ class Lane:
     num_lanes: int
     epoch: int = 0
     k: int = 0                                        # documents of this epoch taken so far
-    buffer: list = field(default_factory=list)        # [(epoch, index, tokens)]
+    buffer: list = field(default_factory=list)        # [(epoch, index, offset, tokens[offset:])]
     tokens_in: int = 0                                # tokens of all documents taken
-    tokens_cropped: int = 0
+    tokens_cropped: int = 0                           # ... dropped (packing "crop")
     docs: int = 0
+    tokens_out: int = 0                               # ... written into rows
 
     def _next_ref(self, split: Split) -> tuple[int, int]:
         if self.lane >= split.num_docs:
@@ -143,43 +154,71 @@ class Lane:
             toks = split.doc(epoch, index)
             self.tokens_in += len(toks)
             self.docs += 1
-            self.buffer.append((epoch, index, toks))
+            self.buffer.append((epoch, index, 0, toks))
 
-    def row(self, split: Split, capacity: int, buffer_size: int, out: np.ndarray) -> None:
-        """Fill ``out`` (capacity tokens) with whole buffered documents, best fit first."""
+    def row(self, split: Split, capacity: int, buffer_size: int, out: np.ndarray,
+            packing: str = "carry") -> None:
+        """Fill ``out`` (capacity tokens) from the buffer, best fit first; when nothing fits,
+        split a document: with "carry" the oldest (its remainder stays oldest and opens the
+        lane's next row, so no piece waits long), with "crop" the shortest (its tail dropped)."""
+        carry = packing == "carry"
         pos = 0
         while pos < capacity:
             self.fill(split, buffer_size)
             remaining = capacity - pos
             best, best_len = -1, 0
-            for i, (_, _, toks) in enumerate(self.buffer):
-                n = len(toks)
-                if best_len < n <= remaining:
-                    best, best_len = i, n
-                    if n == remaining:
-                        break
+            if carry and pos == 0 and self.buffer[0][2]:   # a carried remainder goes first
+                if len(self.buffer[0][3]) <= remaining:
+                    best, best_len = 0, len(self.buffer[0][3])
+            else:
+                for i, (_, _, _, toks) in enumerate(self.buffer):
+                    n = len(toks)
+                    if best_len < n <= remaining:
+                        best, best_len = i, n
+                        if n == remaining:
+                            break
             if best >= 0:
-                toks = self.buffer.pop(best)[2]
+                toks = self.buffer.pop(best)[3]
                 out[pos:pos + best_len] = toks
                 pos += best_len
-            else:   # nothing fits: crop the shortest document to fill the row
-                i = min(range(len(self.buffer)), key=lambda j: len(self.buffer[j][2]))
-                toks = self.buffer.pop(i)[2]
-                out[pos:] = toks[:remaining]
+                self.tokens_out += best_len
+                continue
+            # nothing fits: split a document to fill the row
+            i = 0 if carry else min(range(len(self.buffer)), key=lambda j: len(self.buffer[j][3]))
+            epoch, index, offset, toks = self.buffer.pop(i)
+            out[pos:] = toks[:remaining]
+            self.tokens_out += remaining
+            if carry:
+                self.buffer.insert(0, (epoch, index, offset + remaining, toks[remaining:]))
+            else:
                 self.tokens_cropped += len(toks) - remaining
-                pos = capacity
+            pos = capacity
 
     def state(self) -> dict:
         return {"lane": self.lane, "epoch": self.epoch, "k": self.k,
-                "buffer": [[e, i] for e, i, _ in self.buffer],
-                "tokens_in": self.tokens_in, "tokens_cropped": self.tokens_cropped, "docs": self.docs}
+                "buffer": [[e, i, off] if off else [e, i] for e, i, off, _ in self.buffer],
+                "tokens_in": self.tokens_in, "tokens_cropped": self.tokens_cropped, "docs": self.docs,
+                "tokens_out": self.tokens_out}
 
     @classmethod
     def from_state(cls, state: dict, num_lanes: int, split: Split) -> "Lane":
         lane = cls(state["lane"], num_lanes, state["epoch"], state["k"], [],
                    state.get("tokens_in", 0), state.get("tokens_cropped", 0), state.get("docs", 0))
-        lane.buffer = [(e, i, split.doc(e, i)) for e, i in state["buffer"]]
+        for e, i, *off in state["buffer"]:
+            off = off[0] if off else 0
+            lane.buffer.append((e, i, off, split.doc(e, i)[off:]))
+        # states written before tokens_out was counted: what was taken, less dropped and waiting
+        lane.tokens_out = state.get("tokens_out", lane.tokens_in - lane.tokens_cropped
+                                    - sum(len(t) for *_, t in lane.buffer))
         return lane
+
+
+def trained_share(written: int, cropped: int) -> float:
+    """written / (written + cropped): tokens still waiting in a lane's buffer (documents taken,
+    remainders carried) count in neither, as they are not lost, only not yet used. 1.0 with
+    packing "carry" (nothing is dropped); with "crop" the rest is the cropped tails."""
+    done = written + cropped
+    return written / done if done else 1.0
 
 
 # -- the training loader ------------------------------------------------------------------------
@@ -193,8 +232,11 @@ class TokenLoader:
     def __init__(self, shards_dir, split: str = "train", batch_size: int = 8, seq_len: int = 256,
                  grad_accum: int = 1, rank: int = 0, world_size: int = 1, seed: int = 0,
                  shuffle: bool = True, buffer_size: int = 32, device: str | torch.device = "cpu",
-                 prefetch: int = 4) -> None:
+                 prefetch: int = 4, packing: str = "carry") -> None:
+        if packing not in PACKINGS:
+            raise ValueError(f"packing must be one of {', '.join(PACKINGS)}, not {packing!r}")
         self.split = Split(shards_dir, split, seed=seed, shuffle=shuffle)
+        self.packing = packing
         self.B, self.T, self.A = batch_size, seq_len, grad_accum
         self.rank, self.world = rank, world_size
         self.num_lanes = batch_size * grad_accum * world_size
@@ -213,7 +255,8 @@ class TokenLoader:
     def _snapshot(self) -> dict:
         return {"version": 1, "num_lanes": self.num_lanes, "first_lane": self.first_lane,
                 "seed": self.split.seed, "shuffle": self.split.shuffle, "split": self.split.split,
-                "seq_len": self.T, "buffer_size": self.buffer_size, "micro": self.micro,
+                "seq_len": self.T, "buffer_size": self.buffer_size, "packing": self.packing,
+                "micro": self.micro,
                 "lanes": [lane.state() for lane in self.lanes]}
 
     def state_dict(self) -> dict:
@@ -222,10 +265,12 @@ class TokenLoader:
     def load_state_dict(self, state: dict) -> None:
         self.close()
         mine = {"num_lanes": self.num_lanes, "first_lane": self.first_lane, "seq_len": self.T,
-                "buffer_size": self.buffer_size, "seed": self.split.seed, "shuffle": self.split.shuffle}
+                "buffer_size": self.buffer_size, "seed": self.split.seed, "shuffle": self.split.shuffle,
+                "packing": self.packing}
+        saved = {"packing": "crop", **state}        # states from before carrying was possible
         for key, value in mine.items():
-            if state.get(key) != value:
-                raise DataError(f"loader state does not match this run: {key} was {state.get(key)!r}, "
+            if saved.get(key) != value:
+                raise DataError(f"loader state does not match this run: {key} was {saved.get(key)!r}, "
                                 f"now {value!r} (resume with the same batch layout and data settings)")
         self.lanes = [Lane.from_state(s, self.num_lanes, self.split) for s in state["lanes"]]
         self.micro = state["micro"]
@@ -238,6 +283,16 @@ class TokenLoader:
         total = sum(s["tokens_in"] for s in st)
         return sum(s["tokens_cropped"] for s in st) / total if total else 0.0
 
+    def token_counts(self) -> list[int]:
+        """[document tokens written into the rows handed out, document tokens cropped away]."""
+        st = self._last_state["lanes"]
+        return [sum(s["tokens_out"] for s in st), sum(s["tokens_cropped"] for s in st)]
+
+    def trained_token_share(self) -> float:
+        """Of the document tokens the packer is done with, the share trained on: tokens written
+        into the rows handed out / (those + tokens cropped away); see ``trained_share``."""
+        return trained_share(*self.token_counts())
+
     def epoch(self) -> float:
         """Epochs completed, as a fraction (mean over this rank's lanes)."""
         st = self._last_state["lanes"]
@@ -249,7 +304,7 @@ class TokenLoader:
         rows = np.empty((self.B, self.T + 1), dtype=np.int64)
         base = self.micro * self.B
         for b in range(self.B):
-            self.lanes[base + b].row(self.split, self.T + 1, self.buffer_size, rows[b])
+            self.lanes[base + b].row(self.split, self.T + 1, self.buffer_size, rows[b], self.packing)
         self.micro = (self.micro + 1) % self.A
         return rows, self._snapshot()
 
@@ -352,7 +407,7 @@ def unigram_baseline(shards_dir, vocab_size: int, max_tokens: int = 50_000_000) 
 # -- the public IterableDataset -----------------------------------------------------------------
 class ShardDataset(torch.utils.data.IterableDataset):
     """Our token shards for anyone's training loop: yields (x, y) pairs of ``seq_len`` int64
-    tokens, every row starting at a document start (best-fit packing, as the trainer).
+    tokens, packed as the trainer's (best fit; ``packing`` "carry" or "crop", see the module).
 
     Each (DDP rank, DataLoader worker) pair is one lane reading its own documents. Resumable:
     ``state_dict()``/``load_state_dict()`` work in-process (num_workers=0) and, with several
@@ -360,8 +415,11 @@ class ShardDataset(torch.utils.data.IterableDataset):
 
     def __init__(self, shards_dir, split: str = "train", seq_len: int = 1024, rank: int | None = None,
                  world_size: int | None = None, seed: int = 0, shuffle: bool = True, buffer_size: int = 32,
-                 epochs: int | None = None) -> None:
+                 epochs: int | None = None, packing: str = "carry") -> None:
         super().__init__()
+        if packing not in PACKINGS:
+            raise ValueError(f"packing must be one of {', '.join(PACKINGS)}, not {packing!r}")
+        self.packing = packing
         self.shards_dir, self.split_name, self.seq_len = Path(shards_dir), split, seq_len
         self.rank, self.world_size = rank, world_size
         self.seed, self.shuffle, self.buffer_size, self.epochs = seed, shuffle, buffer_size, epochs
@@ -397,7 +455,7 @@ class ShardDataset(torch.utils.data.IterableDataset):
         self._ensure()
         row = np.empty(self.seq_len + 1, dtype=np.int64)
         while self.epochs is None or self._lane.epoch < self.epochs:
-            self._lane.row(self._split, self.seq_len + 1, self.buffer_size, row)
+            self._lane.row(self._split, self.seq_len + 1, self.buffer_size, row, self.packing)
             t = torch.from_numpy(row.copy())
             yield t[:-1], t[1:]
 

@@ -29,7 +29,7 @@ from train import config as train_config
 from train.common import Dist, RunLog
 from train.checkpoint import CheckpointError, checkpoints_newest_first, set_aside
 from train.checkpoint import latest_checkpoint, load_training_state, save_checkpoint
-from train.data import DataError, TokenLoader
+from train.data import DataError, TokenLoader, trained_share
 from train.eval import ValSet, describe
 from train.model import GPT, GPTConfig
 from train.optim import build_optimizers, lr_multiplier, set_lr
@@ -118,7 +118,7 @@ def train(p: dict, run_dir: Path, shards: Path, resume: bool, pipeline: dict | N
     optimizers = build_optimizers(model, p, device.type)
     loader = TokenLoader(shards, "train", B, T, accum, d.rank, d.world, seed=int(p["seed"]),
                          shuffle=bool(p["shuffle"]), buffer_size=int(p["buffer_size"]), device=device,
-                         prefetch=int(p["prefetch"]))
+                         prefetch=int(p["prefetch"]), packing=p["packing"])
     step, tokens_seen, train_time = 0, 0, 0.0
     ckpt = None
     candidates = checkpoints_newest_first(run_dir) if resume else []
@@ -256,14 +256,16 @@ def train(p: dict, run_dir: Path, shards: Path, resume: bool, pipeline: dict | N
             break
 
     result = {"step": step, "tokens": tokens_seen, "train_time": train_time,
-              "cropped_share": d.sum([loader.cropped_share()])[0] / d.world, **(last_eval or {})}
+              "cropped_share": d.sum([loader.cropped_share()])[0] / d.world,
+              "trained_token_share": trained_share(*d.sum(loader.token_counts())), **(last_eval or {})}
     ranks = d.gather({"rank": d.rank, "first_lane": loader.first_lane, "lanes": len(loader.lanes),
                       "docs": sum(s["docs"] for s in loader.state_dict()["lanes"])})
     loader.close()
     if d.master:
         log.log({"step": step, "final": True, "ranks": ranks, **result})
         msg = (f"done: {step} steps, {tokens_seen / 1e6:.2f}M tokens in {train_time:.1f}s, "
-               f"{result['cropped_share'] * 100:.1f}% of document tokens cropped")
+               f"{result['trained_token_share'] * 100:.1f}% of document tokens trained on "
+               f"({result['cropped_share'] * 100:.1f}% cropped)")
         if "val_loss" in result:
             msg += f"\n{describe(result)}"
         msg += f"\ncheckpoint: {latest_checkpoint(run_dir)}"
