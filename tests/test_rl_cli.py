@@ -38,15 +38,23 @@ def test_train_rl_runs_logs_checkpoints_and_resumes(sft_checkpoint, capsys):
     root = sft_checkpoint
     assert rl.main([_pipeline(root), "--set", "train.rl.kl_coef=0.05"]) == 0
     out = capsys.readouterr().out
-    assert "rl eval step    0" in out and "rl done: held-out pass@1" in out
+    assert "rl eval step    0 [new problems, trained phrasings]: pass@1 0." in out
+    assert "rl eval step    0 [new problems, unseen phrasings]: pass@1 0." in out
+    assert "rl done:" in out and out.count(" points (se ") == 2 and "(se 0." in out
     run_dir = root / "out" / "train" / "rl"
     records = [json.loads(l) for l in (run_dir / "log.jsonl").read_text().splitlines()]
     evals = [r for r in records if r.get("eval")]
-    steps = [r for r in records if not r.get("eval")]
+    summary = [r for r in records if r.get("summary")]
+    steps = [r for r in records if not r.get("eval") and not r.get("summary")]
     assert [r["step"] for r in evals] == [0, 1, 2] and [r["step"] for r in steps] == [1, 2]
     for r in evals:
-        assert {"pass@1", "pass@2", "greedy", "reward_mean", "completion_len"} <= set(r)
-        assert 0.0 <= r["pass@1"] <= r["pass@2"] <= 1.0
+        for p in ("", "unseen_"):
+            assert {f"{p}{k}" for k in ("pass@1", "pass@1_se", "pass@2", "pass@2_se", "greedy", "greedy_se",
+                                        "reward_mean", "completion_len", "scores")} <= set(r)
+            assert 0.0 <= r[f"{p}pass@1"] <= r[f"{p}pass@2"] <= 1.0 and r[f"{p}pass@1_se"] >= 0.0
+    assert len(summary) == 1 and [c["set"] for c in summary[0]["sets"]] == ["trained", "unseen"]
+    assert all(sum(w in v for w in ("within noise", "more than 2 standard errors", "no change")) == 1
+               for v in summary[0]["verdict"])
     for r in steps:
         assert 0.0 <= r["zero_signal_frac"] <= 1.0 and 0 < r["completion_len"] <= 6
     ckpt = latest_checkpoint(run_dir)
@@ -62,7 +70,7 @@ def test_train_rl_runs_logs_checkpoints_and_resumes(sft_checkpoint, capsys):
     out = capsys.readouterr().out
     assert "resuming from" in out and "rl eval step    0" not in out
     records = [json.loads(l) for l in (run_dir / "log.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in records if not r.get("eval")] == [1, 2, 3, 4]
+    assert [r["step"] for r in records if not r.get("eval") and not r.get("summary")] == [1, 2, 3, 4]
     assert latest_checkpoint(run_dir).name == "step-000004"
 
 
