@@ -1,6 +1,8 @@
 """`train rl` end to end on a tiny checkpoint: evals before/after, log.jsonl, checkpoints in
 the shared format, and --resume continuing where it stopped."""
+import importlib.util
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,6 +14,8 @@ from train.model import GPT, GPTConfig
 from train.tokenizer import Tokenizer
 
 from train_fixtures import train_tokenizer
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +59,15 @@ def test_train_rl_runs_logs_checkpoints_and_resumes(sft_checkpoint, capsys):
     assert len(summary) == 1 and [c["set"] for c in summary[0]["sets"]] == ["trained", "unseen"]
     assert all(sum(w in v for w in ("within noise", "more than 2 standard errors", "no change")) == 1
                for v in summary[0]["verdict"])
+    # bench/rl.py's report of such a log: both sets, before and after, standard errors, verdicts
+    spec = importlib.util.spec_from_file_location("bench_rl", ROOT / "bench" / "rl.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    text = bench.report(*bench.read_log(run_dir / "log.jsonl"), k=2)
+    for label in ("new problems, trained phrasings", "new problems, unseen phrasings"):
+        assert f"{label}, after SFT (4 items" in text and f"{label}, after RL 2 (4 items" in text
+        assert f"{label}: pass@1 " in text
+    assert text.count(" ± ") == 4 * 3
     for r in steps:
         assert 0.0 <= r["zero_signal_frac"] <= 1.0 and 0 < r["completion_len"] <= 6
     ckpt = latest_checkpoint(run_dir)
