@@ -68,6 +68,9 @@ def test_train_rl_runs_logs_checkpoints_and_resumes(sft_checkpoint, capsys):
         assert f"{label}, after SFT (4 items" in text and f"{label}, after RL 2 (4 items" in text
         assert f"{label}: pass@1 " in text
     assert text.count(" ± ") == 4 * 3
+    # the demo summary repeats the verdicts (corpus never imports train: it reads the log)
+    from corpus.demo import rl_verdicts
+    assert rl_verdicts(run_dir / "log.jsonl") == summary[0]["verdict"]
     for r in steps:
         assert 0.0 <= r["zero_signal_frac"] <= 1.0 and 0 < r["completion_len"] <= 6
     ckpt = latest_checkpoint(run_dir)
