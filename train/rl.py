@@ -322,12 +322,12 @@ def report(task: Task, before: dict, after: dict, k: int) -> list[dict]:
         p = PREFIX[name]
         if not task.evals.get(name) or p + "pass@1" not in before or p + "pass@1" not in after:
             continue
-        pick = lambda ev: {k_[len(p):]: v for k_, v in ev.items() if k_.startswith(p)}  # noqa: E731
-        b, a = pick(before), pick(after)
+        b, a = ({k_[len(p):]: v for k_, v in ev.items() if k_.startswith(p)} for ev in (before, after))
         c = compare(b, a, problem_groups(task.evals[name]), LABELS[name])
-        c.update(set=name, detail=f"pass@{k} {fmt_se(b[f'pass@{k}'], b[f'pass@{k}_se'])} -> "
-                                  f"{fmt_se(a[f'pass@{k}'], a[f'pass@{k}_se'])}, greedy "
-                                  f"{fmt_se(b['greedy'], b['greedy_se'])} -> {fmt_se(a['greedy'], a['greedy_se'])}")
+        def m(ev: dict, key: str) -> str:     # a resumed run's "before" may predate the _se keys
+            return fmt_se(ev.get(key, float("nan")), ev.get(key + "_se", float("nan")))
+        c.update(set=name, detail=f"pass@{k} {m(b, f'pass@{k}')} -> {m(a, f'pass@{k}')}, "
+                                  f"greedy {m(b, 'greedy')} -> {m(a, 'greedy')}")
         out.append(c)
     return out
 
