@@ -3,14 +3,18 @@
     .venv/bin/python bench/rl.py [--out bench/out/rl] [--rl-steps N] [--fresh]
 
 sample crawl -> corpus stages -> pretrain -> SFT on the built-in conversations (arithmetic
-included) -> RL on arithmetic. Prints held-out pass@1 (and pass@k, greedy accuracy) before
-and after RL and the time of every phase, and appends the figures to bench/RESULTS.md.
-Target: pass@1 at least 10 points higher after RL, whole run within 20 minutes on a 2-core CPU.
+included) -> RL on arithmetic. Prints pass@1 (and pass@k, greedy accuracy), each with its
+standard error over problems, before and after RL on (a) new problems in the phrasings SFT
+and RL trained on and (b) new problems in phrasings no split has seen, says whether each
+change exceeds 2 standard errors or is within noise, gives the time of every phase, and
+appends the figures to bench/RESULTS.md. Target: pass@1 on (a) at least 10 points higher
+after RL, whole run within 20 minutes on a 2-core CPU.
 
 Settings are pipelines/sample.yaml's, with the overrides below: a depth-2 model (so that
 the whole path fits 20 minutes on a busy CPU), and an SFT mix that is mostly level-1
-arithmetic and runs longer than the demo's. RL trains on the arithmetic ``rl`` split,
-which SFT never saw, and is scored on the ``test`` split, which neither saw. (When RL
+arithmetic and runs longer than the demo's. Splits are by problem (operands), not by
+wording: RL trains on the arithmetic ``rl`` problems, which SFT never saw, and is scored on
+``test`` problems, which neither saw under any wording. (When RL
 trained on SFT's own problems, the small model had memorised them: every group scored
 8/8 and there was nothing left to reinforce.) Every phase runs with one torch thread: on a
 shared 2-core machine two threads fight the other processes and run several times slower.
@@ -82,42 +86,72 @@ def main(argv: list[str] | None = None) -> int:
     times["rl"] = run([BIN / "train", "rl", PIPELINE, *common, *sets("rl", rl)])
     total = time.monotonic() - t_all
 
-    evals = [json.loads(line) for line in (out / "train" / "rl" / "log.jsonl").read_text().splitlines()]
-    evals = [e for e in evals if e.get("eval")]
-    before, after = evals[0], evals[-1]
+    before, after, summary = read_log(out / "train" / "rl" / "log.jsonl")
     k = rl["eval_samples"]
+    print(f"\n=== RL benchmark: level-{RL['level']} arithmetic, {k} samples per problem at T=1; "
+          f"± is the standard error over problems ===")
+    print(report(before, after, summary, k))
     gain = 100 * (after["pass@1"] - before["pass@1"])
-    print(f"\n=== RL benchmark: held-out arithmetic (level {RL['level']}), "
-          f"{before['problems']} problems x {k} samples at T=1 ===")
-    print(f"{'':14}{'pass@1':>8}{f'pass@{k}':>8}{'greedy':>8}{'reward':>8}{'len':>6}")
-    for name, e in (("after SFT", before), (f"after RL {after['step']}", after)):
-        print(f"{name:14}{e['pass@1']:8.3f}{e[f'pass@{k}']:8.3f}{e['greedy']:8.3f}"
-              f"{e['reward_mean']:8.3f}{e['completion_len']:6.1f}")
-    for e in evals[1:-1]:
-        print(f"  (step {e['step']}: pass@1 {e['pass@1']:.3f})")
-    print(f"pass@1 change: {gain:+.1f} points (target >= +10)")
+    print(f"pass@1 change on new problems in trained phrasings: {gain:+.1f} points (target >= +10)")
     print("time: " + ", ".join(f"{k_} {v:.0f}s" for k_, v in times.items()) + f"; total {total:.0f}s "
           f"(target <= 1200 s; shared CPU, timings noisy)")
     if not args.no_results:
-        write_results(before, after, k, times, total, rl)
+        write_results(before, after, summary, k, times, total, rl)
     return 0 if gain >= 10 else 1
 
 
-def write_results(before: dict, after: dict, k: int, times: dict, total: float, rl: dict) -> None:
+SETS = (("", "new problems, trained phrasings"), ("unseen_", "new problems, unseen phrasings"))
+
+
+def read_log(path: Path) -> tuple[dict, dict, dict]:
+    """(first eval, last eval, last summary record) of a ``train rl`` log."""
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    evals = [r for r in records if r.get("eval")]
+    summaries = [r for r in records if r.get("summary")]
+    return evals[0], evals[-1], (summaries[-1] if summaries else {})
+
+
+def _cell(e: dict, key: str) -> str:
+    return f"{e[key]:.3f} ± {e[key + '_se']:.3f}" if key in e else "-"
+
+
+def table(before: dict, after: dict, k: int) -> list[tuple[str, list[str]]]:
+    """Rows (label, cells) per eval set and model: pass@1, pass@k, greedy with standard errors."""
+    rows = []
+    for p, label in SETS:
+        if p + "pass@1" not in before or p + "pass@1" not in after:
+            continue
+        for name, e in (("after SFT", before), (f"after RL {after['step']}", after)):
+            rows.append((f"{label}, {name} ({e[p + 'problems']} items, {e.get(p + 'distinct', '?')} problems)",
+                         [_cell(e, p + "pass@1"), _cell(e, f"{p}pass@{k}"), _cell(e, p + "greedy"),
+                          f"{e[p + 'completion_len']:.1f}"]))
+    return rows
+
+
+def report(before: dict, after: dict, summary: dict, k: int) -> str:
+    """The benchmark's printed table and each set's verdict (beyond 2 standard errors, or noise)."""
+    head = ["pass@1", f"pass@{k}", "greedy", "len"]
+    rows = table(before, after, k)
+    w = max(len(r[0]) for r in rows)
+    lines = [f"{'':{w}}" + "".join(f"{h:>16}" for h in head)]
+    lines += [f"{label:{w}}" + "".join(f"{c:>16}" for c in cells) for label, cells in rows]
+    lines += summary.get("verdict") or ["(no summary record in the log: no noise verdict)"]
+    return "\n".join(lines)
+
+
+def write_results(before: dict, after: dict, summary: dict, k: int, times: dict, total: float, rl: dict) -> None:
     path = ROOT / "bench" / "RESULTS.md"
     text = path.read_text() if path.exists() else "# Benchmark results\n"
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    body = "".join(f"| {label} | " + " | ".join(cells) + " |\n" for label, cells in table(before, after, k))
     section = (
         f"\n## RL (bench/rl.py, {stamp})\n\n"
         f"Sample crawl -> corpus stages -> pretrain -> SFT (built-in conversations incl. arithmetic) -> "
         f"RL ({rl['steps']} steps x {rl['prompts_per_step']} problems x {rl['group_size']} samples) "
-        f"on level-{rl['level']} arithmetic; held-out split ({before['problems']} problems, {k} samples each, T=1).\n\n"
-        f"| model | pass@1 | pass@{k} | greedy | mean completion tokens |\n|---|---|---|---|---|\n"
-        f"| after SFT | {before['pass@1']:.3f} | {before[f'pass@{k}']:.3f} | {before['greedy']:.3f} | "
-        f"{before['completion_len']:.1f} |\n"
-        f"| after RL | {after['pass@1']:.3f} | {after[f'pass@{k}']:.3f} | {after['greedy']:.3f} | "
-        f"{after['completion_len']:.1f} |\n\n"
-        f"pass@1 {100 * (after['pass@1'] - before['pass@1']):+.1f} points. Time: "
+        f"on level-{rl['level']} arithmetic. Held out by problem (operands), not by wording; {k} samples "
+        f"per problem at T=1; ± is the standard error over problems.\n\n"
+        f"| set, model | pass@1 | pass@{k} | greedy | mean completion tokens |\n|---|---|---|---|---|\n"
+        + body + "\n" + "".join(f"- {v}\n" for v in summary.get("verdict", [])) + "\nTime: "
         + ("(pretraining reused from an earlier run: 110 s budget) " if not times.get("pretrain") else "")
         + ("(SFT reused from an earlier run of the same settings) " if not times.get("sft") else "")
         + ", ".join(f"{n} {v:.0f} s" for n, v in times.items())

@@ -6,6 +6,7 @@ sample crawl -> extract -> filter -> dedup -> tokenizer -> tokenize -> stats
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import subprocess
 import sys
@@ -24,6 +25,15 @@ def _run_train(args: list[str]) -> int:
     cmd = [sys.executable, "-m", "train.cli", *args]
     print(f"\n$ train {' '.join(args)}", flush=True)
     return subprocess.call(cmd)
+
+
+def rl_verdicts(log: Path) -> list[str]:
+    """The RL run's held-out pass@1 before -> after, per eval set, with standard errors and
+    whether the change is within noise (the last ``summary`` record of its log.jsonl)."""
+    if not log.exists():
+        return []
+    records = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return next((r.get("verdict", []) for r in reversed(records) if r.get("summary")), [])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     corpus_s = time.monotonic() - t0
 
     overrides = [x for o in args.overrides for x in ("--set", o)]
+    notes: list[str] = []
     for name in TRAIN_STEPS:
         t0 = time.monotonic()
         rc = _run_train([name, args.pipeline, *overrides])
@@ -54,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
             return rc
         out = Path(config["output"]) / "train" / name
         summary.append((name, time.monotonic() - t0, f"checkpoints in {out}"))
+        if name == "rl":
+            notes = rl_verdicts(out / "log.jsonl")
 
     prompt = (config.get("train", {}).get("chat") or {}).get("demo_prompt", DEFAULT_PROMPT)
     t0 = time.monotonic()
@@ -66,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, seconds, what in summary:
         print(f"  {name:<10} {seconds:7.1f}s  {what}")
     print(f"  {'total':<10} {time.monotonic() - t_all:7.1f}s  (corpus stages {corpus_s:.1f}s)")
+    for note in notes:
+        print(f"  rl held-out {note}")
     report = Path(config["output"]) / "report" / "index.html"
     if report.exists():
         print(f"  report: {report}")

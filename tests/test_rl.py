@@ -69,3 +69,37 @@ def test_clipped_reuse_std_scaling_and_kl_also_learn():
                    kl_coef=0.01, loss_norm="sequence")
     means, p_target = _learn(s)
     assert sum(means[-3:]) / 3 > sum(means[:3]) / 3 + 0.25, means
+
+
+# -- standard errors and the noise verdict (issue #14) -------------------------------------------
+
+def test_standard_error_is_over_problems_and_formatted():
+    from train.rl import fmt_se, mean_se
+    mean, se = mean_se([1.0, 0.0, 1.0, 0.0])
+    assert mean == 0.5 and abs(se - (1 / 3) ** 0.5 / 2) < 1e-9      # sample sd 0.577 / sqrt(4)
+    # one problem posed twice counts once: two problems, means 1 and 0
+    mean, se = mean_se([1.0, 1.0, 0.0, 0.0], ["a", "a", "b", "b"])
+    assert mean == 0.5 and abs(se - 0.5) < 1e-9
+    assert mean_se([0.25], ["a"]) == (0.25, (0.25 * 0.75) ** 0.5)       # one problem: the binomial bound
+    assert mean_se([]) == (0.0, 0.0)
+    assert fmt_se(0.3412, 0.0301) == "0.341 (se 0.030)"
+
+
+def test_change_within_noise_is_said_so():
+    from train.rl import compare
+    groups = [str(i) for i in range(32)]
+    before = {"pass@1": 0.078, "pass@1_se": 0.02, "scores": [0.25 if i % 4 == 0 else 0.0 for i in range(32)]}
+    after = {"pass@1": 0.062, "pass@1_se": 0.018, "scores": [0.25 if i % 4 == 1 else 0.0 for i in range(32)]}
+    after["scores"][5] = 0.0
+    before["pass@1"], after["pass@1"] = sum(before["scores"]) / 32, sum(after["scores"]) / 32
+    c = compare(before, after, groups, "new problems, trained phrasings")
+    assert c["noise"] and c["change"] < 0
+    assert "within noise" in c["verdict"] and "(se " in c["verdict"]
+    assert c["verdict"].startswith("new problems, trained phrasings: pass@1 0.062 (se 0.020) -> 0.055 (se 0.018)")
+    # a clear gain on every problem is not noise
+    better = {"pass@1": 0.9, "pass@1_se": 0.02, "scores": [0.9] * 32}
+    c = compare(before, better, groups, "x")
+    assert not c["noise"] and "more than 2 standard errors" in c["verdict"]
+    # no per-item scores (an old checkpoint's "before"): the two errors combine as independent
+    c = compare({"pass@1": 0.5, "pass@1_se": 0.03}, {"pass@1": 0.55, "pass@1_se": 0.04}, groups, "x")
+    assert abs(c["change_se"] - 0.05) < 1e-9 and c["noise"]

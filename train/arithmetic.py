@@ -1,18 +1,24 @@
 """Arithmetic word problems with known answers: the built-in task RL reinforces and SFT
-teaches the answer format of. Problems are generated, so there is no data to ship, and a
-held-out split is carved out by hashing each problem's template and numbers, so a test
-problem never appears in training under another name or item. A third split, ``rl``,
-holds RL's training problems, which SFT never sees.
+teaches the answer format of. Problems are generated, so there is no data to ship.
 
-    make_problems(n, seed, level=1, split="train") -> [{"prompt", "answer", "solution", ...}]
+Splits are by PROBLEM, not by phrasing: each problem's key is its operations and operands
+(``(3+4)``, ``((12-5)-2)``; the operands of + and * sorted, so ``4 + 3`` is ``3 + 4``, and
+a chain of additions is one sorted sum), and a sha256 of that key puts it in ``sft`` (SFT's
+problems), ``rl`` (RL's training problems) or ``test`` (held out from both). A test sum
+therefore never appears in SFT or RL data under any wording, name, item or operand order.
+On top, ``UNSEEN_TEMPLATES`` holds phrasings no split trains on: evaluation poses test
+problems in them (``phrasing="unseen"``) to see whether a skill transfers to new wording.
+
+    make_problems(n, seed, level=1, split="sft", phrasing="trained") -> [{"prompt", "answer", "solution", ...}]
 
 ``solution`` is the worked steps, one per line, whose LAST line is ``Answer: <number>``;
 that final line is what the RL reward checks.
 
-Levels: 1 one addition or subtraction of numbers up to 9 (10 for subtraction), in 18
-phrasings: ~1130 distinct problems, ~220 held out and ~350 in ``rl``; 2 two additions/subtractions;
-3 one multiplication or division; 4 a multiplication or division then an addition or
-subtraction. ``level`` may also be a list of levels (a mixture).
+Levels (distinct problems, before the split): 1 one addition or subtraction of numbers up
+to 20, 18 trained + 6 unseen phrasings (~400: ~80 test, ~120 rl); 2 two additions/subtractions
+(thousands); 3 one multiplication or division with factors 2-12 (~190: ~40 test); 4 a
+multiplication or division then an addition or subtraction (thousands). ``level`` may also
+be a list of levels (a mixture).
 """
 from __future__ import annotations
 
@@ -20,7 +26,8 @@ import hashlib
 import random
 from typing import Callable, Sequence
 
-SPLITS = ("train", "rl", "test")
+SPLITS = ("sft", "rl", "test")
+PHRASINGS = ("trained", "unseen")
 HELDOUT_PERCENT = 20          # share of the problem space reserved for the held-out split
 RL_PERCENT = 30               # share kept for RL training: problems SFT never shows
 ANSWER_PREFIX = "Answer:"
@@ -54,11 +61,11 @@ Template = tuple[str, str, Callable[[random.Random], dict], list[tuple[Callable,
 
 
 def _pair_add(rng: random.Random) -> dict:
-    return {"a": rng.randint(1, 9), "b": rng.randint(1, 9)}
+    return {"a": rng.randint(1, 20), "b": rng.randint(1, 20)}
 
 
 def _pair_sub(rng: random.Random) -> dict:
-    a = rng.randint(2, 10)
+    a = rng.randint(2, 20)
     return {"a": a, "b": rng.randint(1, a - 1)}
 
 
@@ -78,11 +85,11 @@ def _triple_sub(rng: random.Random) -> dict:
 
 
 def _mul_pair(rng: random.Random) -> dict:
-    return {"a": rng.randint(2, 9), "b": rng.randint(2, 9)}
+    return {"a": rng.randint(2, 12), "b": rng.randint(2, 12)}
 
 
 def _div_pair(rng: random.Random) -> dict:
-    q, b = rng.randint(2, 9), rng.randint(2, 9)
+    q, b = rng.randint(2, 12), rng.randint(2, 12)
     return {"a": q * b, "b": b}
 
 
@@ -112,9 +119,8 @@ TEMPLATES: dict[int, list[Template]] = {
         ("sub_lost", "{name} had {a} {item} and lost {b}. How many {item} does {name} have left?",
          _pair_sub, [(_sub, "a", "b")]),
         ("sub_plain", "What is {a} minus {b}?", _pair_sub, [(_sub, "a", "b")]),
-        # More phrasings of the same two operations: they multiply the problem space (each
-        # template x numbers pair is one problem key), so the ``rl`` and ``test`` splits hold
-        # hundreds of distinct problems instead of a few dozen.
+        # More phrasings of the same two operations: they vary the wording SFT and RL see (a
+        # problem is the same problem in any of them: the split is by operands).
         ("add_finds", "{name} finds {a} {item} and then {b} more. How many {item} did {name} find?",
          _pair_add, [(_add, "a", "b")]),
         ("add_buys", "{name} buys {a} {item} on Monday and {b} {item} on Tuesday. "
@@ -166,26 +172,74 @@ TEMPLATES: dict[int, list[Template]] = {
          _div_then_add, [(_div, "a", "b"), (_add, "prev", "c")]),
     ],
 }
+#: Phrasings reserved for evaluation: no split's SFT or RL data uses them, so pass@1 on test
+#: problems posed in them measures transfer to wording the model never trained on.
+UNSEEN_TEMPLATES: dict[int, list[Template]] = {
+    1: [
+        ("u_add_joins", "{a} {item} are on a shelf and {b} more {item} join them. How many {item} are on the shelf?",
+         _pair_add, [(_add, "a", "b")]),
+        ("u_add_total", "Add {a} and {b}. What do you get?", _pair_add, [(_add, "a", "b")]),
+        ("u_add_together", "{name} collects {a} {item} and a friend collects {b}. "
+                           "How many {item} do they have together?", _pair_add, [(_add, "a", "b")]),
+        ("u_sub_broke", "Out of {a} {item}, {b} broke. How many {item} are still fine?",
+         _pair_sub, [(_sub, "a", "b")]),
+        ("u_sub_less", "What number is {b} less than {a}?", _pair_sub, [(_sub, "a", "b")]),
+        ("u_sub_left", "{name} started with {a} {item} and handed {b} to a neighbour. "
+                       "How many {item} remain with {name}?", _pair_sub, [(_sub, "a", "b")]),
+    ],
+    2: [
+        ("u_add_sub", "Start with {a}, add {b}, then subtract {c}. What is the result?",
+         _triple_add_sub, [(_add, "a", "b"), (_sub, "prev", "c")]),
+        ("u_add_add", "A jar holds {a} {item}. {name} drops in {b}, then another {c}. "
+                      "How many {item} does the jar hold?", _triple_add, [(_add, "a", "b"), (_add, "prev", "c")]),
+    ],
+    3: [
+        ("u_mul_rows", "A garden has {a} rows of {b} plants. How many plants is that?",
+         _mul_pair, [(_mul, "a", "b")]),
+        ("u_div_groups", "Split {a} {item} into groups of equal size, {b} groups in all. "
+                         "How many {item} are in each group?", _div_pair, [(_div, "a", "b")]),
+    ],
+    4: [
+        ("u_mul_add", "Multiply {a} by {b} and then add {c}. What number do you get?",
+         _mul_then_add, [(_mul, "a", "b"), (_add, "prev", "c")]),
+    ],
+}
 LEVELS = tuple(sorted(TEMPLATES))
+_SYMBOL = {_add: "+", _sub: "-", _mul: "*", _div: "/"}
 
 
-def problem_key(level: int, template_id: str, numbers: dict) -> str:
-    """What identifies a problem for the split: level, template and numbers (not the
-    name or item, so a renamed copy of a held-out problem is held out too)."""
-    nums = ",".join(f"{k}={numbers[k]}" for k in sorted(numbers))
-    return f"{level}|{template_id}|{nums}"
+def problem_key(numbers: dict, steps) -> str:
+    """What identifies a problem for the split: its operations and operands, whatever the
+    wording, name or item. + and * are commutative and associative, so their operands are
+    sorted and a chain of them flattened: ``4 + 3`` and ``3 + 4`` are one problem,
+    ``(2 + 5) + 1`` and ``(1 + 2) + 5`` too."""
+    expr: str | tuple = ""
+    for op, left, right in steps:
+        sym = _SYMBOL[op]
+        x = expr if left == "prev" else str(numbers[left])
+        y = str(numbers[right])
+        if sym in "+*":
+            terms = [t for e in (x, y) for t in (e[1] if isinstance(e, tuple) and e[0] == sym else [_show(e)])]
+            expr = (sym, sorted(terms))
+        else:
+            expr = (sym, [_show(x), y])
+    return _show(expr)
+
+
+def _show(expr: str | tuple) -> str:
+    return expr if isinstance(expr, str) else "(" + expr[0].join(expr[1]) + ")"
 
 
 def split_of(key: str) -> str:
-    """Deterministic split of a problem key: ``test`` (held out from everything) for
-    HELDOUT_PERCENT% of keys, ``rl`` (RL's training problems, never in SFT) for RL_PERCENT%,
-    ``train`` (SFT) for the rest. Keeping RL's problems out of SFT matters: a small model
-    memorises the problems it was fine-tuned on, every RL group then scores k/k and
-    carries no signal."""
+    """Deterministic split of a problem key (sha256, the same in every process):
+    ``test`` (held out from everything) for HELDOUT_PERCENT% of keys, ``rl`` (RL's training
+    problems, never in SFT) for RL_PERCENT%, ``sft`` for the rest. Keeping RL's problems out
+    of SFT matters: a small model memorises the problems it was fine-tuned on, every RL
+    group then scores k/k and carries no signal."""
     h = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") % 100
     if h < HELDOUT_PERCENT:
         return "test"
-    return "rl" if h < HELDOUT_PERCENT + RL_PERCENT else "train"
+    return "rl" if h < HELDOUT_PERCENT + RL_PERCENT else "sft"
 
 
 def _solve(numbers: dict, steps) -> tuple[list[str], int]:
@@ -202,7 +256,7 @@ def _render(rng: random.Random, level: int, template: Template) -> dict:
     numbers = sampler(rng)
     words = {"name": rng.choice(NAMES), "item": rng.choice(ITEMS), "container": rng.choice(CONTAINERS)}
     lines, result = _solve(numbers, steps)
-    key = problem_key(level, tid, numbers)
+    key = problem_key(numbers, steps)
     return {
         "prompt": fmt.format(**numbers, **words),
         "answer": str(result),
@@ -214,7 +268,7 @@ def _render(rng: random.Random, level: int, template: Template) -> dict:
 
 
 def _normalise_split(split: str) -> str:
-    split = {"heldout": "test", "held_out": "test", "eval": "test", "val": "test"}.get(split, split)
+    split = {"train": "sft", "heldout": "test", "held_out": "test", "eval": "test", "val": "test"}.get(split, split)
     if split not in SPLITS:
         raise ValueError(f"unknown arithmetic split {split!r}; choose from {', '.join(SPLITS)}")
     return split
@@ -228,27 +282,37 @@ def _normalise_levels(level: int | Sequence[int]) -> list[int]:
     return levels
 
 
-def make_problems(n: int, seed: int = 0, level: int | Sequence[int] = 1, split: str = "train") -> list[dict]:
-    """``n`` problems of the given level(s) from the given split, deterministic in ``seed``.
+def make_problems(n: int, seed: int = 0, level: int | Sequence[int] = 1, split: str = "sft",
+                  phrasing: str = "trained") -> list[dict]:
+    """``n`` problems of the given level(s) from the given split (``train`` is ``sft``),
+    deterministic in ``seed``; ``phrasing="unseen"`` poses them in the evaluation-only
+    phrasings, which only the ``test`` split may use.
 
-    Distinct problems (by key) are preferred; only when a level's problem space is
-    exhausted do repeats appear (with fresh names/items)."""
+    Distinct (problem, phrasing) pairs are preferred; only when they run out do repeats
+    appear (with fresh names/items)."""
     split = _normalise_split(split)
     levels = _normalise_levels(level)
-    rng = random.Random(f"arithmetic|{seed}|{split}|{','.join(map(str, levels))}")
+    if phrasing not in PHRASINGS:
+        raise ValueError(f"unknown phrasing {phrasing!r}; choose from {', '.join(PHRASINGS)}")
+    if phrasing == "unseen" and split != "test":
+        raise ValueError(f"unseen phrasings are for evaluation only: split {split!r} may not use them")
+    templates = UNSEEN_TEMPLATES if phrasing == "unseen" else TEMPLATES
+    tag = "" if phrasing == "trained" else "|unseen"
+    rng = random.Random(f"arithmetic|{seed}|{split}|{','.join(map(str, levels))}{tag}")
     out: list[dict] = []
     seen: set[str] = set()
     misses, exhausted = 0, False
     while len(out) < n:
         lv = rng.choice(levels)
-        problem = _render(rng, lv, rng.choice(TEMPLATES[lv]))
+        problem = _render(rng, lv, rng.choice(templates[lv]))
         if split_of(problem["key"]) != split:
             continue
-        if problem["key"] in seen and not exhausted:
+        pair = problem["key"] + "|" + problem["template"]
+        if pair in seen and not exhausted:
             misses += 1
             exhausted = misses > 2000
             continue
         misses = 0
-        seen.add(problem["key"])
+        seen.add(pair)
         out.append(problem)
     return out

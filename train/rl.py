@@ -7,16 +7,21 @@ turns scores into group-relative advantages and takes a policy-gradient step
 nothing; they are counted (``zero_signal``) and left out of the update.
 
 Held-out pass@1 and pass@k (``eval_samples`` samples per problem at ``eval_temperature``)
-and greedy accuracy are measured before training, every ``eval_every`` steps and at the
-end, and logged with reward mean, completion length and the zero-signal fraction to stdout
-and ``<out>/log.jsonl``. Checkpoints use the pretraining/SFT format; ``--resume`` continues
-from the latest one.
+and greedy accuracy, each with its standard error, are measured before training, every
+``eval_every`` steps and at the end, on two sets of problems no training data holds: new
+problems in the phrasings trained on (keys ``pass@1``, ...) and new problems in phrasings
+no split trains on (keys ``unseen_pass@1``, ...); see train/rl_tasks.py. They are logged
+with reward mean, completion length and the zero-signal fraction to stdout and
+``<out>/log.jsonl``; the run ends with a ``summary`` record saying, per set, whether the
+before->after change of pass@1 exceeds 2 standard errors or is within noise.
+Checkpoints use the pretraining/SFT format; ``--resume`` continues from the latest one.
 
     train rl PIPELINE.yaml [--set train.rl.steps=40] [--init CKPT] [--resume]
 """
 from __future__ import annotations
 
 import argparse
+import math
 import random
 import sys
 import time
@@ -33,7 +38,7 @@ from train.checkpoint import latest_checkpoint, load_model, load_training_state,
 from train.common import RunLog
 from train.grpo import group_advantages, pass_at_k, policy_loss, zero_signal_groups
 from train.rewards import make_reward
-from train.rl_tasks import load_task, messages_for
+from train.rl_tasks import EVAL_SETS, load_task, messages_for
 from train.tokenizer import Tokenizer
 
 
@@ -139,26 +144,90 @@ def sample_groups(model, prompts: Sequence[Sequence[int]], k: int, max_new_token
 
 # -- evaluation ----------------------------------------------------------------------------------
 
+LABELS = {"trained": "new problems, trained phrasings", "unseen": "new problems, unseen phrasings"}
+PREFIX = {"trained": "", "unseen": "unseen_"}     # eval record keys: pass@1, unseen_pass@1, ...
+NOISE_SE = 2.0                                     # a change under this many standard errors is noise
+
+
+def problem_means(values: Sequence[float], groups: Sequence[str]) -> list[float]:
+    """Per-problem means: the items of one problem (one problem posed in several phrasings)
+    are not independent draws, so they count once."""
+    by: dict[str, list[float]] = {}
+    for v, g in zip(values, groups):
+        by.setdefault(g, []).append(float(v))
+    return [sum(vs) / len(vs) for vs in by.values()]
+
+
+def mean_se(values: Sequence[float], groups: Sequence[str] | None = None) -> tuple[float, float]:
+    """(mean, standard error) over PROBLEMS: the sample standard deviation of the per-problem
+    values (each a mean over its samples) / sqrt(problems). Per-problem values lie in [0, 1],
+    so this is at most the binomial sqrt(p(1-p)/n); with a single problem that bound is used."""
+    if not values:
+        return 0.0, 0.0
+    per = problem_means(values, groups if groups is not None else [str(i) for i in range(len(values))])
+    n, mean = len(per), sum(float(v) for v in values) / len(values)
+    if n < 2:
+        return mean, math.sqrt(mean * (1 - mean))
+    pm = sum(per) / n
+    return mean, math.sqrt(sum((v - pm) ** 2 for v in per) / (n - 1) / n)
+
+
+def fmt_se(value: float, se: float) -> str:
+    return f"{value:.3f} (se {se:.3f})"
+
+
 def evaluate(model, items: list[dict], encode: Callable[[dict], list[int]], score: Callable[[dict, list[int]], float],
              n_samples: int, temperature: float, top_k, max_new_tokens: int, stop_ids, seed: int) -> dict:
-    """Held-out pass@1 (mean over samples), pass@n, greedy accuracy, mean reward and length."""
+    """Held-out pass@1 (mean over samples), pass@n, greedy accuracy, each with its standard
+    error over problems (``mean_se``), mean reward and length; ``scores`` keeps each item's
+    pass@1 so that a later evaluation can be compared problem by problem."""
     model.eval()
     prompts = [encode(it) for it in items]
     comps = sample_groups(model, prompts, n_samples, max_new_tokens, temperature, top_k, stop_ids, seed)
     greedy = sample_groups(model, prompts, 1, max_new_tokens, 0.0, None, stop_ids, seed)
-    p1, pk, rsum, lsum, gsum = 0.0, 0.0, 0.0, 0, 0.0
+    p1, pk, gs, rsum, lsum = [], [], [], 0.0, 0
     for i, it in enumerate(items):
         rs = [score(it, comps[i * n_samples + j]) for j in range(n_samples)]
         c = sum(1 for r in rs if r >= 1.0)
-        p1 += pass_at_k(n_samples, c, 1)
-        pk += pass_at_k(n_samples, c, n_samples)
+        p1.append(pass_at_k(n_samples, c, 1))
+        pk.append(pass_at_k(n_samples, c, n_samples))
+        gs.append(float(score(it, greedy[i]) >= 1.0))
         rsum += sum(rs)
         lsum += sum(len(comps[i * n_samples + j]) for j in range(n_samples))
-        gsum += float(score(it, greedy[i]) >= 1.0)
+    groups = problem_groups(items)
     n = max(1, len(items))
-    return {"pass@1": p1 / n, f"pass@{n_samples}": pk / n, "greedy": gsum / n,
-            "reward_mean": rsum / (n * n_samples), "completion_len": lsum / (n * n_samples),
-            "problems": len(items)}
+    out = {"problems": len(items), "distinct": len(set(groups))}
+    for name, values in (("pass@1", p1), (f"pass@{n_samples}", pk), ("greedy", gs)):
+        out[name], out[f"{name}_se"] = mean_se(values, groups)
+    out.update(reward_mean=rsum / (n * n_samples), completion_len=lsum / (n * n_samples),
+               scores=[round(v, 4) for v in p1])
+    return out
+
+
+def problem_groups(items: list[dict]) -> list[str]:
+    """Which problem each item poses: the arithmetic key, else the prompt."""
+    return [str(it.get("key") or it["prompt"]) for it in items]
+
+
+def compare(before: dict, after: dict, groups: Sequence[str], label: str) -> dict:
+    """pass@1 before -> after on one eval set, the change's standard error and a verdict.
+    Both evaluations score the same problems, so the change is paired problem by problem
+    (SE of the per-problem differences); without per-item scores of equal length, the two
+    standard errors are combined as if independent."""
+    b, a = before["pass@1"], after["pass@1"]
+    sb, sa = before.get("scores"), after.get("scores")
+    if sb and sa and len(sb) == len(sa) == len(groups):
+        change, se = mean_se([y - x for x, y in zip(sb, sa)], groups)
+        change = a - b
+    else:
+        change, se = a - b, math.hypot(before.get("pass@1_se", 0.0), after.get("pass@1_se", 0.0))
+    noise = abs(change) <= NOISE_SE * se
+    verdict = (f"{label}: pass@1 {fmt_se(b, before.get('pass@1_se', 0.0))} -> {fmt_se(a, after.get('pass@1_se', 0.0))}, "
+               f"{100 * change:+.1f} points (se {100 * se:.1f}): "
+               + ("no change" if change == 0 and se == 0 else
+                  "within noise (under 2 standard errors); more problems or samples would be needed to tell"
+                  if noise else "more than 2 standard errors, unlikely to be noise"))
+    return {"before": b, "after": a, "change": change, "change_se": se, "noise": noise, "verdict": verdict}
 
 
 # -- the command -------------------------------------------------------------------------------
@@ -177,9 +246,11 @@ def _resolve_init(config: dict, s: RLSettings) -> Path:
                             f"(looked in {tcfg.output_dir(config, 'sft')}) or set train.rl.init")
 
 
-def _fmt_eval(ev: dict, k: int) -> str:
-    return (f"pass@1 {ev['pass@1']:.3f}  pass@{k} {ev[f'pass@{k}']:.3f}  greedy {ev['greedy']:.3f}  "
-            f"reward {ev['reward_mean']:.3f}  len {ev['completion_len']:.1f}")
+def _fmt_eval(ev: dict, k: int, prefix: str = "") -> str:
+    def m(name: str) -> str:
+        return fmt_se(ev[prefix + name], ev[prefix + name + "_se"])
+    return (f"pass@1 {m('pass@1')}  pass@{k} {m(f'pass@{k}')}  greedy {m('greedy')}  "
+            f"reward {ev[prefix + 'reward_mean']:.3f}  len {ev[prefix + 'completion_len']:.1f}")
 
 
 def settings(config: dict, init: str | None = None) -> tuple[RLSettings, torch.device]:
@@ -209,7 +280,7 @@ class Task:
     """The problems, their prompts as ids (rendered once) and the reward of a completion."""
 
     def __init__(self, s: RLSettings, tok) -> None:
-        self.train, self.eval = load_task(asdict(s))
+        self.train, self.evals = load_task(asdict(s))
         self.reward_fn = make_reward(s.reward, **(s.reward_options or {}))
         self.tok, self.stops = tok, stop_ids(tok)
         self._prompts: dict[str, list[int]] = {}
@@ -225,14 +296,40 @@ class Task:
 
 
 def run_eval(model, task: Task, s: RLSettings, step: int, log: RunLog) -> dict:
-    """One held-out evaluation, printed and logged."""
+    """One held-out evaluation of every non-empty eval set, printed and logged as one record
+    (the unseen-phrasing set's keys prefixed ``unseen_``)."""
     t0 = time.monotonic()
-    ev = evaluate(model, task.eval, task.encode, task.score, s.eval_samples, s.eval_temperature, s.top_k,
-                  s.max_new_tokens, task.stops, seed=s.seed + 7919)
+    ev: dict = {}
+    lines = []
+    for name in EVAL_SETS:
+        if not task.evals.get(name):
+            continue
+        one = evaluate(model, task.evals[name], task.encode, task.score, s.eval_samples, s.eval_temperature,
+                       s.top_k, s.max_new_tokens, task.stops, seed=s.seed + 7919)
+        ev.update({PREFIX[name] + k: v for k, v in one.items()})
+        lines.append(f"rl eval step {step:4d} [{LABELS[name]}]: {_fmt_eval(one, s.eval_samples)}  "
+                     f"({one['problems']} held-out items, {one['distinct']} problems)")
     ev.update(step=step, eval=True, seconds=round(time.monotonic() - t0, 2))
-    log(ev, f"rl eval step {step:4d}: {_fmt_eval(ev, s.eval_samples)}  ({ev['problems']} held-out, "
-            f"{ev['seconds']:.1f}s)")
+    log(ev, "\n".join(lines) + f"  ({ev['seconds']:.1f}s)")
     return ev
+
+
+def report(task: Task, before: dict, after: dict, k: int) -> list[dict]:
+    """Per eval set: pass@1 before -> after with standard errors and the noise verdict
+    (``compare``), plus pass@k and greedy before -> after for the printed summary."""
+    out = []
+    for name in EVAL_SETS:
+        p = PREFIX[name]
+        if not task.evals.get(name) or p + "pass@1" not in before or p + "pass@1" not in after:
+            continue
+        b, a = ({k_[len(p):]: v for k_, v in ev.items() if k_.startswith(p)} for ev in (before, after))
+        c = compare(b, a, problem_groups(task.evals[name]), LABELS[name])
+        def m(ev: dict, key: str) -> str:     # a resumed run's "before" may predate the _se keys
+            return fmt_se(ev.get(key, float("nan")), ev.get(key + "_se", float("nan")))
+        c.update(set=name, detail=f"pass@{k} {m(b, f'pass@{k}')} -> {m(a, f'pass@{k}')}, "
+                                  f"greedy {m(b, 'greedy')} -> {m(a, 'greedy')}")
+        out.append(c)
+    return out
 
 
 def train_step(model, optimizer, ref_model, task: Task, s: RLSettings, step: int) -> dict:
@@ -275,8 +372,9 @@ def run(config: dict, resume: bool = False, init: str | None = None) -> dict:
 
     step = start_step = int(state.get("step", 0))
     log = RunLog(out_dir / "log.jsonl", start_step if resume_from is not None else None)
+    held = " + ".join(f"{len(task.evals[n])} {n}-phrasing" for n in EVAL_SETS if task.evals.get(n))
     print(f"rl: {model.num_params():,} params from {init_path}; task {s.task} "
-          f"({len(task.train)} train / {len(task.eval)} held-out), reward {s.reward}, "
+          f"({len(task.train)} train / {held} held-out), reward {s.reward}, "
           f"{s.prompts_per_step} prompts x {s.group_size} samples, {s.steps} steps", flush=True)
     before = state.get("before") or run_eval(model, task, s, step, log)
     meta_out = {**{k: v for k, v in meta.items() if k not in ("train", "phase", "init", "step", "checkpoint")},
@@ -302,13 +400,14 @@ def run(config: dict, resume: bool = False, init: str | None = None) -> dict:
         path = save(step)
     else:
         path = resume_from
+    changes = report(task, before, last, s.eval_samples)
+    log({"step": step, "summary": True, "sets": changes, "verdict": [c["verdict"] for c in changes]})
     log.close()
-    k = s.eval_samples
-    print(f"rl done: held-out pass@1 {before['pass@1']:.3f} -> {last['pass@1']:.3f} "
-          f"({100 * (last['pass@1'] - before['pass@1']):+.1f} points), pass@{k} "
-          f"{before[f'pass@{k}']:.3f} -> {last[f'pass@{k}']:.3f}, greedy {before['greedy']:.3f} -> "
-          f"{last['greedy']:.3f}; {time.monotonic() - t_start:.0f}s; checkpoint {path}", flush=True)
-    return {"before": before, "after": last, "out_dir": str(out_dir), "checkpoint": str(path)}
+    print(f"rl done: {time.monotonic() - t_start:.0f}s; checkpoint {path}; held-out pass@1 before -> after "
+          f"(standard errors over problems):", flush=True)
+    for c in changes:
+        print(f"  {c['verdict']}\n    {c['detail']}", flush=True)
+    return {"before": before, "after": last, "changes": changes, "out_dir": str(out_dir), "checkpoint": str(path)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -188,7 +188,7 @@ def arithmetic_problems(n: int, seed: int, level: int = 1) -> list[dict]:
     leak into SFT)."""
     if n <= 0:
         return []
-    return list(make_problems(n, seed, level=level, split="train"))
+    return list(make_problems(n, seed, level=level, split="sft"))
 
 
 DEFAULT_MIX = {"greeting": 0.08, "identity": 0.08, "instruction": 0.34, "arithmetic": 0.3,
