@@ -48,9 +48,10 @@ class Key:
     def words(self) -> str:
         return self.must_be() if callable(self.must_be) else self.must_be
 
-    def check(self, value: Any, name: str) -> Any:
-        """``value`` read as this kind and checked; ConfigError naming ``name`` if it fails."""
-        if self.parse is not None and value is not None:
+    def check(self, value: Any, name: str, read: bool = True) -> Any:
+        """``value`` read as this kind (unless not ``read``) and checked; ConfigError naming
+        ``name`` if it fails."""
+        if read and self.parse is not None and value is not None:
             try:
                 value = self.parse(value)
             except (ValueError, TypeError, OverflowError):
@@ -92,8 +93,9 @@ class Section:
 
     def check(self, value: Any, path: str) -> None:
         """Raise :class:`ConfigError` naming the first dotted key under ``path`` in
-        ``value`` that is unknown or not what it must be."""
-        _walk(self, value, path, fill=False)
+        ``value`` that is unknown or not what it must be. Strict: values built by code
+        must already be of their kind (text is read as numbers only as a file loads)."""
+        _walk(self, value, path, fill=False, read=False)
 
     def read(self, value: Any, path: str, fill: bool = True) -> Any:
         """``value`` checked, each value read as its kind, a null section as its defaults;
@@ -225,7 +227,7 @@ def _show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _walk(spec: Section, value: Any, path: str, fill: bool) -> Any:
+def _walk(spec: Section, value: Any, path: str, fill: bool, read: bool = True) -> Any:
     where = path or "the pipeline"
     if value is None:  # an empty section: its defaults
         if spec.default is not _NESTED or spec.free:
@@ -247,9 +249,9 @@ def _walk(spec: Section, value: Any, path: str, fill: bool) -> Any:
         dotted = f"{path}.{key}" if path else key
         sub = spec.keys[key]
         if isinstance(sub, Section):
-            out[key] = _walk(sub, item, dotted, fill)
+            out[key] = _walk(sub, item, dotted, fill, read)
         else:
-            out[key] = sub.check(item, dotted)
+            out[key] = sub.check(item, dotted, read)
     if spec.rule is not None:
         merged = {**{k: s.default for k, s in spec.keys.items() if isinstance(s, Key)}, **out}
         problem = spec.rule(merged)
