@@ -96,7 +96,7 @@ CASES = {
     "workers-negative": ("extract", None, _set("executor.workers=-1"), "executor.workers", None),
     "workers-flag-negative": ("extract", None, ["--workers", "-1"], "executor.workers", None),
     "executor-not-a-mapping": ("extract", None, _set("executor=3") + ["--workers", "2"], "executor", None),
-    "executor-empty-in-file": ("extract", "executor:\n", ["--workers", "2"], "executor", None),
+    # (an empty ``executor:`` is its defaults: tests/test_settings_model.py, issue #13)
     "output-not-a-string": ("extract", "output: 5\nstages: {}\n", [], "output", None),
     "inputs-type": ("extract", None, _set("inputs=5"), "inputs", None),
     "train-not-a-mapping": ("extract", None, _set("train=3"), "train", None),

@@ -43,7 +43,7 @@ def _checked_flags(args) -> torch.device:
     for flag, key in (("--temperature", "temperature"), ("--top-k", "top_k"),
                       ("--max-new-tokens", "max_new_tokens")):
         train_config.check_value(flag, schema[key], getattr(args, key))
-    train_config.check_value("--num-samples", train_config.Setting("int", 1, train_config.at_least(1)),
+    train_config.check_value("--num-samples", train_config.integer(1, 1),
                              args.num_samples)
     return common.pick_device(args.device, "--device")
 

@@ -1,6 +1,7 @@
 """Pipeline files: YAML that says which inputs, which stages, which parameters.
 
-A pipeline is a plain dict once loaded. Command-line overrides address any value by
+A pipeline is a plain dict once loaded (the file reader and the override parser are the
+one pair of both sides: :mod:`contract.settings`). Command-line overrides address any value by
 its dotted path (``--set stages.filter.language.threshold=0.5``); the common ones have
 their own flags (``--input``, ``--output``, ``--workers``, ``--executor``). Every key is
 checked against the schema (:mod:`corpus.core.settings`, with the sections the registered
@@ -8,7 +9,6 @@ stages declare) as the pipeline loads.
 """
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import os
@@ -16,10 +16,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import yaml
+# The one loader and override parser of both sides (re-exported: cfg.ConfigError, ...).
+from contract.settings import (ConfigError, apply_overrides, deep_merge, load_file,  # noqa: F401
+                               load_yaml, parse_override, set_dotted)
 
 from . import registry, settings
-from .settings import ConfigError  # noqa: F401  (re-exported: cfg.ConfigError)
 
 DEFAULTS: dict[str, Any] = {
     "name": "pipeline",
@@ -32,100 +33,19 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-class _NoAliasLoader(yaml.SafeLoader):
-    """YAML without aliases (``*name``): a few lines of nested aliases expand to gigabytes
-    once copied or serialised (billion laughs), and a pipeline file never needs them."""
-
-    def compose_node(self, parent, index):
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            raise ConfigError(f"line {event.start_mark.line + 1}: YAML alias *{event.anchor} is not "
-                              f"allowed in a pipeline (write the value out)")
-        return super().compose_node(parent, index)
-
-
-def load_yaml(text: str) -> Any:
-    """Parse YAML text the way every pipeline value is parsed (safe types, no aliases)."""
-    return yaml.load(text, Loader=_NoAliasLoader)
-
-
-def _yaml_problem(err: yaml.YAMLError) -> str:
-    """A YAML error on one line: where, then what."""
-    mark = getattr(err, "problem_mark", None)
-    what = getattr(err, "problem", None) or str(err)
-    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-    return " ".join(f"{where}{what}".split())
-
-
-def deep_merge(base: dict, update: dict) -> dict:
-    """Return ``base`` updated recursively with ``update`` (neither is modified)."""
-    out = copy.deepcopy(base)
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
-def set_dotted(config: dict, dotted: str, value: Any) -> None:
-    """Set ``config[a][b][c] = value`` for ``dotted == "a.b.c"``, creating dicts on the way."""
-    keys = [k for k in dotted.split(".") if k]
-    if not keys:
-        raise ConfigError(f"empty key in override {dotted!r}")
-    node = config
-    for key in keys[:-1]:
-        child = node.get(key)
-        if child is None:
-            child = node[key] = {}
-        if not isinstance(child, dict):
-            raise ConfigError(f"cannot set {dotted!r}: {key!r} holds {child!r}, not a mapping")
-        node = child
-    node[keys[-1]] = value
-
-
-def parse_override(text: str) -> tuple[str, Any]:
-    """``"a.b=3"`` -> ``("a.b", 3)``; the value is read as YAML so numbers and lists work."""
-    if "=" not in text:
-        raise ConfigError(f"override {text!r} must look like key.path=value")
-    key, raw = text.split("=", 1)
-    try:
-        value = load_yaml(raw) if raw != "" else ""
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{key.strip()}: override value is not valid YAML ({_yaml_problem(err)})") from None
-    except ConfigError as err:
-        raise ConfigError(f"{key.strip()}: override value: {err}") from None
-    return key.strip(), value
-
-
 def load_pipeline(path: str | os.PathLike | None, overrides: list[str] | None = None,
                   **flags: Any) -> dict:
-    """Read a pipeline YAML, apply ``--set`` overrides and the common flags.
+    """Read a pipeline file, apply ``--set`` overrides and the common flags.
 
     ``flags`` may hold ``inputs`` (list), ``output``, ``workers``, ``executor`` and
     ``ray_address``; ``None`` means "not given". Relative input and output paths are
-    taken relative to the current directory, as a user typing them expects.
+    taken relative to the current directory, as a user typing them expects. An empty
+    section (``executor:`` with nothing under it) is its defaults.
     """
-    raw: dict = {}
-    if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"pipeline file not found: {p}")
-        try:
-            raw = load_yaml(p.read_bytes().decode("utf-8")) or {}
-        except UnicodeDecodeError as err:
-            raise ConfigError(f"{p}: not a text file (byte {err.start} is not UTF-8)") from None
-        except yaml.YAMLError as err:
-            raise ConfigError(f"{p}: not valid YAML: {_yaml_problem(err)}") from None
-        except ConfigError as err:
-            raise ConfigError(f"{p}: {err}") from None
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{p}: top level must be a mapping, got {type(raw).__name__}")
-    config = deep_merge(DEFAULTS, raw)
-    for item in overrides or []:
-        key, value = parse_override(item)
-        set_dotted(config, key, value)
-    settings.check("", config)  # the file and overrides, before the flags build on them
+    raw = load_file(path) if path is not None else {}
+    config = apply_overrides(deep_merge(DEFAULTS, raw), overrides)
+    # the file and overrides checked (and read as their kinds) before the flags build on them
+    config = deep_merge(DEFAULTS, settings.read(config))
     if flags.get("inputs"):
         config["inputs"] = list(flags["inputs"])
     if flags.get("output"):
