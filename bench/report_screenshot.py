@@ -49,9 +49,10 @@ def find_chromium() -> str:
     return path
 
 
-def check_images(chromium: str, report_dir: Path) -> dict[str, str]:
-    """src -> 'WxH' (or '0x0' / 'pending' when it did not load)."""
-    page = (report_dir / "index.html").read_text(encoding="utf-8")
+def check_images(chromium: str, report_dir: Path, page_name: str = "index.html") -> dict[str, str]:
+    """src -> 'WxH' (or '0x0' / 'pending' when it did not load) for the page ``page_name``
+    (tests/test_report_card.py checks the report card's ``report.html`` with it)."""
+    page = (report_dir / page_name).read_text(encoding="utf-8")
     probe = report_dir / ".imgcheck.html"
     probe.write_text(page.replace("</body>", CHECK_SCRIPT + "</body>"), encoding="utf-8")
     try:

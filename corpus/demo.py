@@ -1,7 +1,8 @@
 """`make demo`: the whole crawl-to-chat path on one pipeline, with a summary at the end.
 
 sample crawl -> extract -> filter -> dedup -> tokenizer -> tokenize -> stats
--> pretrain -> SFT -> RL -> a one-shot chat answer from the final model.
+-> pretrain -> SFT -> RL -> a one-shot chat answer from the final model -> the report card
+(`train report`: report.md + report.html with plots, in <output>/card).
 """
 from __future__ import annotations
 
@@ -74,6 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     summary.append(("chat", time.monotonic() - t0, f"one-shot answer to {prompt!r}"))
     if rc != 0:
         return rc
+    card = Path(config["output"]) / "card"
+    rc = _run_train(["report", args.pipeline, *overrides, "--out", str(card)])
+    if rc != 0:
+        print(f"error: train report exited with status {rc}", file=sys.stderr)
+        return rc
 
     print("\n=== demo summary ===")
     for name, seconds, what in summary:
@@ -84,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     report = Path(config["output"]) / "report" / "index.html"
     if report.exists():
         print(f"  report: {report}")
+    print(f"  report card: {card / 'report.html'} (and report.md)")
     return 0
 
 

@@ -7,6 +7,7 @@
     train probe PIPELINE.yaml                teach "I don't know" where the model is wrong
     train rl PIPELINE.yaml                   RL on verifiable rewards
     train chat [CKPT|PIPELINE.yaml] [--prompt TEXT]   talk to a checkpoint
+    train report OUT|PIPELINE.yaml [--out DIR]         the run's report card (report.md + report.html)
 
 Each subcommand lives in its own module with a ``main(argv)`` function.
 
@@ -29,6 +30,7 @@ COMMANDS = {
     "probe": "train.probe",
     "rl": "train.rl",
     "chat": "train.chat",
+    "report": "train.report",
 }
 
 
