@@ -126,15 +126,6 @@ class Tokenizer:
         """The model file, with the special ids of its sidecar ``special_tokens.json``."""
         return cls(model_path)
 
-    @classmethod
-    def from_shards(cls, shards_dir: str | os.PathLike) -> "Tokenizer":
-        """The tokenizer the shards were made with (checked against the manifest's sha256)."""
-        from .shards import read_manifest
-
-        m = read_manifest(shards_dir)
-        m.check_tokenizer()
-        return cls(m.tokenizer_path, m.special_tokens)
-
     @property
     def vocab_size(self) -> int:
         return self.sp.get_piece_size()

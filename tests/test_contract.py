@@ -102,7 +102,8 @@ def test_every_jsonl_reader_uses_the_contract(tmp_path):
 
 def test_shards_manifest_checks_the_tokenizer(model, tmp_path):
     from contract.shards import ShardsError, read_manifest
-    from contract.tokens import Tokenizer, file_sha256
+    from contract.tokens import file_sha256
+    from train.tokenizer import Tokenizer
 
     shards = tmp_path / "shards"
     shards.mkdir()

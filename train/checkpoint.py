@@ -29,7 +29,7 @@ from safetensors.torch import save_file
 from contract.atomic import write_text_atomic
 from contract.tokens import SPECIALS_FILE, file_sha256, load_special_tokens
 from train.model import GPT, GPTConfig
-from train.tokenizer import Tokenizer
+from contract.tokens import Tokenizer
 
 STEP_PREFIX = "step-"
 CORRUPT_PREFIX = "corrupt-"
