@@ -97,7 +97,8 @@ def test_every_filter_threshold_is_drawn(report):
                                                                  config["gopher_quality"]["max_words"]]
     assert sigs["top_2gram_char_frac"]["thresholds"][0]["value"] == \
         config["gopher_repetition"]["max_top_ngram_char_frac"]["2"]
-    assert sigs["words"]["thresholds"][0]["removed"] == read_manifest(root / "filter")["rules"]["gopher_quality/min_words"]
+    rules = read_manifest(root / "filter")["rules"]
+    assert sigs["words"]["thresholds"][0]["removed"] == rules["gopher_quality/min_words"]
     drawn = 0
     for s in stats["signals"]:
         h = s["histogram"]

@@ -205,7 +205,8 @@ def _non_html(stats: dict, stage: str, reason: str) -> bool:
 
 
 CSS = """body{font-family:sans-serif;margin:2em;max-width:1100px;color:#222}
-table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;vertical-align:top}
+table{border-collapse:collapse;margin:1em 0}
+td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;vertical-align:top}
 td.n{text-align:right;font-variant-numeric:tabular-nums}img{max-width:100%;border:1px solid #eee;margin:.5em 0}
 td.snip{font-size:12px;max-width:420px;color:#444;white-space:pre-wrap}code{font-size:12px;background:#f4f4f4}
 pre{font-size:12px;background:#f8f8f8;padding:.5em;overflow-x:auto}.warn{color:#b00}.note{color:#555;font-size:13px}"""
@@ -359,11 +360,13 @@ def _runs(stats: dict) -> list[str]:
                  _v(t["per_second"]), e(", ".join(f"{k} {v:g} s" for k, v in t["detail"].items()))]
                 for t in stats["timings"]]
         out += ["<h2 id=timings>Timings</h2>",
-                _table(["stage", "started", "seconds", "workers", "in", "per second", "parts of it"], rows, {2, 3, 4, 5})]
+                _table(["stage", "started", "seconds", "workers", "in", "per second", "parts of it"], rows,
+                       {2, 3, 4, 5})]
     fl = stats.get("faults")
     out.append("<h2 id=faults>Faults</h2>")
     if fl:
-        rows = [[e(f["stage"] or ""), e(str(f["file"] or "")), _n(f["offset"]), e(f["message"] or "")] for f in fl[:100]]
+        rows = [[e(f["stage"] or ""), e(str(f["file"] or "")), _n(f["offset"]), e(f["message"] or "")]
+                for f in fl[:100]]
         out.append(_table(["stage", "file", "offset", "message"], rows, {2}))
         if len(fl) > 100:
             out.append(f"<p>... {len(fl) - 100:,} more in the manifests</p>")

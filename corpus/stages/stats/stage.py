@@ -1,15 +1,20 @@
 """`corpus stats`: what is in a pipeline's output, and where every document went.
 
-On a whole pipeline output it prints the **waterfall** from records read to tokens
-written: how many documents and characters each stage and each reason removed. The
+On a whole pipeline output it prints the **waterfall** from the HTML documents to tokens
+written (the records that were no HTML document listed apart): how many documents and
+characters each stage and each reason removed. The
 document counts come from the stage manifests (the books the runner balances); the
 characters from the rejected parts, which are counted too so any disagreement between
 a manifest and its parts is shown, never hidden. Then one table per dataset: documents,
 characters, length percentiles, top languages and domains, tokens per split and shard;
-and an HTML report with PNG charts (``report/index.html``, see :mod:`corpus.stages.stats.report`).
+and an HTML report with PNG charts (``report/index.html``, see :mod:`corpus.stages.stats.report`)
+that adds what filters are tuned by (:mod:`corpus.stages.stats.tuning`): removals per rule
+and per language, each filter signal beside its threshold, examples per removal reason,
+dedup cluster sizes, timings, faults and the run config.
 
-As a stage it maps over every part file (one task each, writing a small per-document
-profile to ``report/profile/``), and ``finish`` aggregates the profile into
+As a stage it maps over every dataset (one task each, writing a small per-document
+profile to ``report/profile/``, a few rejected rows per rule to ``report/examples/`` and the
+filter's signal columns to ``report/signals/``), and ``finish`` aggregates them into
 ``report/stats.json`` and the report. ``corpus stats DIR`` also works on a single stage
 directory or a shards directory, read-only: it prints the tables and writes nothing.
 """
