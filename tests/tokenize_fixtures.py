@@ -186,9 +186,13 @@ def check_waterfall(root, stats):
     from corpus.core.parts import read_table
     from corpus.core.manifest import read_manifest
 
-    rows = {r["step"]: r for r in stats["waterfall"]}
+    rows = {r["step"]: r for r in stats["waterfall"] + stats["non_html"]}
     stages = [s for s in ("extract", "filter", "dedup") if read_manifest(root / s)]
-    assert rows[f"{stages[0]}: records in"]["documents"] == read_manifest(root / stages[0])["counts"]["in"]
+    # the waterfall starts at the HTML documents; the other records are listed apart
+    first = stats["waterfall"][0]
+    assert first["step"] == f"{stages[0]}: HTML documents"
+    assert first["documents"] - sum(r["documents"] for r in stats["non_html"]) \
+        == stats["records"]["in"] == read_manifest(root / stages[0])["counts"]["in"]
     for stage in stages:
         c = read_manifest(root / stage)["counts"]
         assert rows[f"{stage}: kept"]["documents"] == c["kept"]
@@ -197,7 +201,8 @@ def check_waterfall(root, stats):
         for kind in ("rejected", "errors"):
             for reason, n in c[kind].items():
                 assert rows[f"{stage}: - {reason}"]["documents"] == -n
-        listed = {r["reason"] for r in stats["waterfall"] if r["stage"] == stage and "reason" in r}
+        listed = {r["reason"] for r in stats["waterfall"] + stats["non_html"]
+                  if r["stage"] == stage and "reason" in r}
         assert listed == set(c["rejected"]) | set(c["errors"])
         rejected = read_table(root / stage / "rejected", columns=["reason", "text"])
         for reason in set(rejected.column("reason").to_pylist()):

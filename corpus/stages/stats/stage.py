@@ -1,15 +1,20 @@
 """`corpus stats`: what is in a pipeline's output, and where every document went.
 
-On a whole pipeline output it prints the **waterfall** from records read to tokens
-written: how many documents and characters each stage and each reason removed. The
+On a whole pipeline output it prints the **waterfall** from the HTML documents to tokens
+written (the records that were no HTML document listed apart): how many documents and
+characters each stage and each reason removed. The
 document counts come from the stage manifests (the books the runner balances); the
 characters from the rejected parts, which are counted too so any disagreement between
 a manifest and its parts is shown, never hidden. Then one table per dataset: documents,
 characters, length percentiles, top languages and domains, tokens per split and shard;
-and an HTML report with PNG charts (``report/index.html``, see :mod:`corpus.stages.stats.report`).
+and an HTML report with PNG charts (``report/index.html``, see :mod:`corpus.stages.stats.report`)
+that adds what filters are tuned by (:mod:`corpus.stages.stats.tuning`): removals per rule
+and per language, each filter signal beside its threshold, examples per removal reason,
+dedup cluster sizes, timings, faults and the run config.
 
-As a stage it maps over every part file (one task each, writing a small per-document
-profile to ``report/profile/``), and ``finish`` aggregates the profile into
+As a stage it maps over every dataset (one task each, writing a small per-document
+profile to ``report/profile/``, a few rejected rows per rule to ``report/examples/`` and the
+filter's signal columns to ``report/signals/``), and ``finish`` aggregates them into
 ``report/stats.json`` and the report. ``corpus stats DIR`` also works on a single stage
 directory or a shards directory, read-only: it prints the tables and writes nothing.
 """
@@ -31,6 +36,7 @@ from ...core.manifest import read_manifest, write_json_atomic
 from ...core.outdir import OutputBusy
 from ...core.parts import document_parts, iter_batches, list_parts
 from ...core.runner import RunContext, Stage, StageError, Task, TaskOutput, run_stage
+from . import tuning
 
 SHARDS = "tokenize"  # the stage whose output is token shards (train/, val/), not documents
 SPLITS = ("train", "val")
@@ -45,7 +51,20 @@ PROFILE_SCHEMA = pa.schema([
     pa.field("tokens", pa.int64()),      # token shards only
     pa.field("language", pa.string()),
     pa.field("domain", pa.string()),
+    pa.field("detail", pa.string()),     # rejected rows: reason_detail (the rule), cut to 60 chars
+    pa.field("cluster", pa.int64()),     # dedup's duplicate cluster
 ])
+# A few rejected rows per (reason, detail) and task, to show as examples.
+EXAMPLE_SCHEMA = pa.schema([
+    pa.field("stage", pa.string()), pa.field("reason", pa.string()), pa.field("detail", pa.string()),
+    pa.field("id", pa.string()), pa.field("url", pa.string()), pa.field("value", pa.float64()),
+    pa.field("language", pa.string()), pa.field("dup_of", pa.string()), pa.field("snippet", pa.string()),
+])
+EXAMPLES_PER_RULE = 3
+SNIPPET_CHARS = 300
+# The extract stage's reasons for records that are no HTML document at all: the waterfall
+# starts at the HTML documents and lists these apart, so filter removals are not slivers.
+NON_HTML = ("not_response", "revisit", "http_status", "not_html", "read_error")
 
 
 # --- which datasets an output holds ---------------------------------------------------
@@ -87,9 +106,22 @@ def directory_datasets(path: Path) -> list[tuple[str, str, Path]]:
 
 def profile_part(stage: str, kind: str, path: str) -> pa.Table:
     """One row per document: its stage, kind, reason, characters or tokens, language, domain."""
-    names = set(pq.read_schema(path).names)
-    cols = [c for c in ("text", "n_tokens", "reason", "language", "domain") if c in names]
-    tables = []
+    return scan_part(stage, kind, path)[0]
+
+
+def scan_part(stage: str, kind: str, path: str, examples: dict | None = None,
+              signals: bool = False) -> tuple[pa.Table, list[dict], pa.Table | None]:
+    """The part's profile; with ``examples`` (a dict counting rows taken per (reason, detail),
+    shared by a task's parts), a few rejected rows per rule; with ``signals``, its filter
+    signal columns. One pass over the part."""
+    schema = pq.read_schema(path)
+    names = set(schema.names)
+    sig_cols = tuning.signal_columns(schema) if signals else []
+    want = ["text", "n_tokens", "reason", "reason_detail", "language", "domain", "cluster"]
+    if examples is not None:
+        want += ["id", "url", "reason_value", "dup_of"]
+    cols = [c for c in dict.fromkeys(want + sig_cols) if c in names]
+    tables, sig_tables, picked = [], [], []
     for batch in iter_batches(path, columns=cols or None, batch_size=8192):
         n = batch.num_rows
 
@@ -98,12 +130,41 @@ def profile_part(stage: str, kind: str, path: str) -> pa.Table:
 
         chars = (pc.utf8_length(pc.fill_null(batch.column("text"), "")).cast(pa.int64())
                  if "text" in cols else pa.nulls(n, pa.int64()))
+        detail = pc.utf8_slice_codeunits(col("reason_detail", pa.string()), 0, 60)
+        reason = col("reason", pa.string())
         tables.append(pa.table({
             "stage": pa.array([stage] * n, pa.string()), "kind": pa.array([kind] * n, pa.string()),
-            "reason": col("reason", pa.string()), "chars": chars, "tokens": col("n_tokens", pa.int64()),
-            "language": col("language", pa.string()), "domain": col("domain", pa.string())},
-            schema=PROFILE_SCHEMA))
-    return pa.concat_tables(tables) if tables else PROFILE_SCHEMA.empty_table()
+            "reason": reason, "chars": chars, "tokens": col("n_tokens", pa.int64()),
+            "language": col("language", pa.string()), "domain": col("domain", pa.string()),
+            "detail": detail, "cluster": col("cluster", pa.int64())}, schema=PROFILE_SCHEMA))
+        if sig_cols:
+            sig_tables.append(pa.table({"kind": pa.array([kind] * n, pa.string()), "reason": reason,
+                                        "detail": detail,
+                                        **{c: batch.column(c).cast(pa.float64()) for c in sig_cols}}))
+        if examples is not None and "reason" in cols:
+            picked += _take_examples(stage, batch, reason, detail, examples)
+    profile = pa.concat_tables(tables) if tables else PROFILE_SCHEMA.empty_table()
+    return profile, picked, (pa.concat_tables(sig_tables) if sig_tables else None)
+
+
+def _take_examples(stage: str, batch: pa.RecordBatch, reason: pa.Array, detail: pa.Array,
+                   taken: dict) -> list[dict]:
+    """The first EXAMPLES_PER_RULE rows of each (reason, detail) not yet taken."""
+    rows = []
+    names = batch.schema.names
+    for i, key in enumerate(zip(reason.to_pylist(), detail.to_pylist())):
+        if taken.get(key, 0) >= EXAMPLES_PER_RULE:
+            continue
+        taken[key] = taken.get(key, 0) + 1
+
+        def get(name):
+            return batch.column(name)[i].as_py() if name in names else None
+
+        text = get("text") or ""
+        rows.append({"stage": stage, "reason": key[0], "detail": key[1], "id": get("id"),
+                     "url": get("url"), "value": get("reason_value"), "language": get("language"),
+                     "dup_of": get("dup_of"), "snippet": text[:SNIPPET_CHARS]})
+    return rows
 
 
 # --- reduce: profile -> stats ----------------------------------------------------------
@@ -146,9 +207,11 @@ def _by_reason(t: pa.Table) -> dict[str, dict]:
     return out
 
 
-def aggregate(profile: pa.Table, manifests: dict[str, dict]) -> dict:
-    """The stats of an output from its per-document profile and its stage manifests."""
-    stats: dict = {"datasets": {}, "waterfall": [], "checks": []}
+def aggregate(profile: pa.Table, manifests: dict[str, dict], examples: pa.Table | None = None,
+              signals: pa.Table | None = None, root: str | None = None) -> dict:
+    """The stats of an output from its per-document profile and its stage manifests; with
+    the examples and signals the map phase took, the sections to tune filters by."""
+    stats: dict = {"datasets": {}, "waterfall": [], "non_html": [], "checks": []}
     order = registry.names()
     documents = document_stages()
     present = sorted(set(profile.column("stage").to_pylist()) | set(manifests),
@@ -171,11 +234,25 @@ def aggregate(profile: pa.Table, manifests: dict[str, dict]) -> dict:
         stats["shards"]["dtype"] = manifests[SHARDS].get("dtype")
         stats["shards"]["vocab_size"] = manifests[SHARDS].get("tokenizer", {}).get("vocab_size")
     stats["waterfall"] = waterfall(stats, manifests)
+    stages = [s for s in stats["datasets"] if not s.startswith("shards/")]
+    stats["rules"] = tuning.removals_by_rule(profile, stages)
+    stats["checks"] += tuning.rule_checks(profile, manifests)
+    stats["languages"] = tuning.removals_by_language(profile, stages)
+    stats["signals"] = tuning.filter_signals(signals, manifests, stats["rules"])
+    folders = {s: registry.folder(s) if s in order else s for s in stages}
+    stats["examples"] = tuning.pick_examples(examples, root or ".", folders)
+    clusters = tuning.cluster_sizes(profile)
+    if clusters:
+        stats["clusters"] = clusters
+    stats["timings"] = tuning.timings(manifests)
+    stats["faults"] = tuning.faults(manifests)
+    stats["config"] = tuning.run_config(manifests)
     return stats
 
 
 def waterfall(stats: dict, manifests: dict[str, dict]) -> list[dict]:
-    """Rows from records read to tokens written; checks are appended to ``stats['checks']``."""
+    """Rows from the HTML documents to tokens written; the records that were no HTML
+    document go to ``stats['non_html']`` (and ``stats['records']``), checks to ``stats['checks']``."""
     rows: list[dict] = []
     checks = stats["checks"]
     previous_kept = None
@@ -186,9 +263,15 @@ def waterfall(stats: dict, manifests: dict[str, dict]) -> list[dict]:
         c = m["counts"]
         data = stats["datasets"].get(stage, {})
         parts = data.get("rejected_parts", {})
+        apart: tuple = ()
         if previous_kept is None:
-            rows.append({"step": f"{stage}: records in", "stage": stage, "kind": "in",
-                         "documents": c["in"], "chars": None})
+            reads_records = registry.stage_class(stage).upstream is None
+            apart = NON_HTML if reads_records else ()
+            outside = sum(n for kind in ("rejected", "errors") for r, n in c[kind].items() if r in apart)
+            stats["records"] = {"stage": stage, "in": c["in"], "non_html": outside,
+                                "html_documents": c["in"] - outside}
+            rows.append({"step": f"{stage}: {'HTML documents' if reads_records else 'documents in'}",
+                         "stage": stage, "kind": "in", "documents": c["in"] - outside, "chars": None})
         elif c["in"] != previous_kept:
             checks.append(f"{stage}: read {c['in']:,} documents but the stage before kept {previous_kept:,}")
         for kind in ("rejected", "errors"):
@@ -197,8 +280,9 @@ def waterfall(stats: dict, manifests: dict[str, dict]) -> list[dict]:
                 if kind == "rejected" and p and p["documents"] != n:
                     checks.append(f"{stage}: manifest says {n:,} rejected for {reason}, "
                                   f"its rejected parts hold {p['documents']:,}")
-                rows.append({"step": f"{stage}: - {reason}", "stage": stage, "kind": kind,
-                             "reason": reason, "documents": -n, "chars": -p["chars"] if p else None})
+                row = {"step": f"{stage}: - {reason}", "stage": stage, "kind": kind,
+                       "reason": reason, "documents": -n, "chars": -p["chars"] if p else None}
+                (stats["non_html"] if reason in apart else rows).append(row)
         for reason, p in parts.items():
             if reason not in c["rejected"] and reason not in c["errors"]:
                 checks.append(f"{stage}: rejected parts hold {p['documents']:,} rows for {reason}, "
@@ -240,8 +324,9 @@ class StatsStage(Stage):
     name = "stats"
     folder = "report"
     upstream = None  # reads every stage's output
-    owns = ("profile/part-*.parquet", "stats.json", "index.html", "waterfall.png",
-            "lengths.png", "languages.png", "shards.png")
+    owns = ("profile/part-*.parquet", "examples/part-*.parquet", "signals/part-*.parquet",
+            "stats.json", "index.html", "waterfall.png", "lengths.png", "languages.png", "shards.png",
+            "rules.png", "language_removals.png", "clusters.png", "signals_*.png")
     holds_documents = False
 
     def root(self) -> Path:
@@ -268,22 +353,34 @@ class StatsStage(Stage):
     def process(self, task: Task, out: TaskOutput) -> dict:
         p = task.payload
         writer = out.writer(PROFILE_SCHEMA, "profile")
+        taken: dict | None = {} if p["kind"] == "rejected" else None
+        want_signals = p["stage"] == tuning.SIGNAL_STAGE and p["kind"] in ("kept", "rejected")
         n = 0
         for path in p["paths"]:
-            table = profile_part(p["stage"], p["kind"], path)
+            table, examples, signals = scan_part(p["stage"], p["kind"], path, taken, want_signals)
             writer.write_table(table)
+            if examples:
+                out.writer(EXAMPLE_SCHEMA, "examples").write_table(
+                    pa.Table.from_pylist(examples, schema=EXAMPLE_SCHEMA))
+            if signals is not None:
+                w = out.writer(signals.schema, "signals")
+                w.write_table(signals.select(w.schema.names).cast(w.schema))
             n += table.num_rows
         return {"in": n, "kept": n}
 
     def finish(self, run: RunContext, results: list[dict]) -> dict:
         from .report import write_report  # heavy: matplotlib loads only to draw the report
 
-        parts = [self.dir / "profile" / f"{r['task']}.parquet" for r in results]
-        profile = pa.concat_tables([pq.read_table(p) for p in parts])
-        stats = aggregate(profile, read_manifests(self.root()))
+        def gather(sub: str) -> pa.Table | None:
+            paths = [self.dir / sub / f"{r['task']}.parquet" for r in results]
+            tables = [pq.read_table(p) for p in paths if p.exists()]
+            return pa.concat_tables(tables, promote_options="default") if tables else None
+
+        stats = aggregate(gather("profile"), read_manifests(self.root()), examples=gather("examples"),
+                          signals=gather("signals"), root=str(self.root()))
         stats["root"] = str(self.root())
+        html = write_report(stats, self.dir)  # names each signal's image in stats
         write_json_atomic(self.dir / "stats.json", stats)
-        html = write_report(stats, self.dir)
         return {"stats": "stats.json", "report": os.path.relpath(html, self.dir),
                 "checks": stats["checks"], "summary": headline(stats) + f"; report: {html}"}
 
@@ -297,7 +394,10 @@ def headline(stats: dict) -> str:
     first, last = w[0], w[-1]
     tail = (f"{last['documents']:,} docs / {last['tokens']:,} tokens" if "tokens" in last
             else f"{last['documents']:,} docs")
-    return f"{first['documents']:,} records -> {tail}"
+    rec = stats.get("records")
+    head = (f"{rec['in']:,} records, {first['documents']:,} HTML documents" if rec and rec["non_html"]
+            else f"{first['documents']:,} records")
+    return f"{head} -> {tail}"
 
 
 def _num(x) -> str:
@@ -307,13 +407,28 @@ def _num(x) -> str:
 def format_tables(stats: dict) -> str:
     lines = []
     if stats.get("waterfall"):
-        lines.append("Waterfall: records read -> tokens written")
+        rec = stats.get("records")
+        if rec and stats.get("non_html"):
+            lines.append("Records that were no HTML document (apart from the waterfall)")
+            lines.append(f"  {rec['stage'] + ': records in':<40} {rec['in']:>12,}")
+            for r in stats["non_html"]:
+                lines.append(f"  {r['step']:<40} {_num(r['documents']):>12}")
+            lines.append("")
+        lines.append("Waterfall: HTML documents -> tokens written")
         lines.append(f"  {'step':<40} {'documents':>12} {'characters':>16} {'tokens':>14}")
         for r in stats["waterfall"]:
             lines.append(f"  {r['step']:<40} {_num(r['documents']):>12} {_num(r.get('chars')):>16} "
                          f"{_num(r.get('tokens')):>14}")
         for c in stats.get("checks", []):
             lines.append(f"  ! {c}")
+        lines.append("")
+    skip = set(NON_HTML) if stats.get("records") else set()
+    rules = [(stage, r) for stage, rs in stats.get("rules", {}).items() for r in rs
+             if not (stats.get("records", {}).get("stage") == stage and r["reason"] in skip)]
+    if rules:
+        lines.append("Removals per rule")
+        for stage, r in rules:
+            lines.append(f"  {stage + ': ' + r['rule']:<52} {r['documents']:>12,}")
         lines.append("")
     for name, d in stats["datasets"].items():
         value = "tokens" if name.startswith("shards/") else "chars"
