@@ -59,9 +59,9 @@ SCHEMA = Section({
     "timeout_s": number(1.0, 0, lo_open=True, null=True),  # CPU seconds per page (null: none)
     "max_bytes": integer(8 << 20, 1),      # record payload above this -> too_large
     "split_bytes": Key("auto", f"auto or an integer >= {MIN_SPLIT_BYTES} (64 KiB)", _split_bytes),
-    "paths_prefix": string("https://data.commoncrawl.org/"),  # for Common Crawl *.paths.gz lists
+    "paths_prefix": string(inp.COMMONCRAWL_PREFIX),       # for Common Crawl *.paths.gz lists
     "paths_limit": integer(None, 1, null=True),                # take the first N files of a list
-    "http_timeout_s": number(60.0, 0, lo_open=True),  # http(s) inputs: connect / silence between reads
+    "http_timeout_s": number(inp.HTTP_TIMEOUT_S, 0, lo_open=True),  # http(s) inputs: connect / silence between reads
     "input_stage": INPUT_STAGE,
 })
 DEFAULTS = SCHEMA.defaults()
