@@ -1,4 +1,4 @@
-"""The token shards' ``manifest.json``, as the tokenize stage writes it and training reads it.
+"""The token shards' ``_manifest.json``, as the tokenize stage writes it and training reads it.
 
 ``{"tokenizer": {"path", "sha256", "vocab_size", "special_tokens"}, "dtype",
 "splits": {"train"|"val": {"documents", "tokens", "shards": [{"path", "documents", "tokens"}]}}}``;
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .tokens import file_sha256
 
-MANIFEST = "manifest.json"
+from .layout import MANIFEST, REJECTED  # noqa: F401  (re-exported: readers of shards use it)
 
 
 class ShardsError(ValueError):

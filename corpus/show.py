@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 from .crawl.inputs import InputError, read_range
 from .crawl.records import RecordError, decode_html, parse_http, parse_warc, payload
 from .crawl.split import read_record_bytes
+from contract.layout import REJECTED
 
 
 def add_arguments(p) -> None:
@@ -32,11 +33,11 @@ def find_row(directory: str | Path, doc_id: str) -> tuple[dict, Path] | None:
     """The row with ``id`` in a stage dir (its kept parts, then ``rejected/``), or in any
     stage dir below an output root."""
     d = Path(directory)
-    dirs = [d, d / "rejected"]
+    dirs = [d, d / REJECTED]
     if not any(d.glob("part-*.parquet")):
         # hidden folders are the runner's (a build in progress, markers): never a result
         dirs += [x for sub in sorted(d.iterdir()) if sub.is_dir() and not sub.name.startswith(".")
-                 for x in (sub, sub / "rejected")] \
+                 for x in (sub, sub / REJECTED)] \
             if d.is_dir() else []
     for sub in dirs:
         for part in sorted(sub.glob("part-*.parquet")):

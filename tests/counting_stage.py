@@ -38,7 +38,7 @@ class CountingStage(Stage):
         if i in self.params.get("fail", []):
             raise ValueError(f"task {i} was told to fail")
         kept = out.writer(BASE_SCHEMA)
-        rejected = out.writer(rejected_schema(BASE_SCHEMA), "rejected")
+        rejected = out.writer(rejected_schema(BASE_SCHEMA), "_rejected")
         rows = int(self.params.get("rows", 9))
         for j in range(rows):
             row = dict(id=f"doc-{i}-{j}", url=f"https://example.org/{i}/{j}", domain="example.org",

@@ -109,13 +109,13 @@ def test_shards_manifest_checks_the_tokenizer(model, tmp_path):
     shards.mkdir()
     manifest = {"tokenizer": {"path": str(model), "sha256": file_sha256(model), "vocab_size": 1024},
                 "splits": {"train": {"shards": [{"path": "train/part-00000.parquet"}]}}}
-    (shards / "manifest.json").write_text(json.dumps(manifest))
+    (shards / "_manifest.json").write_text(json.dumps(manifest))
     assert Tokenizer.from_shards(shards).vocab_size == 1024
     assert read_manifest(shards).shard_paths("train") == [shards / "train/part-00000.parquet"]
     with pytest.raises(ShardsError, match="split 'val' has no shards"):
         read_manifest(shards).split("val")
     manifest["tokenizer"]["sha256"] = "0" * 64
-    (shards / "manifest.json").write_text(json.dumps(manifest))
+    (shards / "_manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ShardsError, match="sha256 differs"):
         Tokenizer.from_shards(shards)
 

@@ -130,7 +130,7 @@ def test_unigram_baseline_is_a_plausible_entropy(shards):
 
 
 def test_bad_shards_give_clear_errors(tmp_path, shards):
-    with pytest.raises(DataError, match="manifest.json"):
+    with pytest.raises(DataError, match="_manifest.json"):
         TokenLoader(tmp_path, prefetch=0)
     with pytest.raises(DataError, match="no shards"):
         Split(shards, "test")
@@ -194,7 +194,7 @@ def _numbered_shards(root: Path, lengths) -> Path:
                                        ("n_tokens", pa.int32())]))
     pq.write_table(table, root / "train" / "part-00000.parquet", row_group_size=8)
     total = sum(len(d) for d in docs)
-    (root / "manifest.json").write_text(json.dumps({"stage": "tokenize", "splits": {"train": {
+    (root / "_manifest.json").write_text(json.dumps({"stage": "tokenize", "splits": {"train": {
         "documents": len(docs), "tokens": total,
         "shards": [{"path": "train/part-00000.parquet", "documents": len(docs), "tokens": total}]}}}))
     return root

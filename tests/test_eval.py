@@ -50,7 +50,7 @@ def ckpt(tmp_path_factory, shards) -> Path:
 
 def val_documents(shards: Path) -> list[np.ndarray]:
     """The val documents in manifest order, read straight from the Parquet files."""
-    manifest = json.loads((shards / "manifest.json").read_text())
+    manifest = json.loads((shards / "_manifest.json").read_text())
     docs = []
     for part in manifest["splits"]["val"]["shards"]:
         docs += [np.asarray(t, dtype=np.int64) for t in pq.read_table(shards / part["path"])["tokens"].to_pylist()]

@@ -43,7 +43,7 @@ class ShortDocsStage(Stage):
             kept = table.filter(pc.invert(short))
             dropped = table.filter(short)
             out.writer(kept.schema).write_table(kept)
-            rejected = out.writer(rejected_schema(kept.schema), "rejected")
+            rejected = out.writer(rejected_schema(kept.schema), "_rejected")
             n = dropped.num_rows
             rejected.write_table(dropped.append_column("reason", pa.array(["too_short"] * n))
                                  .append_column("reason_value", dropped.column("chars").cast(pa.float64()))
@@ -93,7 +93,7 @@ def test_a_toy_stage_registered_from_a_test_runs_between_filter_and_dedup(
     assert toy["in"] == manifests["filter"]["counts"]["kept"]
     assert toy["in"] == toy["kept"] + toy["rejected"]["too_short"] and not toy["errors"]
     assert toy["kept"] > 0 and toy["rejected"]["too_short"] > 0
-    short = read_table(out / "short_docs" / "rejected").column("reason_value").to_pylist()
+    short = read_table(out / "short_docs" / "_rejected").column("reason_value").to_pylist()
     assert len(short) == toy["rejected"]["too_short"] and max(short) < 1500
     # dedup read the toy stage's output: its documents and their extra column
     assert manifests["dedup"]["inputs"] == [str(out / "short_docs")]

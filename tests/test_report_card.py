@@ -29,7 +29,7 @@ def _manifest(folder: Path, stage: str, c_in: int, kept: int, rejected: dict, er
          "counts": {"in": c_in, "kept": kept, "rejected": rejected, "errors": errors},
          "faults": [{"file": "crawl/a.warc.gz", "offset": 1863685, "message": "truncated gzip member"}] * sum(errors.values()),
          "duration_s": 1.25, "versions": VERSIONS, **extra}
-    (folder / "manifest.json").write_text(json.dumps(m, indent=2))
+    (folder / "_manifest.json").write_text(json.dumps(m, indent=2))
 
 
 def write_corpus(out: Path) -> None:

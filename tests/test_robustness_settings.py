@@ -36,7 +36,7 @@ def test_filter_annotate_then_dedup_keeps_the_annotation(sample_config, sample_p
     assert c["in"] == f["counts"]["kept"]
     assert c["in"] == c["kept"] + sum(c["rejected"].values()) + sum(c["errors"].values())
     assert sum(c["rejected"].values()) > 0  # the sample has duplicates: rejected rows exist
-    kept, rej = read_table(tmp_path / "dedup"), read_table(tmp_path / "dedup" / "rejected")
+    kept, rej = read_table(tmp_path / "dedup"), read_table(tmp_path / "dedup" / "_rejected")
     filt = read_table(tmp_path / "filter")
     would_be = dict(zip(filt.column("id").to_pylist(), filt.column("filter_reason").to_pylist()))
     assert any(would_be.values())  # some documents would have been dropped

@@ -38,7 +38,7 @@ def shard_files(root: Path) -> dict[str, bytes]:
 
 
 def stable_manifest(root: Path) -> dict:
-    m = json.loads((root / "shards" / "manifest.json").read_text())
+    m = json.loads((root / "shards" / "_manifest.json").read_text())
     return {k: v for k, v in m.items() if k not in VOLATILE}
 
 
@@ -63,7 +63,7 @@ def test_kill_in_finish_resumes_to_identical_shards(reference, step):
     shutil.rmtree(root / "shards")  # this test's own output: start from nothing
     killed = tokenize(root, kill_after=step)
     assert killed.returncode == -signal.SIGKILL, f"not killed after {step}: {killed.stderr}"
-    assert not (root / "shards" / "manifest.json").exists()
+    assert not (root / "shards" / "_manifest.json").exists()
     markers = {p.name: p.read_bytes() for p in (root / "shards" / ".parts").glob("part-*.json")}
 
     resumed = tokenize(root)

@@ -106,7 +106,7 @@ def test_tokenizer_not_the_shards_one_is_refused_at_start(tmp_path, shards, caps
 
     root = tmp_path / "copy"
     shutil.copytree(shards.parent, root)
-    manifest = json.loads((root / "shards" / "manifest.json").read_text())
+    manifest = json.loads((root / "shards" / "_manifest.json").read_text())
     train_tokenizer([t for _, t in stdlib_documents()[:60]], root / "tokenizer", vocab_size=400)
     pipe = _pipe(tmp_path, root / "shards")
     assert pretrain.main([str(pipe)]) == 3

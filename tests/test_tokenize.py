@@ -95,7 +95,7 @@ def test_round_trip_random_unicode(built):
 
 def test_shard_contract_and_manifest(built):
     root, config, manifest = built
-    m = json.loads((root / "shards" / "manifest.json").read_text())
+    m = json.loads((root / "shards" / "_manifest.json").read_text())
     assert m["dtype"] == "uint16"
     tok = m["tokenizer"]
     model = (root / "shards" / tok["path"]).resolve()
@@ -140,7 +140,7 @@ def test_rows_are_shuffled_not_in_input_order(built):
 def test_readable_by_duckdb(built):
     duckdb = pytest.importorskip("duckdb")
     root, _, _ = built
-    m = json.loads((root / "shards" / "manifest.json").read_text())
+    m = json.loads((root / "shards" / "_manifest.json").read_text())
     glob = str(root / "shards" / "train" / "*.parquet")
     con = duckdb.connect()
     n, tokens, first = con.execute(

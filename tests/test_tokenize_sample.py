@@ -46,7 +46,7 @@ def test_sample_round_trip_every_row(out):
 
 def test_sample_split_and_readers(out):
     duckdb = pytest.importorskip("duckdb")
-    m = json.loads((out / "shards" / "manifest.json").read_text())
+    m = json.loads((out / "shards" / "_manifest.json").read_text())
     assert m["dtype"] == "uint16" and m["tokenizer"]["vocab_size"] == 4096
     val, train = m["splits"]["val"], m["splits"]["train"]
     assert val["documents"] >= 20 and val["tokens"] >= 10_000  # enough for a val loss

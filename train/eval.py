@@ -39,6 +39,7 @@ from train import common
 from train import config as train_config
 from train.checkpoint import load_checkpoint
 from train.data import DataError, Split
+from contract.layout import MANIFEST
 
 
 class ValSet:
@@ -209,7 +210,7 @@ def run(args) -> dict:
     try:
         model, tokenizer, meta = load_checkpoint(ckpt, d.device)
         shards = shards or _shards_of(meta)
-        if not (shards / "manifest.json").exists():
+        if not (shards / MANIFEST).exists():
             raise DataError(f"no token shards at {shards} (give --shards DIR)")
         _check_tokenizer(shards, tokenizer)
         use_bf16 = d.device.type == "cuda"

@@ -34,6 +34,7 @@ from train.eval import ValSet, describe
 from train.model import GPT, GPTConfig
 from train.optim import build_optimizers, lr_multiplier, set_lr
 from train.tokenizer import Tokenizer
+from contract.layout import MANIFEST
 
 # Defaults: a tiny model that trains in minutes on a laptop CPU; every key, its kind and its
 # constraint are in train/config.py SCHEMAS["pretrain"]. pipelines/*.yaml override them.
@@ -71,7 +72,7 @@ def model_config(p: dict, vocab_size: int) -> GPTConfig:
 def shard_tokenizer(shards: Path) -> Tokenizer:
     """The tokenizer the shards' manifest names, refused (DataError) unless it is the very one
     they were made with: another tokenizer's ids overflow the embedding at step 1."""
-    manifest_path = shards / "manifest.json"
+    manifest_path = shards / MANIFEST
     try:
         manifest = json.loads(manifest_path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -185,7 +186,7 @@ def train(p: dict, run_dir: Path, shards: Path, resume: bool, pipeline: dict | N
     max_seconds = float(p["max_seconds"]) if p.get("max_seconds") else None
     has_val = bool(((loader.split.manifest.get("splits") or {}).get("val") or {}).get("shards"))
     if not has_val and d.master:
-        print(f"note: {shards / 'manifest.json'} has no val split: no val loss, no bits per byte", flush=True)
+        print(f"note: {shards / MANIFEST} has no val split: no val loss, no bits per byte", flush=True)
     val_set = ValSet(shards, T, cfg.vocab_size, p.get("eval_tokens")) if has_val else None
 
     def elapsed() -> float:
@@ -299,7 +300,7 @@ def run(pipeline: str, overrides: list[str], resume: bool) -> dict:
     config, p = common.load_settings(pipeline, overrides, "pretrain")
     p, run_dir, shards = resolve_params(config, p)
     common.pick_device(p["device"], "train.pretrain.device")
-    if not (shards / "manifest.json").exists():
+    if not (shards / MANIFEST).exists():
         raise DataError(f"no token shards at {shards} (run `corpus tokenize` first, or set train.pretrain.shards)")
     return train(p, run_dir, shards, resume, config)
 

@@ -28,6 +28,7 @@ from importlib import metadata
 from pathlib import Path
 
 from train import config as train_config
+from contract.layout import MANIFEST
 
 CORPUS_ORDER = ("extract", "filter", "dedup", "tokenizer", "tokenize", "stats")
 PHASES = ("pretrain", "sft", "rl")
@@ -102,7 +103,7 @@ def load_run(target: str, overrides: list[str] | None = None) -> Run:
     if not path.is_dir():
         raise FileNotFoundError(f"no pipeline output folder at {path}")
     run = Run(out=path, pipeline=config)
-    for mf in sorted(path.glob("*/manifest.json")):
+    for mf in sorted(path.glob(f"*/{MANIFEST}")):
         m = read_json(mf)
         if m and isinstance(m.get("stage"), str):
             run.manifests[m["stage"]] = {**m, "_dir": mf.parent.name}
@@ -269,7 +270,7 @@ def plot_times(card: Path, rows: list[tuple[str, float]]) -> str:
 def corpus_section(run: Run, card: Path, headline: list) -> Section:
     s = Section("Corpus")
     if not run.manifests:
-        s.na(f"no stage manifest (*/manifest.json) in {run.out}")
+        s.na(f"no stage manifest (*/_manifest.json) in {run.out}")
         return s
     rows, bars = [], []
     for stage in sorted(run.manifests, key=lambda x: CORPUS_ORDER.index(x) if x in CORPUS_ORDER else 99):

@@ -1,6 +1,6 @@
 """Stage manifests: what ran, on what, with which result — and the books must balance.
 
-Every stage writes ``manifest.json`` next to its output: config, inputs, outputs with
+Every stage writes ``_manifest.json`` next to its output: config, inputs, outputs with
 row counts, counts in / kept / rejected by reason / errors by reason, duration and the
 versions of the packages that did the work. ``in == kept + rejected + errors`` always;
 a stage whose counts do not add up fails loudly instead of writing a manifest.
@@ -15,6 +15,7 @@ from importlib import metadata
 from pathlib import Path
 
 from contract.atomic import write_json_atomic  # noqa: F401  (re-exported: the stages write manifests with it)
+from contract.layout import MANIFEST
 
 PACKAGES = ["crawl2tokens", "pyarrow", "warcio", "trafilatura", "lxml", "fasttext-wheel",
             "datasketch", "sentencepiece", "numpy", "ray", "torch", "resiliparse"]
@@ -58,7 +59,7 @@ def check_balance(counts: dict, where: str) -> None:
 
 
 def read_manifest(stage_directory: str | os.PathLike) -> dict | None:
-    path = Path(stage_directory) / "manifest.json"
+    path = Path(stage_directory) / MANIFEST
     if not path.exists():
         return None
     return json.loads(path.read_text())

@@ -22,10 +22,11 @@ from typing import Iterable, Iterator
 from . import registry
 from .manifest import command_line
 from ..crawl.inputs import InputError, is_remote
+from contract.layout import LEGACY, MANIFEST, REJECTED
 
 #: Files every stage writes (relative to its folder); temporaries ``.NAME.tmp-PID`` anywhere.
-COMMON = ("manifest.json", ".parts/_fingerprint", ".parts/*.json",
-          "part-*.parquet", "rejected/part-*.parquet")
+COMMON = (MANIFEST, ".parts/_fingerprint", ".parts/*.json", *LEGACY,
+          "part-*.parquet", f"{REJECTED}/part-*.parquet")
 
 STAGING_SUFFIX = ".new"
 #: In a staging folder: the old output's files are already gone (a swap was under way).
@@ -83,11 +84,11 @@ def staging_dir(stage_directory: Path) -> Path:
 
 
 def merge_into(src: Path, dst: Path, skip: Iterable[str] = ()) -> None:
-    """Move ``src``'s entries into ``dst`` (``manifest.json`` last, so the output is
+    """Move ``src``'s entries into ``dst`` (``_manifest.json`` last, so the output is
     complete once it appears) and remove ``src`` less the ``skip`` names."""
     skip = set(skip)
     dst.mkdir(parents=True, exist_ok=True)
-    for entry in sorted(src.iterdir(), key=lambda e: (e.name == "manifest.json", e.name)):
+    for entry in sorted(src.iterdir(), key=lambda e: (e.name == MANIFEST, e.name)):
         if entry.name in skip:
             continue
         target = dst / entry.name

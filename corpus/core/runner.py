@@ -5,7 +5,7 @@ A stage subclasses :class:`Stage` and says three things: which tasks there are
 part files through :class:`TaskOutput`), and optionally a global step before
 (``prepare``) or after (``finish``) the map. The runner does the rest: skips parts
 already complete, commits each part atomically (files first, then a done marker),
-shows progress, sums the counts, checks that they balance, writes ``manifest.json``.
+shows progress, sums the counts, checks that they balance, writes ``_manifest.json``.
 """
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ from .manifest import (add_counts, check_balance, command_line, empty_counts, pa
                        read_manifest, write_json_atomic)
 from .progress import Progress
 from .settings import Section
+from contract.layout import MANIFEST
 
 log = logging.getLogger("corpus")
 
@@ -58,14 +59,15 @@ class TaskOutput:
         self._writers: dict[str, PartWriter] = {}
 
     def writer(self, schema: pa.Schema, subdir: str = "") -> PartWriter:
-        """The Parquet writer for this task's part in ``subdir`` ("" = kept, "rejected", ...)."""
+        """The Parquet writer for this task's part in ``subdir`` ("" = kept, ``REJECTED``, ...)."""
         if subdir not in self._writers:
             path = self.dir / subdir / f"{self.task.id}.parquet"
             self._writers[subdir] = PartWriter(path, schema)
         return self._writers[subdir]
 
     def commit(self) -> dict[str, int]:
-        return {name or "kept": w.close() for name, w in self._writers.items()}
+        # the manifest names outputs by kind ("_rejected/" holds the "rejected" rows)
+        return {(name or "kept").lstrip("_"): w.close() for name, w in self._writers.items()}
 
     def abort(self) -> None:
         for w in self._writers.values():
@@ -84,7 +86,7 @@ class Stage:
     upstream: str | None = None    # whose output it reads unless ``input_stage`` says (None: inputs)
     schema = Section({})           # its settings (corpus.core.settings)
     owns: tuple[str, ...] = ()     # files it writes besides outdir.COMMON (the rest is not its)
-    holds_documents = True         # its parts are documents, kept and rejected/ (stats counts them)
+    holds_documents = True         # its parts are documents, kept and _rejected/ (stats counts them)
     unit = "docs"
 
     def __init__(self, config: dict):
@@ -122,8 +124,8 @@ class Stage:
         """Everything that, if changed, makes existing parts stale."""
         upstream = None
         d = self.input_dir()
-        if d and (d / "manifest.json").exists():
-            upstream = json.loads((d / "manifest.json").read_text()).get("fingerprint")
+        if d and (d / MANIFEST).exists():
+            upstream = json.loads((d / MANIFEST).read_text()).get("fingerprint")
         return {"stage": self.name, "params": self.params, "inputs": self.inputs(),
                 "upstream": upstream}
 
@@ -322,5 +324,5 @@ def _build(stage: Stage, fp: str, show_progress: bool, executor) -> dict:
         "versions": package_versions(),
         **extra,
     }
-    write_json_atomic(stage.dir / "manifest.json", manifest)
+    write_json_atomic(stage.dir / MANIFEST, manifest)
     return manifest

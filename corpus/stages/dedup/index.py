@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from contract.atomic import atomic_path
+from contract.layout import DEDUP_INDEX
 from ...core.config import ConfigError
 
 VERSION = 1
@@ -99,10 +100,12 @@ def write_meta(index: Path, meta: dict) -> None:
 
 
 def resolve(path: str | os.PathLike) -> Path:
-    """Accept either a dedup stage directory or its ``index/`` directory."""
+    """Accept either a dedup stage directory or its ``_index/`` directory (``index/`` in
+    outputs of older releases)."""
     p = Path(path)
-    if (p / "index" / "meta.json").exists():
-        return p / "index"
+    for name in (DEDUP_INDEX, "index"):
+        if (p / name / "meta.json").exists():
+            return p / name
     return p
 
 

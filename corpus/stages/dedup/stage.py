@@ -5,10 +5,10 @@ How it runs (a map over parts, one global reduce, then a map again):
 
 1. ``prepare`` maps ``compute_part_keys`` over the input parts on the executor: per
    document a URL key, a normalised-text key, a MinHash signature turned into LSH
-   band keys, and evaluation n-gram hits; written to ``index/`` (see ``index.py``).
+   band keys, and evaluation n-gram hits; written to ``_index/`` (see ``index.py``).
 2. ``prepare`` then runs the reduce (``assign.py``): URL and text groups, band
    grouping (one executor task per band), union-find, kept document per cluster;
-   the outcome goes to ``index/assign/<part>.parquet``, a few bytes per document.
+   the outcome goes to ``_index/assign/<part>.parquet``, a few bytes per document.
 3. ``process`` (per part, on the executor) streams the part once more and writes kept
    documents (plus ``cluster``) and rejected ones (plus ``reason``, ``dup_of``,
    ``cluster``).
@@ -41,6 +41,7 @@ from .exact import url_keys
 from .lsh import LSHParams, band_keys, optimal_params
 from .minhash import MinHasher
 from .shingles import TokenBatch
+from contract.layout import DEDUP_INDEX, REJECTED
 
 NORMALIZATION = "v1-lower-digits0-punct-cjkchar"
 
@@ -167,8 +168,9 @@ class DedupStage(Stage):
     folder = "dedup"
     upstream = "filter"
     schema = SCHEMA
-    owns = ("index/meta.json", "index/decontam.npz", "index/docs/part-*.parquet",
-            "index/bands/part-*.npy", "index/assign/part-*.parquet", ".work/near_members.npy")
+    owns = tuple(f"{d}/{f}" for d in (DEDUP_INDEX, "index")  # "index": older releases' name
+                 for f in ("meta.json", "decontam.npz", "docs/part-*.parquet", "bands/part-*.npy",
+                           "assign/part-*.parquet")) + (".work/near_members.npy",)
 
     def __init__(self, config: dict):
         super().__init__(config)
@@ -177,7 +179,7 @@ class DedupStage(Stage):
     @property
     def index(self) -> Path:
         """Follows ``dir``: the runner may build the stage in a staging folder."""
-        return self.dir / "index"
+        return self.dir / DEDUP_INDEX
 
     # --- what runs where --------------------------------------------------------------
     def _parts(self) -> list[tuple[str, Path]]:
@@ -283,7 +285,7 @@ class DedupStage(Stage):
             kept_schema = kept_schema.append(pa.field("contaminated", pa.bool_()))
         rej_schema = rejected_schema(kept_schema).append(pa.field("dup_of", pa.string()))
         kept_w = out.writer(kept_schema)
-        rej_w = out.writer(rej_schema, "rejected")
+        rej_w = out.writer(rej_schema, REJECTED)
         counts = {"in": 0, "kept": 0, "rejected": {}, "errors": {}}
         start = 0
         for batch in iter_batches(path, batch_size=4096):

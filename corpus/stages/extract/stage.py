@@ -29,6 +29,7 @@ from ...crawl.split import (CHUNK, Fault, RawRecord, iter_gzip_records, iter_pla
                             plan_ranges, sniff)
 from . import extractors
 from .extractors import EXTRACTORS, TRAFILATURA, ExtractTimeout, timer_available, with_timeout
+from contract.layout import REJECTED
 
 DOC_SCHEMA = pa.schema(BASE_FIELDS + [
     pa.field("content_type", pa.string()),
@@ -361,7 +362,7 @@ class ExtractStage(Stage):
         s = self.settings
         p = task.payload
         extract = _extractor(s)
-        b = _Books(p["source"], out.writer(DOC_SCHEMA), out.writer(REJECTED_SCHEMA, "rejected"))
+        b = _Books(p["source"], out.writer(DOC_SCHEMA), out.writer(REJECTED_SCHEMA, REJECTED))
         max_bytes = int(s["max_bytes"])
         for item in iter_items(p, max_bytes, s["http_timeout_s"]):
             if isinstance(item, Fault):

@@ -37,6 +37,7 @@ from .gopher import GopherQuality, GopherRepetition
 from .pii import SCHEMA as PII_SCHEMA, PiiMasker
 from .quality import QualityClassifier
 from .urls import UrlBlocklist
+from contract.layout import REJECTED
 
 #: The heuristic chain, in the order documents meet it.
 CHAIN = [UrlBlocklist, langid.LanguageFilter, GopherRepetition, GopherQuality, C4Quality,
@@ -284,7 +285,7 @@ def run_part(stage: FilterStage, path: Path, out: TaskOutput) -> dict:
     if not settings.partition:
         out.writer(schema, "")
     if not settings.annotate:
-        out.writer(rej_schema, "rejected")
+        out.writer(rej_schema, REJECTED)
     t_io = time.process_time()
     io_s = 0.0
     for batch in iter_batches(path, batch_size=settings.batch_size):
@@ -388,6 +389,6 @@ def _write_rejected(out: TaskOutput, rej_schema: pa.Schema, table: pa.Table, tri
     rej = rej.append_column("reason", pa.array([t[0] for t in first], pa.string()))
     rej = rej.append_column("reason_value", pa.array([t[2] for t in first], pa.float64()))
     rej = rej.append_column("reason_detail", pa.array([t[1] for t in first], pa.string()))
-    out.writer(rej_schema, "rejected").write_table(rej)
+    out.writer(rej_schema, REJECTED).write_table(rej)
     for t in first:
         counts["rejected"][t[0]] = counts["rejected"].get(t[0], 0) + 1

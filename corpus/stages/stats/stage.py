@@ -37,6 +37,7 @@ from ...core.outdir import OutputBusy
 from ...core.parts import document_parts, iter_batches, list_parts
 from ...core.runner import RunContext, Stage, StageError, Task, TaskOutput, run_stage
 from . import tuning
+from contract.layout import MANIFEST, REJECTED
 
 SHARDS = "tokenize"  # the stage whose output is token shards (train/, val/), not documents
 SPLITS = ("train", "val")
@@ -80,7 +81,7 @@ def pipeline_datasets(root: Path) -> list[tuple[str, str, Path]]:
     for stage in document_stages():
         d = root / registry.folder(stage)
         out += [(stage, "kept", p) for p in document_parts(d)]
-        out += [(stage, "rejected", p) for p in list_parts(d / "rejected")]
+        out += [(stage, "rejected", p) for p in list_parts(d / REJECTED)]
     shards = root / registry.folder(SHARDS)
     for split in SPLITS:
         out += [(SHARDS, split, p) for p in list_parts(shards / split)]
@@ -88,7 +89,7 @@ def pipeline_datasets(root: Path) -> list[tuple[str, str, Path]]:
 
 
 def is_pipeline_root(path: Path) -> bool:
-    return any((path / registry.folder(s) / "manifest.json").exists()
+    return any((path / registry.folder(s) / MANIFEST).exists()
                for s in document_stages() + [SHARDS])
 
 
@@ -99,7 +100,7 @@ def directory_datasets(path: Path) -> list[tuple[str, str, Path]]:
         return [(SHARDS, s, p) for s in SPLITS for p in list_parts(path / s)]
     stage = manifest.get("stage") or path.name
     return ([(stage, "kept", p) for p in document_parts(path)]
-            + [(stage, "rejected", p) for p in list_parts(path / "rejected")])
+            + [(stage, "rejected", p) for p in list_parts(path / REJECTED)])
 
 
 # --- map: one part -> a per-document profile ------------------------------------------
