@@ -281,7 +281,7 @@ def _check(messages, where: str) -> list[dict]:
     if not isinstance(messages, list):
         raise ConversationError(f"{where}: messages must be a list")
     try:
-        return validate([{"role": m.get("role"), "content": m.get("content")}
+        return validate([{k: m.get(k) for k in ("role", "content", "tool_calls") if k in m or k != "tool_calls"}
                          if isinstance(m, dict) else m for m in messages])
     except ConversationError as e:
         raise ConversationError(f"{where}: {e}") from None
