@@ -152,3 +152,30 @@ def test_old_tokenizer_still_chats_with_tools_off_and_one_notice(tmp_path):
 def test_missing_index_flag_is_an_input_error(searcher_run, tmp_path):
     r = chat(searcher_run / "train" / "sft", "--prompt", "hi", "--index", tmp_path / "nowhere")
     assert r.returncode == 3 and "--index" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_probe_searches_and_judges_only_the_reply_itself(searcher_run):
+    from train import probe
+    from train.checkpoint import load_checkpoint
+    from train.tools import SearchTool
+
+    model, tok, _ = load_checkpoint(searcher_run / "train" / "sft", "cpu")
+    tool = SearchTool(open_searcher(searcher_run / "index"), tok)
+    opts = {**probe.DEFAULTS, "samples": 2, "temperature": 0, "max_new_tokens": 40, "seed": 0}
+    qs = [{"question": QUESTIONS[0][0], "answer": "1931"},
+          {"question": QUESTIONS[0][0], "answer": "three arches"}]   # only in the inserted result
+    with one_thread():
+        found, result_only = probe.probe(model, tok, qs, opts, tool)
+    assert found["accuracy"] == 1.0 and result_only["accuracy"] == 0.0
+    assert all("Orlen Bridge in Halsby" not in s for s in found["samples"])   # the hits are not the reply
+
+
+def test_sample_takes_the_tool_flags(searcher_run, tmp_path, capsys):
+    from train import sample
+    ckpt = searcher_run / "train" / "sft"
+    assert sample.main([str(ckpt), "--prompt", "The", "--index", str(tmp_path / "nowhere")]) == 3
+    assert "--index" in capsys.readouterr().err
+    with one_thread():
+        assert sample.main([str(ckpt), "--prompt", "The", "--max-new-tokens", "5", "--seed", "0"]) == 0
+        assert sample.main([str(ckpt), "--prompt", "The", "--max-new-tokens", "5", "--no-tools",
+                            "--num-samples", "2"]) == 0
