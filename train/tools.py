@@ -30,7 +30,7 @@ class ToolResult:
     ids: list[int]
 
 
-def format_hits(hits: Sequence[Hit], snippet_chars: int = 300) -> str:
+def format_hits(hits: Sequence[Hit], snippet_chars: int = 200) -> str:
     """The result text the model reads (and SFT data shows it): one block per hit."""
     if not hits:
         return "No results."
@@ -44,7 +44,7 @@ def format_hits(hits: Sequence[Hit], snippet_chars: int = 300) -> str:
 class SearchTool:
     """A searcher plus the bounds of what one search inserts into the context."""
 
-    def __init__(self, searcher, tokenizer, k: int = 3, max_tokens: int = 192, snippet_chars: int = 300):
+    def __init__(self, searcher, tokenizer, k: int = 2, max_tokens: int = 128, snippet_chars: int = 200):
         self.searcher, self.tok = searcher, tokenizer
         self.k, self.max_tokens, self.snippet_chars = k, max_tokens, snippet_chars
 
@@ -54,8 +54,11 @@ class SearchTool:
 
     def run(self, query: str) -> ToolResult:
         text, hits = self.result_text(query)
-        body = self.tok.encode(text)[: self.max_tokens]    # plain-text ids: cutting them is safe
-        return ToolResult(query, hits, result_span(self.tok.decode(body), self.tok))
+        take = self.max_tokens
+        while len(self.tok.encode(text)) > self.max_tokens:   # a decoded cut may re-encode longer
+            text = self.tok.decode(self.tok.encode(text)[:take])
+            take -= 1
+        return ToolResult(query, hits, result_span(text, self.tok))
 
     def close(self) -> None:
         self.searcher.close()
