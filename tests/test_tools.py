@@ -3,6 +3,7 @@ when the model writes <|search_end|> and inserts the hits, and `train chat` doin
 subprocess against a small real index (a tiny model taught to search by SFT)."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -179,3 +180,29 @@ def test_sample_takes_the_tool_flags(searcher_run, tmp_path, capsys):
         assert sample.main([str(ckpt), "--prompt", "The", "--max-new-tokens", "5", "--seed", "0"]) == 0
         assert sample.main([str(ckpt), "--prompt", "The", "--max-new-tokens", "5", "--no-tools",
                             "--num-samples", "2"]) == 0
+
+
+def test_bench_search_figures_and_the_report_card_section(searcher_run, tmp_path):
+    sys.path.insert(0, str(ROOT / "bench"))
+    import search as bench_search
+    from train import report
+    from train.checkpoint import load_checkpoint
+    from train.tools import SearchTool
+
+    truth = {"pages": {DOCS[d]["url"]: {"facts": [{"kind": "who", "question": q, "answer": a, "sentence": ""}]}
+                       for q, _, a, d in QUESTIONS},
+             "unanswerable": [{"kind": "when", "question": "When was the Zorb Tower in Quux built?"}]}
+    model, tok, _ = load_checkpoint(searcher_run / "train" / "sft", "cpu")
+    tool = SearchTool(open_searcher(searcher_run / "index"), tok)
+    with one_thread():
+        res = bench_search.evaluate(model, tok, tool, truth, eval_percent=100, max_new_tokens=40)
+    acc = res["accuracy_search"]
+    assert acc["n"] == 3 and acc["share"] >= 2 / 3 and acc["se"] == acc["se"]
+    assert res["dont_know"]["n"] == 1 and res["targets"]["enough_questions"] is False
+    assert set(res["eval_documents"]) == {d["url"] for d in DOCS}
+    assert "accuracy with search" in bench_search.report(res)
+    # the report card shows the figures once the file exists
+    (searcher_run / "train" / "search").mkdir(parents=True, exist_ok=True)
+    (searcher_run / "train" / "search" / "search_eval.json").write_text(json.dumps(res))
+    md, _ = report.write_card(str(searcher_run), tmp_path / "card")
+    assert "exact answers, with search" in md.read_text()
