@@ -4,8 +4,8 @@ The shards, SFT/RL conversations and chat prompts all go through :func:`encode_d
 (or :meth:`Tokenizer.encode`, the same thing), so a model is trained on exactly the ids it
 is later prompted with. Plain text never produces a special id: the special pieces are
 user-defined symbols, which sentencepiece would match inside text, so a literal
-``<|bos|>`` in a document (or a user typing ``<|assistant_end|>``) is spelled as byte
-pieces. So is a literal U+2581, which sentencepiece would decode as a space. Everything
+``<|bos|>`` in a document (or a user typing ``<|assistant_end|>`` or ``<|search_end|>``) is
+spelled as byte pieces. So is a literal U+2581, which sentencepiece would decode as a space. Everything
 else goes to sentencepiece as it is; ``decode(encode(text)) == text`` for any text.
 """
 from __future__ import annotations
@@ -16,7 +16,10 @@ import os
 import re
 from pathlib import Path
 
-#: name (as in special_tokens.json) -> piece. The order fixes their ids (1..7; 0 is <unk>).
+#: name (as in special_tokens.json) -> piece. The order fixes their ids (1..11; 0 is <unk>).
+#: The chat pieces come first; the tool-call pieces (a search query the model writes between
+#: ``search_start``/``search_end``, the hits the runtime inserts between ``result_start``/
+#: ``result_end``) were added later, so a tokenizer from before has only the first seven.
 SPECIAL_TOKENS = {
     "bos": "<|bos|>",
     "system_start": "<|system_start|>",
@@ -25,8 +28,14 @@ SPECIAL_TOKENS = {
     "user_end": "<|user_end|>",
     "assistant_start": "<|assistant_start|>",
     "assistant_end": "<|assistant_end|>",
+    "search_start": "<|search_start|>",
+    "search_end": "<|search_end|>",
+    "result_start": "<|result_start|>",
+    "result_end": "<|result_end|>",
 }
 SPECIAL_NAMES = tuple(SPECIAL_TOKENS)
+CHAT_NAMES = SPECIAL_NAMES[:7]    # every tokenizer has these
+TOOL_NAMES = SPECIAL_NAMES[7:]    # optional: without them a model chats with tools off
 
 MODEL_FILE = "tokenizer.model"
 SPECIALS_FILE = "special_tokens.json"
@@ -129,6 +138,11 @@ class Tokenizer:
     @property
     def vocab_size(self) -> int:
         return self.sp.get_piece_size()
+
+    @property
+    def has_tools(self) -> bool:
+        """Whether the tool-call pieces exist (a tokenizer from before them has none)."""
+        return all(n in self.special for n in TOOL_NAMES)
 
     @property
     def bos_id(self) -> int:

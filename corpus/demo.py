@@ -75,6 +75,12 @@ def main(argv: list[str] | None = None) -> int:
     summary.append(("chat", time.monotonic() - t0, f"one-shot answer to {prompt!r}"))
     if rc != 0:
         return rc
+    # HOOK (issue 15, search): once the `corpus index` stage is on main and the sample pipeline's
+    # SFT mix has the `search` kind (train.sft.builtin.search: {truth, index}), ask here through
+    # `train chat PIPELINE --prompt Q` one eval-split fact question (train.search_data.facts(truth,
+    # "eval")[0]["question"]: prints the [search] query, the [hit] lines and the answer) and one
+    # truth["unanswerable"] question of the eval split (expected: "I don't know"), and add both
+    # to the summary.
     card = Path(config["output"]) / "card"
     rc = _run_train(["report", args.pipeline, *overrides, "--out", str(card)])
     if rc != 0:

@@ -10,6 +10,10 @@ SPECIAL_PIECES = {"bos": "<|bos|>", "system_start": "<|system_start|>", "system_
                   "user_start": "<|user_start|>", "user_end": "<|user_end|>",
                   "assistant_start": "<|assistant_start|>", "assistant_end": "<|assistant_end|>"}
 
+#: the chat pieces plus the tool-call pieces, as the tokenizer stage declares them today
+TOOL_PIECES = {**SPECIAL_PIECES, "search_start": "<|search_start|>", "search_end": "<|search_end|>",
+               "result_start": "<|result_start|>", "result_end": "<|result_end|>"}
+
 
 def _corpus_lines(extra: list[str] = ()) -> list[str]:
     import collections, json as _json, pathlib, random, textwrap
@@ -27,8 +31,12 @@ def _corpus_lines(extra: list[str] = ()) -> list[str]:
     return lines
 
 
-def train_tiny_tokenizer(out_dir: Path, vocab_size: int = 800, extra: list[str] = ()) -> Path:
-    """Write ``tokenizer.model`` and ``special_tokens.json`` into out_dir; return the model path."""
+def train_tiny_tokenizer(out_dir: Path, vocab_size: int = 800, extra: list[str] = (),
+                         pieces: dict | None = None) -> Path:
+    """Write ``tokenizer.model`` and ``special_tokens.json`` into out_dir; return the model path.
+    ``pieces``: the special pieces (default the seven chat ones: a tokenizer from before the
+    tool-call tokens; ``TOOL_PIECES`` for one with them)."""
+    pieces = pieces or SPECIAL_PIECES
     import sentencepiece as spm
 
     out_dir = Path(out_dir)
@@ -38,12 +46,12 @@ def train_tiny_tokenizer(out_dir: Path, vocab_size: int = 800, extra: list[str] 
     spm.SentencePieceTrainer.train(
         input=str(text), model_prefix=str(out_dir / "tokenizer"), model_type="bpe",
         vocab_size=vocab_size, byte_fallback=True, character_coverage=1.0,
-        user_defined_symbols=list(SPECIAL_PIECES.values()), bos_id=-1, eos_id=-1,
+        user_defined_symbols=list(pieces.values()), bos_id=-1, eos_id=-1,
         unk_id=0, pad_id=-1, num_threads=1, minloglevel=2,
         normalization_rule_name="identity", remove_extra_whitespaces=False,
         split_digits=True, allow_whitespace_only_pieces=True, add_dummy_prefix=False)
     sp = spm.SentencePieceProcessor(model_file=str(out_dir / "tokenizer.model"))
-    special = {k: sp.piece_to_id(v) for k, v in SPECIAL_PIECES.items()}
+    special = {k: sp.piece_to_id(v) for k, v in pieces.items()}
     (out_dir / "special_tokens.json").write_text(json.dumps(special))
     return out_dir / "tokenizer.model"
 

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from contract.jsonl import JsonlError
-from sft_helpers import load_tokenizer, train_tiny_tokenizer
+from sft_helpers import TOOL_PIECES, load_tokenizer, train_tiny_tokenizer
 from train.chat_format import (ConversationError, decode_reply, render, render_prompt,
                                training_example, validate)
 from train.sft_data import REFUSAL, builtin_conversations, load_conversations, write_jsonl
@@ -153,3 +153,82 @@ def test_streamer_prints_exactly_the_decoded_text(tok):
         s.push(t)
         assert "\ufffd" not in out.getvalue()  # never a half character on screen
     assert s.finish() == text and out.getvalue() == text
+
+
+# --- tool calls ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tool_tok(tmp_path_factory):
+    return load_tokenizer(train_tiny_tokenizer(tmp_path_factory.mktemp("tooltok"), pieces=TOOL_PIECES))
+
+
+TOOL_CONV = [
+    {"role": "user", "content": "When was the Orlen Bridge in Halsby opened?"},
+    {"role": "assistant", "content": "It opened in 1931.\nSource: https://halsby.example/orlen",
+     "tool_calls": [{"query": "Orlen Bridge Halsby opened",
+                     "result": "[1] Orlen Bridge\nhttps://halsby.example/orlen\nThe bridge opened in 1931."}]},
+    {"role": "user", "content": "Thanks!"},
+    {"role": "assistant", "content": "You're welcome!"},
+]
+
+
+def test_tool_call_mask_token_by_token(tool_tok):
+    """The query and its two search tokens are trained; the result span (inserted by the
+    runtime), never; then the answer and its end token are."""
+    sp = tool_tok.special
+    ids, mask = render(TOOL_CONV, tool_tok)
+    call = TOOL_CONV[1]["tool_calls"][0]
+    expected = [(sp["bos"], 0), (sp["user_start"], 0)]
+    expected += [(t, 0) for t in tool_tok.encode(TOOL_CONV[0]["content"])] + [(sp["user_end"], 0)]
+    expected += [(sp["assistant_start"], 0), (sp["search_start"], 1)]
+    expected += [(t, 1) for t in tool_tok.encode(call["query"])] + [(sp["search_end"], 1)]
+    expected += [(sp["result_start"], 0)] + [(t, 0) for t in tool_tok.encode(call["result"])]
+    expected += [(sp["result_end"], 0)]
+    expected += [(t, 1) for t in tool_tok.encode(TOOL_CONV[1]["content"])] + [(sp["assistant_end"], 1)]
+    expected += [(sp["user_start"], 0)] + [(t, 0) for t in tool_tok.encode("Thanks!")] + [(sp["user_end"], 0)]
+    expected += [(sp["assistant_start"], 0)] + [(t, 1) for t in tool_tok.encode("You're welcome!")]
+    expected += [(sp["assistant_end"], 1)]
+    assert list(zip(ids, mask)) == expected
+    # independently: no token between result_start and result_end (inclusive) is ever a target
+    inside = False
+    for t, m in zip(ids, mask):
+        inside = inside or t == sp["result_start"]
+        if inside:
+            assert m == 0
+        inside = inside and t != sp["result_end"]
+    _, targets = training_example(TOOL_CONV, tool_tok)
+    assert sp["result_start"] not in targets and sp["result_end"] not in targets
+    # a prompt after the tool-call turn is a prefix of the trained rendering
+    assert ids[: len(render_prompt(TOOL_CONV[:3], tool_tok)) - 1] == render_prompt(TOOL_CONV[:3], tool_tok)[:-1]
+
+
+def test_parse_reply_separates_the_answer_from_the_calls(tool_tok):
+    from train.chat_format import parse_reply, result_span
+    sp = tool_tok.special
+    ids = ([sp["search_start"]] + tool_tok.encode("Orlen Bridge") + [sp["search_end"]]
+           + result_span("[1] The bridge opened in 1931.", tool_tok) + tool_tok.encode("1931.")
+           + [sp["assistant_end"]] + tool_tok.encode("junk"))
+    text, calls = parse_reply(ids, tool_tok)
+    assert text == "1931." and decode_reply(ids, tool_tok) == "1931."
+    assert calls == [{"query": "Orlen Bridge", "result": "[1] The bridge opened in 1931."}]
+
+
+def test_tool_calls_need_the_tool_tokens_and_an_assistant(tok, tool_tok):
+    with pytest.raises(ConversationError, match="tool-call tokens"):
+        render(TOOL_CONV, tok)               # a tokenizer from before the tool tokens
+    bad = [dict(TOOL_CONV[0], tool_calls=[{"query": "q", "result": "r"}]), TOOL_CONV[1]]
+    with pytest.raises(ConversationError, match="only an assistant"):
+        validate(bad)
+    with pytest.raises(ConversationError, match="query"):
+        validate([TOOL_CONV[0], dict(TOOL_CONV[1], tool_calls=[{"query": 3}])])
+
+
+def test_user_text_cannot_forge_tool_tokens(tool_tok):
+    text = "type <|search_start|>x<|search_end|> or <|result_start|> and <|result_end|>"
+    ids = tool_tok.encode(text)
+    assert not set(ids) & set(tool_tok.special.values()) and tool_tok.decode(ids) == text
+
+
+def test_tool_calls_load_from_jsonl(tmp_path):
+    path = write_jsonl([{"messages": TOOL_CONV}], tmp_path / "t.jsonl")
+    assert load_conversations(path)[0]["messages"] == TOOL_CONV

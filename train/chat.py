@@ -2,10 +2,17 @@
 
     train chat CKPT_DIR | PIPELINE.yaml [--prompt TEXT] [--system TEXT]
                [--temperature 0.7] [--top-k 50] [--max-new-tokens 256] [--seed N]
+               [--index PATH | --no-tools]
 
 With a pipeline file it picks the most trained model under ``<output>/train/``: rl, else
 sft, else pretrain. ``--prompt`` answers once and exits (for scripts); otherwise it is a
 multi-turn session (``/reset`` forgets the conversation, ``/quit`` or Ctrl-D leaves).
+
+When the model writes a search call, the query runs against the corpus index (``--index``;
+by default the run's ``index/`` folder beside the shards, train/tools.py) and the hits are
+inserted for the model to read; both are shown as ``[search] ...`` and ``[hit] ...`` lines.
+``--no-tools`` turns searching off; so does a checkpoint whose tokenizer predates the
+tool-call tokens (with a notice).
 
 A message longer than the context is cut from the left (a notice on stderr says so); input
 that is not UTF-8 is decoded with U+FFFD for the bad bytes (with a notice). Exit codes: 2 a bad
@@ -19,6 +26,7 @@ from pathlib import Path
 
 from train import common
 from train import config as train_config
+from train import tools
 from train.chat_format import render_prompt, stop_ids
 from train.checkpoint import latest_checkpoint, load_checkpoint
 
@@ -128,21 +136,41 @@ def fit_context(messages: list[dict], tokenizer, seq_len: int, warn=notice) -> l
     return prompt
 
 
-def reply(model, tokenizer, messages: list[dict], opts: dict, out=None) -> tuple[str, bool]:
-    """Stream the assistant's reply to ``out``; returns (text, stopped_by_end_token)."""
+def reply(model, tokenizer, messages: list[dict], opts: dict, out=None,
+          tool: tools.SearchTool | None = None) -> tuple[str, bool, list[dict]]:
+    """Stream the assistant's reply to ``out``, searching when the model asks (``tool``);
+    returns (text, stopped_by_end_token, tool calls ``[{"query", "result"}]``)."""
+    out = out or sys.stdout
     stops = set(stop_ids(tokenizer))
     prompt = fit_context(messages, tokenizer, model.config.seq_len)
     room = model.config.seq_len * 4 - len(prompt)   # RoPE extends; stay within a sane window
-    streamer = Streamer(tokenizer, out)
-    stopped = False
-    for t in model.stream(prompt, max_new_tokens=max(1, min(int(opts["max_new_tokens"]), room)),
+    room -= (tool.max_tokens + 2) * tools.MAX_CALLS if tool else 0
+    special = {i: n for n, i in tokenizer.special.items()}
+    streamer, answer, calls, stopped = Streamer(tokenizer, out), "", [], False
+    for t in tools.stream(model, tokenizer, prompt, tool, max(1, min(int(opts["max_new_tokens"]), room)),
                           temperature=float(opts["temperature"]), top_k=opts["top_k"] or None,
                           stop_ids=tuple(stops), seed=opts.get("seed")):
+        if isinstance(t, tools.ToolResult):
+            calls.append({"query": t.query, "result": tokenizer.decode(t.ids[1:-1])})
+            for h in t.hits:
+                out.write(f"[hit] {h.title or h.url} <{h.url}>\n")
+            if not t.hits:
+                out.write("[hit] (none)\n")
+            continue
         if t in stops:
             stopped = True
             break
-        streamer.push(t)
-    return streamer.finish(), stopped
+        if special.get(t) == "search_start":     # the answer so far is done; show the query apart
+            answer += streamer.finish()
+            out.write("\n[search] " if answer else "[search] ")
+            streamer = Streamer(tokenizer, out)
+        elif special.get(t) == "search_end":
+            streamer.finish()
+            out.write("\n")
+            streamer = Streamer(tokenizer, out)
+        elif t not in special:
+            streamer.push(t)
+    return answer + streamer.finish(), stopped, calls
 
 
 def add_generation_args(ap: argparse.ArgumentParser) -> None:
@@ -186,8 +214,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--prompt", help="answer this one message and exit")
     ap.add_argument("--system", help="system message for the conversation")
     add_generation_args(ap)
+    add_tool_args(ap)
     args = ap.parse_args(argv)
     return common.run_main("train chat", lambda: chat(args))
+
+
+def add_tool_args(ap: argparse.ArgumentParser) -> None:
+    """``--index``/``--no-tools``: shared by every command that generates."""
+    ap.add_argument("--index", help="search index (a search.sqlite or its folder); "
+                                    "default: the run's index/ folder")
+    ap.add_argument("--no-tools", action="store_true", dest="no_tools",
+                    help="never search, even when the model asks to")
+
+
+def open_tool(args, tokenizer, path: Path) -> tools.SearchTool | None:
+    """The search tool the flags ask for (``args.target`` a pipeline: its output's index)."""
+    output = None
+    target = Path(getattr(args, "target", "") or "")
+    if target.is_file() and target.suffix in (".yaml", ".yml", ".json"):
+        output = train_config.load(str(target), getattr(args, "overrides", None))["output"]
+    return tools.open_tool(tokenizer, path, index=args.index, no_tools=args.no_tools, output=output,
+                           warn=notice)
 
 
 def chat(args) -> None:
@@ -196,6 +243,7 @@ def chat(args) -> None:
     opts = generation_options(block, args)
     common.set_threads(opts["threads"])
     model, tokenizer, _ = load_checkpoint(path, opts["torch_device"])
+    tool = open_tool(args, tokenizer, path)
     system = clean_text(opts["system"]) if opts["system"] else None
     base = [{"role": "system", "content": system}] if system else []
 
@@ -203,15 +251,15 @@ def chat(args) -> None:
         text = clean_text(args.prompt)
         if text != args.prompt:
             notice("note: --prompt was not valid UTF-8; the undecodable bytes were replaced by U+FFFD")
-        _, stopped = reply(model, tokenizer, base + [{"role": "user", "content": text}], opts)
+        _, stopped, _ = reply(model, tokenizer, base + [{"role": "user", "content": text}], opts, tool=tool)
         print()
         if not stopped:
             print("[reply cut at --max-new-tokens]", file=sys.stderr)
         return
-    session(model, tokenizer, base, opts, path)
+    session(model, tokenizer, base, opts, path, tool)
 
 
-def session(model, tokenizer, base: list[dict], opts: dict, path: Path) -> None:
+def session(model, tokenizer, base: list[dict], opts: dict, path: Path, tool=None) -> None:
     """The multi-turn loop on stdin until /quit or Ctrl-D."""
     print(f"chatting with {path} — /reset starts over, /quit or Ctrl-D leaves", file=sys.stderr)
     if hasattr(sys.stdin, "reconfigure"):    # keep undecodable bytes (as surrogates) instead of raising
@@ -233,11 +281,11 @@ def session(model, tokenizer, base: list[dict], opts: dict, path: Path) -> None:
         messages.append({"role": "user", "content": text})
         sys.stdout.write("assistant> ")
         try:
-            answer, stopped = reply(model, tokenizer, messages, opts)
+            answer, stopped, calls = reply(model, tokenizer, messages, opts, tool=tool)
         except KeyboardInterrupt:
-            answer, stopped = "", False
+            answer, stopped, calls = "", False, []
         print("" if stopped else " [cut]")
-        messages.append({"role": "assistant", "content": answer})
+        messages.append({"role": "assistant", "content": answer, **({"tool_calls": calls} if calls else {})})
 
 
 if __name__ == "__main__":

@@ -13,6 +13,9 @@ gave itself (its own words, so fine-tuning on it changes nothing but confidence)
 line of the output also records the question, known answer, accuracy and decision.
 Add the output to ``train.sft.extra_data`` to mix it into SFT.
 
+When a sampled reply searches (the model writes a search call), the query runs against the
+corpus index and only the reply's own text is judged (train/tools.py; ``--index``, ``--no-tools``).
+
 With a pipeline file the model is the newest of rl, sft, pretrain (as ``train chat``) and
 settings may come from its ``train.probe`` block; ``--out`` defaults to
 ``<output>/train/probe/probe.jsonl``.
@@ -28,7 +31,8 @@ from pathlib import Path
 from contract.jsonl import JsonlError, read_jsonl, write_jsonl
 from train import common
 from train import config as train_config
-from train.chat import add_generation_args, find_checkpoint
+from train import tools
+from train.chat import add_generation_args, add_tool_args, find_checkpoint, notice
 from train.chat_format import decode_reply, render_prompt, stop_ids
 from train.checkpoint import load_model
 from train.sft_data import REFUSAL
@@ -69,8 +73,9 @@ def load_questions(path: str | Path) -> list[dict]:
     return out
 
 
-def probe(model, tokenizer, questions: list[dict], opts: dict) -> list[dict]:
-    """One output record per question: ``messages`` (SFT-ready) plus what was measured."""
+def probe(model, tokenizer, questions: list[dict], opts: dict, tool: tools.SearchTool | None = None) -> list[dict]:
+    """One output record per question: ``messages`` (SFT-ready) plus what was measured;
+    ``tool``: replies may search the corpus."""
     k = int(opts["samples"])
     if k < 1:
         raise ValueError("--samples must be at least 1")
@@ -85,7 +90,7 @@ def probe(model, tokenizer, questions: list[dict], opts: dict) -> list[dict]:
         for q in chunk:
             ids = render_prompt(base + [{"role": "user", "content": q["question"]}], tokenizer)
             prompts += [ids] * k
-        outs = model.generate(prompts, max_new_tokens=int(opts["max_new_tokens"]),
+        outs = tools.generate(model, tokenizer, prompts, tool, max_new_tokens=int(opts["max_new_tokens"]),
                               temperature=float(opts["temperature"]), top_k=opts["top_k"] or None,
                               stop_ids=stops, seed=int(opts["seed"]) + s)
         for j, q in enumerate(chunk):
@@ -116,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--samples", type=int)
     ap.add_argument("--threshold", type=float, help="keep the answer when this share of samples is right")
     add_generation_args(ap)
+    add_tool_args(ap)
     args = ap.parse_args(argv)
     return common.run_main("train probe", lambda: run(args))
 
@@ -145,7 +151,10 @@ def run(args) -> None:
     common.set_threads(opts["threads"])
     device = common.pick_device(opts["device"], "--device" if args.device is not None else "train.probe.device")
     model, _ = load_model(path, device)
-    records = probe(model, Tokenizer.from_checkpoint(path), questions, opts)
+    tokenizer = Tokenizer.from_checkpoint(path)
+    output = train_config.load(args.target, args.overrides)["output"] if Path(args.target).is_file() else None
+    tool = tools.open_tool(tokenizer, path, index=args.index, no_tools=args.no_tools, output=output, warn=notice)
+    records = probe(model, tokenizer, questions, opts, tool)
     write_jsonl(records, out)
     kept = sum(r["decision"] == "keep" for r in records)
     mean_acc = sum(r["accuracy"] for r in records) / len(records)

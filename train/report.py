@@ -477,6 +477,25 @@ def probe_section(run: Run, headline: list) -> Section:
     return s
 
 
+def search_section(run: Run, headline: list) -> Section | None:
+    """bench/search.py's figures, only when it was run (an optional benchmark, not a phase)."""
+    path = run.run_dirs["pretrain"].parent / "search" / "search_eval.json"
+    res = read_json(path) if path.exists() else None
+    if not res:
+        return None
+    s = Section("Search (answers looked up in the corpus)")
+    f = lambda d: f"{100 * d['share']:.1f}% ± {100 * d['se']:.1f} (n={d['n']})"   # noqa: E731
+    s.table(["", "value"], [["exact answers, with search", f(res["accuracy_search"])],
+                            ["exact answers, --no-tools", f(res["accuracy_no_tools"])],
+                            ["unanswerable: \"I don't know\"", f(res["dont_know"])],
+                            ["unanswerable: made-up answer", f(res["made_up"])]])
+    s.p("Held-out questions come from documents no SFT question came from; ± is one standard error. "
+        "Targets: with search >= 50% and >= 5x --no-tools; made-up <= 20%.")
+    headline.append(("search accuracy (with / without)", f"{f(res['accuracy_search'])} / "
+                                                         f"{f(res['accuracy_no_tools'])}"))
+    return s
+
+
 def times_section(run: Run, card: Path) -> Section:
     s = Section("Wall time per phase")
     rows = [(f"corpus {k}", m["duration_s"]) for k, m in sorted(
@@ -610,9 +629,11 @@ def write_card(target: str, card: Path | None = None, overrides: list[str] | Non
                 guarded(lambda: sft_section(run, card, headline), "Supervised fine-tuning"),
                 guarded(lambda: rl_section(run, card, headline), "Reinforcement learning"),
                 guarded(lambda: probe_section(run, headline), "Probe"),
+                guarded(lambda: search_section(run, headline), "Search"),
                 guarded(lambda: times_section(run, card), "Wall time per phase"),
                 guarded(lambda: versions_section(run), "Versions"),
                 guarded(lambda: config_section(run), "Config")]
+    sections = [s for s in sections if s is not None]
     head = Section("Summary")
     head.p(f"Output folder {run.out}; card written {time.strftime('%Y-%m-%d %H:%M:%S %Z')}.")
     head.table(["figure", "value"], [list(h) for h in headline])

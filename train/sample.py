@@ -1,7 +1,9 @@
 """`train sample CKPT --prompt TEXT`: continue a text with a checkpoint (KV cache, temperature,
 top-k). CKPT is a step dir, a run dir (its latest step) or a pipeline file (its pretrain run).
-A prompt longer than the context is cut from the left (with a notice). Exit codes: 2 a bad flag
-or setting, 3 a missing or corrupt checkpoint."""
+A prompt longer than the context is cut from the left (with a notice). When the model writes a
+search call its query runs against the corpus index and the hits are inserted (train/tools.py;
+``--index PATH``, ``--no-tools``). Exit codes: 2 a bad flag or setting, 3 a missing or corrupt
+checkpoint or index."""
 from __future__ import annotations
 
 import argparse
@@ -12,15 +14,18 @@ import torch
 
 from train import common
 from train import config as train_config
-from train.chat import clean_text, cut_left, notice
+from train import tools
+from train.chat import add_tool_args, clean_text, cut_left, notice
 from train.checkpoint import load_checkpoint
 
 
-def _checkpoint_path(arg: str) -> Path:
+def _checkpoint_path(arg: str) -> tuple[Path, str | None]:
+    """(the checkpoint, the pipeline's output folder when ``arg`` is a pipeline file)."""
     path = Path(arg)
     if path.is_file() and path.suffix in (".yaml", ".yml", ".json"):
-        return train_config.output_dir(train_config.load(str(path)), "pretrain")
-    return path
+        config = train_config.load(str(path))
+        return train_config.output_dir(config, "pretrain"), config["output"]
+    return path, None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--num-samples", type=int, default=1)
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--device", default="auto", help="auto (CUDA if there is one) | cpu | cuda[:N] | mps")
+    add_tool_args(ap)
     args = ap.parse_args(argv)
     return common.run_main("train sample", lambda: sample(args))
 
@@ -50,7 +56,9 @@ def _checked_flags(args) -> torch.device:
 
 def sample(args) -> None:
     device = _checked_flags(args)
-    model, tok, _ = load_checkpoint(_checkpoint_path(args.checkpoint), device)
+    path, output = _checkpoint_path(args.checkpoint)
+    model, tok, _ = load_checkpoint(path, device)
+    tool = tools.open_tool(tok, path, index=args.index, no_tools=args.no_tools, output=output, warn=notice)
     text = clean_text(args.prompt)
     budget = max(1, model.config.seq_len * 3 // 4 - 1)    # <|bos|> + prompt: room left to continue
     kept = cut_left(text, tok, budget)
@@ -64,7 +72,11 @@ def sample(args) -> None:
         ids = list(prompt[1:])
         shown = tok.decode(ids)
         sys.stdout.write(shown)
-        for t in model.stream(prompt, args.max_new_tokens, args.temperature, args.top_k or None, stops, args.seed):
+        for t in tools.stream(model, tok, prompt, tool, args.max_new_tokens, args.temperature, args.top_k or None,
+                              stops, args.seed):
+            if isinstance(t, tools.ToolResult):    # the inserted hits are shown as the model reads them
+                ids.extend(t.ids)
+                continue
             if t in stops:
                 break
             ids.append(t)
@@ -74,8 +86,8 @@ def sample(args) -> None:
             shown = text
         sys.stdout.write("\n")
         return
-    outs = model.generate([prompt] * args.num_samples, args.max_new_tokens, args.temperature, args.top_k or None,
-                          stops, args.seed)
+    outs = tools.generate(model, tok, [prompt] * args.num_samples, tool, args.max_new_tokens, args.temperature,
+                          args.top_k or None, stops, args.seed)
     for i, ids in enumerate(outs):
         ids = [t for t in ids if t not in stops]
         print(f"--- sample {i + 1}\n{tok.decode(prompt[1:] + ids)}")

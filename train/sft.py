@@ -48,13 +48,14 @@ DEFAULTS = train_config.defaults("sft")
 
 # --- data -----------------------------------------------------------------------------------
 
-def gather_conversations(params: dict) -> list[dict]:
+def gather_conversations(params: dict, tokenizer=None) -> list[dict]:
     """Built-in conversations, then every user and extra file, in a fixed order."""
     convs: list[dict] = []
     b = params.get("builtin")
     if b and int(b.get("n", 0)) > 0:
+        search = search_source(b.get("search"), tokenizer)
         convs += builtin_conversations(int(b["n"]), int(b.get("seed", 0)), b.get("mix"),
-                                       tuple(b.get("arithmetic_levels") or (1,)))
+                                       tuple(b.get("arithmetic_levels") or (1,)), search=search)
     for key in ("data", "extra_data"):
         files = params.get(key) or []
         if isinstance(files, (str, Path)):
@@ -64,6 +65,17 @@ def gather_conversations(params: dict) -> list[dict]:
     if not convs:
         raise ValueError("no SFT conversations: enable train.sft.builtin or give train.sft.data files")
     return convs
+
+
+def search_source(block: dict | None, tokenizer):
+    """``train.sft.builtin.search: {truth, index, eval_percent}`` as a SearchData, or None."""
+    if not block:
+        return None
+    if not isinstance(block, dict) or not block.get("truth") or not block.get("index"):
+        raise train_config.ConfigError("train.sft.builtin.search: needs truth (a truth.json with facts) "
+                                       "and index (the corpus's search index)")
+    from train.search_data import EVAL_PERCENT, SearchData
+    return SearchData(block["truth"], block["index"], tokenizer, int(block.get("eval_percent", EVAL_PERCENT)))
 
 
 def encode_conversations(convs: list[dict], tokenizer, max_len: int, overflow: str):
@@ -220,7 +232,7 @@ def build_data(params: dict, tokenizer, seq_len: int) -> SftData:
     max_len = int(params["max_len"] or seq_len)
     if max_len > seq_len:
         raise train_config.ConfigError(f"train.sft.max_len: {max_len} exceeds the model's seq_len {seq_len}")
-    convs = gather_conversations(params)
+    convs = gather_conversations(params, tokenizer)
     train_convs, val_convs = split_val(convs, float(params["val_fraction"]))
     examples, counts = encode_conversations(train_convs, tokenizer, max_len, params["overflow"])
     val_examples, val_counts = encode_conversations(val_convs, tokenizer, max_len, params["overflow"])

@@ -196,11 +196,16 @@ DEFAULT_MIX = {"greeting": 0.08, "identity": 0.08, "instruction": 0.34, "arithme
 
 
 def builtin_conversations(n: int = 2000, seed: int = 0, mix: dict | None = None,
-                          arithmetic_levels: tuple[int, ...] = (1,)) -> list[dict]:
+                          arithmetic_levels: tuple[int, ...] = (1,), search=None) -> list[dict]:
     """``n`` conversations ``{"messages": [...], "source": "builtin:<kind>"}``, shuffled,
-    deterministic for (n, seed, mix). ``mix`` maps kind -> weight (see DEFAULT_MIX)."""
+    deterministic for (n, seed, mix). ``mix`` maps kind -> weight (see DEFAULT_MIX); the kind
+    ``search`` (questions answered through a search, train/search_data.py) needs ``search``,
+    a ``SearchData`` over the corpus's facts and index."""
     mix = dict(DEFAULT_MIX if mix is None else mix)
-    unknown = set(mix) - set(DEFAULT_MIX)
+    if mix.get("search") and search is None:
+        raise ValueError("built-in kind 'search' needs train.sft.builtin.search: {truth: truth.json, "
+                         "index: the index folder}")
+    unknown = set(mix) - set(DEFAULT_MIX) - {"search"}
     if unknown:
         raise ValueError(f"unknown built-in conversation kinds {sorted(unknown)}; "
                          f"choose from {sorted(DEFAULT_MIX)}")
@@ -236,6 +241,9 @@ def builtin_conversations(n: int = 2000, seed: int = 0, mix: dict | None = None,
 
     out = []
     for kind in kinds:
+        if kind == "search":
+            out += search.conversations(counts[kind], seed) if counts[kind] else []
+            continue
         for _ in range(counts[kind]):
             if kind == "multi_turn":
                 messages = _multi_turn(r, exchange)
@@ -281,7 +289,7 @@ def _check(messages, where: str) -> list[dict]:
     if not isinstance(messages, list):
         raise ConversationError(f"{where}: messages must be a list")
     try:
-        return validate([{"role": m.get("role"), "content": m.get("content")}
+        return validate([{k: m.get(k) for k in ("role", "content", "tool_calls") if k in m or k != "tool_calls"}
                          if isinstance(m, dict) else m for m in messages])
     except ConversationError as e:
         raise ConversationError(f"{where}: {e}") from None

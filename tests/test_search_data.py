@@ -1,0 +1,118 @@
+"""Search SFT data from truth.json facts and a real index: questions answered through a real
+search (quoting the fact and the URL), unanswerable ones refused after a search, the SFT and
+eval documents disjoint by a hash of the URL, and the `search` kind in the built-in mix."""
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from contract.search import add_documents, create_index
+from sft_helpers import TOOL_PIECES, load_tokenizer, train_tiny_tokenizer
+from train.chat_format import render
+from train.search_data import DONT_KNOW, SearchData, facts, make_query, split_of, unanswerable
+from train.sft_data import builtin_conversations
+
+SYL = ["or", "len", "hal", "var", "num", "kor", "im", "bra", "tes", "sel", "bren", "dun", "mar", "vik", "ost"]
+
+
+def fake_corpus(n_pages: int = 60, seed: int = 0) -> tuple[dict, list[dict]]:
+    """A truth.json (pages with when/who facts, unanswerable questions) and its documents."""
+    r = random.Random(seed)
+    name = lambda: "".join(r.choice(SYL) for _ in range(3)).title()   # noqa: E731
+    pages, docs = {}, []
+    for i in range(n_pages):
+        bridge, town, person, year = name(), name(), f"{name()} {name()}", str(1800 + r.randrange(200))
+        url = f"https://{town.lower()}.example/page-{i}"
+        s1 = f"The {bridge} Bridge in {town} was opened in {year}."
+        s2 = f"It was designed by {person}."
+        text = f"{s1} It crosses the river in {r.randint(2, 9)} arches. {s2} Walkers use it every day."
+        pages[url] = {"lang": "en", "main_text": text, "facts": [
+            {"kind": "when", "question": f"When was the {bridge} Bridge in {town} opened?", "answer": year,
+             "sentence": s1},
+            {"kind": "who", "question": f"Who designed the {bridge} Bridge in {town}?", "answer": person,
+             "sentence": s1 + " " + s2}]}
+        docs.append({"id": f"d{i}", "url": url, "title": f"{bridge} Bridge", "text": text, "lang": "en"})
+    missing = [{"kind": "when", "question": f"When was the {name()} Tower in {name()} built?"} for _ in range(30)]
+    return {"pages": pages, "unanswerable": missing}, docs
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    d = tmp_path_factory.mktemp("corpus")
+    truth, docs = fake_corpus()
+    (d / "truth.json").write_text(json.dumps(truth))
+    (d / "index").mkdir()
+    con = create_index(d / "index" / "search.sqlite")
+    add_documents(con, docs)
+    con.close()
+    return d
+
+
+@pytest.fixture(scope="module")
+def tool_tok(tmp_path_factory):
+    return load_tokenizer(train_tiny_tokenizer(tmp_path_factory.mktemp("tok"), pieces=TOOL_PIECES))
+
+
+def test_sft_and_eval_documents_are_disjoint_by_url_hash(corpus):
+    truth = json.loads((corpus / "truth.json").read_text())
+    sft_urls = {f["url"] for f in facts(truth, "sft")}
+    eval_urls = {f["url"] for f in facts(truth, "eval")}
+    assert sft_urls and eval_urls and not sft_urls & eval_urls
+    assert sft_urls | eval_urls == set(truth["pages"])
+    assert all(split_of(u) == "eval" for u in eval_urls)      # recomputable from the URL alone
+    data = SearchData(corpus / "truth.json", corpus / "index")
+    convs = data.conversations(80, seed=1)
+    assert convs == SearchData(corpus / "truth.json", corpus / "index").conversations(80, seed=1)
+    used = {c["url"] for c in convs if c["url"]}
+    assert used and used <= sft_urls
+    asked = {c["messages"][0]["content"] for c in convs}
+    assert not asked & {f["question"] for f in facts(truth, "eval")}
+    assert not asked & {q["question"] for q in unanswerable(truth, "eval")}
+
+
+def test_answered_and_refused_conversations(corpus, tool_tok):
+    data = SearchData(corpus / "truth.json", corpus / "index", tool_tok)
+    convs = data.conversations(60, seed=0)
+    answered = [c for c in convs if c["url"]]
+    refused = [c for c in convs if not c["url"]]
+    assert answered and refused and all(c["source"] == "builtin:search" for c in convs)
+    for c in answered:
+        user, assistant = c["messages"]
+        call = assistant["tool_calls"][0]
+        assert call["query"] == make_query(user["content"]) and c["url"] in call["result"]
+        answer = assistant["content"].split("\n")[0].removeprefix("Answer: ")
+        assert answer in call["result"]                         # read from the real hit
+        assert assistant["content"] == f"Answer: {answer}\nSource: {c['url']}"
+        ids, mask = render(c["messages"], tool_tok)
+        result = ids[ids.index(tool_tok.special["result_start"]):ids.index(tool_tok.special["result_end"]) + 1]
+        assert len(result) <= 130 and not any(mask[ids.index(tool_tok.special["result_start"]):][:len(result)])
+    for c in refused:
+        assert c["messages"][1]["content"] == DONT_KNOW and c["messages"][1]["tool_calls"]
+    assert make_query("When was the Orlen Bridge in Halsby opened?") == "Orlen Bridge Halsby opened"
+
+
+def test_search_kind_in_the_builtin_mix(corpus):
+    data = SearchData(corpus / "truth.json", corpus / "index")
+    mix = {"greeting": 1, "arithmetic": 1, "search": 2}
+    convs = builtin_conversations(40, seed=0, mix=mix, search=data)
+    kinds = {c["source"] for c in convs}
+    assert kinds == {"builtin:greeting", "builtin:arithmetic", "builtin:search"}
+    assert sum(c["source"] == "builtin:search" for c in convs) == 20
+    assert not any(m.get("tool_calls") for c in convs if c["source"] != "builtin:search"
+                   for m in c["messages"])             # small talk and arithmetic never search
+    with pytest.raises(ValueError, match="builtin.search"):
+        builtin_conversations(10, mix=mix)
+
+
+def test_sft_reads_the_search_block(corpus, tool_tok):
+    from train.config import ConfigError
+    from train.sft import gather_conversations
+    params = {"builtin": {"n": 20, "seed": 0, "mix": {"search": 1, "greeting": 1},
+                          "search": {"truth": str(corpus / "truth.json"), "index": str(corpus / "index")}}}
+    convs = gather_conversations(params, tool_tok)
+    assert sum(c["source"] == "builtin:search" for c in convs) == 10
+    params["builtin"]["search"] = {"truth": str(corpus / "truth.json")}
+    with pytest.raises(ConfigError, match="builtin.search"):
+        gather_conversations(params, tool_tok)
