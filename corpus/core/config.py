@@ -69,10 +69,9 @@ def apply_output_url(config: dict) -> None:
         url = str(config["output"]).rstrip("/")
         config["output"] = fs.mirror_for(url)
         config["output_url"] = url
-        sample = config.get("sample")
+        sample = config.get("sample")  # generated in the mirror, published, read from the URL
         if isinstance(sample, dict) and str(sample.get("dir", "")).startswith(url):
             sample["dir"] = fs.remote_for(config).mirror_path(sample["dir"])
-            config["inputs"] = [fs.remote_for(config).mirror_path(i) for i in config["inputs"]]
 
 
 def apply_sample_defaults(config: dict) -> None:

@@ -295,8 +295,11 @@ def run_stage(stage: Stage, force: bool = False, show_progress: bool = True,
     """
     final = stage.dir
     staging = outdir.staging_dir(final)
-    outdir.check_inputs_outside(stage.name, stage.inputs(), [final, staging])
     remote = fs.remote_for(stage.config)
+    if remote is not None:  # e.g. a sample crawl just written: the inputs may be read from the URL
+        with outdir.output_lock(final.parent):
+            remote.push()
+    outdir.check_inputs_outside(stage.name, stage.inputs(), [final, staging])
     with outdir.output_lock(final.parent):
         if remote is None:
             return _run_stage(stage, final, staging, force, show_progress, executor)
