@@ -4,6 +4,8 @@ left on local disk."""
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -42,16 +44,19 @@ def local_run(tmp_path_factory) -> Path:
 def _run_on_s3(s3, tmp_path, url: str, *extra: str):
     """`corpus run` with its own empty cwd and TMPDIR, so what it leaves is visible."""
     _, env, _ = s3
-    cwd, tmp = tmp_path / "cwd", tmp_path / "tmp"
+    cwd = tmp_path / "cwd"
     cwd.mkdir(parents=True)
-    tmp.mkdir(parents=True)
-    res = corpus(["run", str(ROOT / "pipelines/sample.yaml"), "--output", url, "--set",
-                  f"sample.pages={PAGES}", "--workers", "2", "--quiet", *extra],
-                 {**env, "TMPDIR": str(tmp)}, cwd)
-    assert res.returncode == 0, res.stderr
-    assert not any(cwd.iterdir()), f"wrote into the working directory: {list(cwd.iterdir())}"
-    left = [p for p in tmp.iterdir() if p.name.startswith("crawl2tokens-")]
-    assert not left, f"the local mirror outlived the run: {left}"
+    tmp = Path(tempfile.mkdtemp(prefix="c2t-", dir="/tmp"))  # short: Ray's socket paths
+    try:
+        res = corpus(["run", str(ROOT / "pipelines/sample.yaml"), "--output", url, "--set",
+                      f"sample.pages={PAGES}", "--workers", "2", "--quiet", *extra],
+                     {**env, "TMPDIR": str(tmp)}, cwd)
+        assert res.returncode == 0, res.stderr
+        assert not any(cwd.iterdir()), f"wrote into the working directory: {list(cwd.iterdir())}"
+        left = [p for p in tmp.iterdir() if p.name.startswith("crawl2tokens-")]
+        assert not left, f"the local mirror outlived the run: {left}"
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return res
 
 
