@@ -24,6 +24,7 @@ import time
 from .core import config as cfg
 from .core import registry
 from .core.manifest import BalanceError
+from .core import fs
 from .core.outdir import OutputBusy, output_lock
 from .core.runner import StageError, run_stage
 from .crawl.inputs import InputError
@@ -103,7 +104,7 @@ def run_stages(config: dict, names: list[str], force: bool = False, quiet: bool 
         for name in names:
             stage = registry.stage_class(name)(config)
             manifest = run_stage(stage, force=force, show_progress=not quiet)
-            manifest["output_dir"] = str(stage.dir)
+            manifest["output_dir"] = fs.public(str(stage.dir), fs.remote_for(config))
             print_summary(manifest)
             manifests.append(manifest)
             if name == "extract" and manifest["counts"]["kept"] == 0:
@@ -164,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     if args.command == "run":
-        print(f"[run] {len(manifests)} stage(s) in {time.monotonic() - t0:.1f}s; output in {config['output']}")
+        print(f"[run] {len(manifests)} stage(s) in {time.monotonic() - t0:.1f}s; output in {config.get('output_url') or config['output']}")
     faults = [f for m in manifests for f in m.get("faults", [])]
     if faults:
         print(f"warning: {len(faults)} input fault(s); see the manifests' 'faults' lists", file=sys.stderr)

@@ -20,7 +20,7 @@ from typing import Any
 from contract.settings import (ConfigError, apply_overrides, deep_merge, load_file,  # noqa: F401
                                load_yaml, parse_override, set_dotted)
 
-from . import registry, settings
+from . import fs, registry, settings
 
 DEFAULTS: dict[str, Any] = {
     "name": "pipeline",
@@ -58,7 +58,20 @@ def load_pipeline(path: str | os.PathLike | None, overrides: list[str] | None = 
         config["executor"]["ray_address"] = flags["ray_address"]
     apply_sample_defaults(config)
     validate(config)
+    apply_output_url(config)
     return config
+
+
+def apply_output_url(config: dict) -> None:
+    """An ``output`` URL (s3://, gs://, ...) is worked on through a local mirror
+    (:mod:`corpus.core.fs`): ``output`` becomes the mirror, ``output_url`` keeps the URL."""
+    if fs.is_url(config["output"]) and not config.get("output_url"):
+        url = str(config["output"]).rstrip("/")
+        config["output"] = fs.mirror_for(url)
+        config["output_url"] = url
+        sample = config.get("sample")  # generated in the mirror, published, read from the URL
+        if isinstance(sample, dict) and str(sample.get("dir", "")).startswith(url):
+            sample["dir"] = fs.remote_for(config).mirror_path(sample["dir"])
 
 
 def apply_sample_defaults(config: dict) -> None:
@@ -69,9 +82,16 @@ def apply_sample_defaults(config: dict) -> None:
     if not isinstance(sample, dict):
         return
     if not sample.get("dir"):
-        sample["dir"] = str(Path(config["output"]) / "crawl")
+        sample["dir"] = _join(config["output"], "crawl")
     if not config.get("inputs"):
-        config["inputs"] = [str(Path(sample["dir"]) / "*.warc.gz")]
+        config["inputs"] = [_join(sample["dir"], "*.warc.gz")]
+
+
+def _join(folder: str, name: str) -> str:
+    """``folder/name`` for a path or a URL (a Path would fold ``s3://`` into ``s3:/``)."""
+    if fs.is_url(folder):
+        return f"{str(folder).rstrip('/')}/{name}"
+    return str(Path(folder) / name)
 
 
 def validate(config: dict) -> None:
@@ -87,6 +107,13 @@ def validate(config: dict) -> None:
 def check_output_writable(output: str | os.PathLike) -> None:
     """Fail before any stage runs when ``output`` cannot be created or written: probe the
     folder itself if it exists, else its nearest existing parent (nothing is left behind)."""
+    remote = fs.remote_for(str(output))
+    if remote is not None:
+        try:
+            fs.check_writable(remote)
+        except fs.InputError as err:
+            raise ConfigError(f"output: {err}") from None
+        return
     target = Path(output)
     probe = target
     while not probe.exists() and probe.parent != probe:

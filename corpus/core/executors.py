@@ -109,11 +109,35 @@ class LocalExecutor:
         pass
 
 
+#: Environment a Ray worker needs from the driver: object-store settings and credentials
+#: (fsspec reads ``FSSPEC_<PROTOCOL>_<KEY>``), Ray's own switches, the project's test hooks.
+FORWARDED_ENV = ("FSSPEC_", "AWS_", "GOOGLE_", "RAY_AUTH_MODE", "CORPUS_", "CRAWL2TOKENS_")
+
+#: Attempts Ray makes after the first when a task's worker dies (tasks are idempotent:
+#: a part is published whole, its done marker last). An exception inside a task is not
+#: retried: it comes back as the task's failure.
+RAY_MAX_RETRIES = 3
+
+
+def _ray_runtime_env(ship_code: bool) -> dict:
+    """What the workers need: the settings above and, on a cluster, this code itself
+    (``py_modules``): workers on other machines need not have the project installed."""
+    env = {k: v for k, v in os.environ.items() if k.startswith(FORWARDED_ENV)}
+    runtime_env: dict[str, Any] = {"env_vars": env} if env else {}
+    if ship_code:
+        import contract
+        import corpus
+
+        runtime_env["py_modules"] = [corpus, contract]
+    return runtime_env
+
+
 class RayExecutor:
     """Tasks as Ray remote functions: an existing cluster (``address``) or a local one.
 
     A local Ray started here gets ``workers`` CPUs (default: all cores) and is shut
-    down by ``close()``; a cluster we merely connected to is left running.
+    down by ``close()``; a cluster we merely connected to is left running. On a cluster
+    the code travels with the job and the data through the output's object store.
     """
 
     name = "ray"
@@ -126,7 +150,8 @@ class RayExecutor:
         self._started_here = False
         if not ray.is_initialized():
             kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=True,
-                                          logging_level=logging.WARNING)
+                                          logging_level=logging.WARNING,
+                                          runtime_env=_ray_runtime_env(bool(address)))
             if address:
                 ray.init(address=address, **kwargs)
             else:
@@ -134,7 +159,8 @@ class RayExecutor:
             self._started_here = True
 
     def map(self, fn: Callable, items: Sequence[tuple]) -> Iterator[tuple[int, Any]]:
-        remote = self.ray.remote(num_cpus=1, max_retries=0)(fn)
+        remote = self.ray.remote(num_cpus=1, max_retries=RAY_MAX_RETRIES,
+                                 retry_exceptions=False)(fn)
         refs = {remote.remote(*args): i for i, args in enumerate(items)}
         pending = list(refs)
         while pending:

@@ -19,13 +19,13 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from . import registry
+from . import fs, registry
 from .manifest import command_line
 from ..crawl.inputs import InputError, is_remote
 from contract.layout import LEGACY, MANIFEST, REJECTED
 
 #: Files every stage writes (relative to its folder); temporaries ``.NAME.tmp-PID`` anywhere.
-COMMON = (MANIFEST, ".parts/_fingerprint", ".parts/*.json", *LEGACY,
+COMMON = (MANIFEST, ".parts/_fingerprint", ".parts/*.json", ".parts/*.attempt-*", *LEGACY,
           "part-*.parquet", f"{REJECTED}/part-*.parquet")
 
 STAGING_SUFFIX = ".new"
@@ -173,7 +173,13 @@ def output_lock(root: str | os.PathLike, command: str = "") -> Iterator[None]:
                   f"({command})\n".encode(), 0)
     _held[key] = [fd, 1]
     try:
-        yield
+        remote = fs.remote_for(str(root))
+        if remote is None:
+            yield
+        else:  # a URL output: its own lock, then the mirror starts as what the URL holds
+            with fs.remote_lock(remote, command, OutputBusy):
+                remote.pull()
+                yield
     finally:
         del _held[key]
         os.close(fd)  # releases the lock; the file stays (removing it would race a waiter)

@@ -13,17 +13,18 @@ import json
 import logging
 import os
 import signal
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Sequence
 
 import pyarrow as pa
 
 from . import config as cfg
-from . import outdir
+from . import fs, outdir
 from contract.atomic import sweep_temporaries
 from .parts import PartWriter
 from .executors import make_executor
@@ -101,7 +102,8 @@ class Stage:
         return cfg.stage_dir(self.config, upstream) if upstream else None
 
     def inputs(self) -> list[str]:
-        """What this stage reads, for the manifest and the fingerprint."""
+        """What this stage reads, for the manifest and the fingerprint (URL outputs:
+        the runner writes mirror paths as URLs)."""
         d = self.input_dir()
         return [str(d)] if d else list(self.config.get("inputs") or [])
 
@@ -138,8 +140,24 @@ def run_task(stage: Stage, task: Task) -> dict:
     """Run one task in whichever process the executor chose, and commit it.
 
     The done marker is written last: a part without one is incomplete and is redone.
+    With a URL output the task first fetches what it reads (this machine may share no
+    disk with the driver), and its files are published by upload, the marker last.
     """
+    remote = fs.remote_for(stage.config)
+    if remote is None:
+        return _run_task(stage, task)
+    fs.hydrate(remote, task, task.id)
+    prefix = remote.rel(stage.dir)
+    before = fs.snapshot(remote.mirror, prefix)
+    result = _run_task(stage, task, remote)
+    fs.publish_new(remote, before, prefix)
+    return result
+
+
+def _run_task(stage: Stage, task: Task, remote: "fs.Remote | None" = None) -> dict:
     start = time.monotonic()
+    attempt = _start_attempt(stage, task, remote)
+    _block_once_hook()
     out = TaskOutput(stage.dir, task)
     try:
         result = stage.process(task, out)
@@ -152,10 +170,52 @@ def run_task(stage: Stage, task: Task) -> dict:
     result["seconds"] = round(time.monotonic() - start, 3)
     for key in ("rejected", "errors"):
         result.setdefault(key, {})
+    if attempt > 1:
+        result["attempt"] = attempt
     check_balance(result, f"{stage.name} {task.id}")
     write_json_atomic(_done_path(stage.dir, task.id), result)
     _kill_hook()
     return result
+
+
+def _start_attempt(stage: Stage, task: Task, remote: "fs.Remote | None") -> int:
+    """On Ray (which retries a task whose worker died) count this task's attempts with a
+    marker each, ``.parts/<task>.attempt-N``: the manifest then says how many retries
+    the stage cost. 0 elsewhere (no marker is written)."""
+    if (stage.config.get("executor") or {}).get("type") != "ray":
+        return 0
+    done = stage.dir / DONE_DIR
+    stem = f"{task.id}.attempt-"
+    if remote is not None:
+        names = [PurePosixPath(r).name for r in remote.listing(remote.rel(done))]
+    else:
+        names = [p.name for p in done.glob(stem + "*")]
+    attempt = 1 + sum(1 for n in names if n.startswith(stem))
+    marker = done / f"{stem}{attempt}"
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.touch()
+    if remote is not None:
+        remote.upload([remote.rel(marker)])
+    return attempt
+
+
+#: Test hook: when set (to a directory), the first task to start (of any run using that
+#: directory) writes its pid to ``<dir>/blocked`` and then blocks until its process is
+#: killed; every other task, its retry included, runs normally.
+BLOCK_ONE_TASK = "CORPUS_TEST_BLOCK_ONE_TASK"
+
+
+def _block_once_hook() -> None:
+    block_dir = os.environ.get(BLOCK_ONE_TASK)
+    if not block_dir:
+        return
+    try:
+        fd = os.open(os.path.join(block_dir, "blocked"), os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    except FileExistsError:
+        return
+    os.write(fd, str(os.getpid()).encode())
+    os.close(fd)
+    threading.Event().wait()
 
 
 #: Test hook: with CRAWL2TOKENS_KILL_AFTER_PARTS=N set, a process that has just committed its
@@ -197,7 +257,22 @@ class RunContext:
 
     def map(self, fn: Callable, items: Sequence[tuple], label: str = "", unit: str = "parts",
             count: Callable[[Any], int] | None = None) -> list:
-        """Run ``fn(*args)`` for every args tuple; results in input order."""
+        """Run ``fn(*args)`` for every args tuple; results in input order. With a URL
+        output, the driver publishes its files first, each call fetches its inputs and
+        publishes what it wrote, and the driver fetches the results after."""
+        remote = fs.remote_for(self.stage.config)
+        if remote is not None:
+            prefix = remote.rel(self.stage.dir)
+            items = [(remote, prefix, fn, *args) for args in items]
+            fn = fs.call_with_remote
+            remote.push()
+        try:
+            return self._map(fn, items, label, unit, count)
+        finally:
+            if remote is not None:
+                remote.pull(prefix)
+
+    def _map(self, fn, items, label, unit, count) -> list:
         results: list = [None] * len(items)
         bar = Progress(label or self.stage.name, len(items), unit=unit, enabled=self.show_progress)
         try:
@@ -220,28 +295,46 @@ def run_stage(stage: Stage, force: bool = False, show_progress: bool = True,
     """
     final = stage.dir
     staging = outdir.staging_dir(final)
+    remote = fs.remote_for(stage.config)
+    if remote is not None:  # e.g. a sample crawl just written: the inputs may be read from the URL
+        with outdir.output_lock(final.parent):
+            remote.push()
     outdir.check_inputs_outside(stage.name, stage.inputs(), [final, staging])
     with outdir.output_lock(final.parent):
-        fp = cfg.fingerprint(stage.fingerprint_source())
-        staged = read_manifest(staging)
-        if staged is not None and staged.get("fingerprint") == fp and not force:
-            log.info("%s: finishing the swap of %s into place", stage.name, staging)
-            outdir.swap_in(staging, final, stage.owns)
-            return staged
-        current = read_manifest(final)
-        if current is not None and current.get("fingerprint") == fp and not force:
-            log.info("%s: up to date (%s); --force redoes it", stage.name, final)
-            return current
-        build = staging if current is not None else final
-        _start_build(stage, build, fp, force)
-        stage.dir = build
+        if remote is None:
+            return _run_stage(stage, final, staging, force, show_progress, executor)
+        remote.push()  # e.g. a sample crawl written since, then what other runs added
+        remote.pull()
         try:
-            manifest = _build(stage, fp, show_progress, executor)
-        finally:
-            stage.dir = final
-        if build != final:
-            outdir.swap_in(staging, final, stage.owns)
-        return manifest
+            return _run_stage(stage, final, staging, force, show_progress, executor)
+        finally:  # what completed is published, the manifest last; then the staging folder
+            remote.push(remote.rel(final))
+            remote.push()
+
+
+def _run_stage(stage: Stage, final: Path, staging: Path, force: bool, show_progress: bool,
+               executor) -> dict:
+    """Resume, rebuild or keep the stage's output (see :func:`run_stage`)."""
+    fp = cfg.fingerprint(fs.public(stage.fingerprint_source(), fs.remote_for(stage.config)))
+    staged = read_manifest(staging)
+    if staged is not None and staged.get("fingerprint") == fp and not force:
+        log.info("%s: finishing the swap of %s into place", stage.name, staging)
+        outdir.swap_in(staging, final, stage.owns)
+        return staged
+    current = read_manifest(final)
+    if current is not None and current.get("fingerprint") == fp and not force:
+        log.info("%s: up to date (%s); --force redoes it", stage.name, final)
+        return current
+    build = staging if current is not None else final
+    _start_build(stage, build, fp, force)
+    stage.dir = build
+    try:
+        manifest = _build(stage, fp, show_progress, executor)
+    finally:
+        stage.dir = final
+    if build != final:
+        outdir.swap_in(staging, final, stage.owns)
+    return manifest
 
 
 def _start_build(stage: Stage, build: Path, fp: str, force: bool) -> None:
@@ -277,9 +370,12 @@ def _build(stage: Stage, fp: str, show_progress: bool, executor) -> dict:
     own_executor = executor is None
     executor = executor or make_executor(stage.config)
     run = RunContext(stage, executor, show_progress)
+    remote = fs.remote_for(stage.config)
     failures: list[str] = []
     try:
         stage.prepare(run)
+        if remote is not None:  # the workers fetch what prepare wrote
+            remote.push()
         bar = Progress(stage.name, len(pending), unit=stage.unit, enabled=show_progress)
         try:
             for _, res in executor.map(_call_task, [(stage, t) for t in pending]):
@@ -290,6 +386,8 @@ def _build(stage: Stage, fp: str, show_progress: bool, executor) -> dict:
                 bar.update(int(res.get("in", 0)))
         finally:
             bar.close()
+            if remote is not None:  # the parts and markers the workers published
+                remote.pull(remote.rel(stage.dir))
         if failures:
             raise StageError(f"{stage.name}: {len(failures)} task(s) failed; completed parts are "
                              f"kept, re-run to resume.\n" + "\n".join(failures[:10]))
@@ -315,10 +413,12 @@ def _build(stage: Stage, fp: str, show_progress: bool, executor) -> dict:
         "command": command_line(),
         "config": stage.params,
         "executor": {"type": getattr(executor, "name", "?"), "workers": executor.workers},
-        "inputs": stage.inputs(),
+        "inputs": fs.public(stage.inputs(), remote),
         "outputs": outputs,
         "counts": counts,
-        "faults": faults,
+        "faults": fs.public(faults, remote),
+        **({"retries": sum(max(0, r.get("attempt", 1) - 1) for r in results)}
+           if (stage.config.get("executor") or {}).get("type") == "ray" else {}),
         "started": started.isoformat(),
         "duration_s": round(time.monotonic() - t0, 3),
         "versions": package_versions(),

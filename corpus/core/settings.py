@@ -64,7 +64,7 @@ SCHEMA = Section({
     "name": string("pipeline"),
     "inputs": Key([], "a path, glob or URL, or a list of them",
                   lambda v: v is None or (isinstance(v, str) and v != "") or is_str_list(v)),
-    "output": Key("out", "a directory path", lambda v: isinstance(v, str) and v != ""),
+    "output": Key("out", "a directory path or a URL (s3://bucket/prefix)", lambda v: isinstance(v, str) and v != ""),
     "tolerate_failures": boolean(False),
     "executor": Section({
         "type": one_of("local", ("local", "ray")),

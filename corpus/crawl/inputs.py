@@ -231,9 +231,9 @@ def open_input(source: str, block_size: int = 1 << 20,
         return open(local_path(source), "rb")
     import fsspec  # heavy: loaded only for remote inputs
 
-    try:
-        return fsspec.open(source, "rb", block_size=block_size,
-                           **_http_options(source, timeout)).open()
+    try:  # block_size is an option of the open file (s3fs takes no such filesystem option)
+        fs, path = fsspec.core.url_to_fs(source, **_http_options(source, timeout))
+        return fs.open(path, "rb", block_size=block_size)
     except Exception as err:
         raise _remote_error(source, err, timeout) from err
 

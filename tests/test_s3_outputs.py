@@ -1,0 +1,106 @@
+"""`output: s3://...`: the whole sample pipeline writes to an S3 server (moto, on 127.0.0.1)
+with the local executor and with Ray; the rows are those of a local run, and nothing is
+left on local disk."""
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from contract.layout import MANIFEST
+from s3_server import (BUCKET, PAGES, ROOT, assert_same_rows, corpus, filesystem, free_port,
+                       s3_env, start_moto)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory):
+    """A moto S3 server on a free loopback port with one bucket: (endpoint, env, fs)."""
+    port = free_port()
+    proc = start_moto("127.0.0.1", port)
+    endpoint = f"http://127.0.0.1:{port}"
+    fs = filesystem(endpoint)
+    fs.mkdir(BUCKET)
+    try:
+        yield endpoint, s3_env(endpoint), fs
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("local") / "out"
+    res = corpus(["run", str(ROOT / "pipelines/sample.yaml"), "--output", str(out), "--set",
+                  f"sample.pages={PAGES}", "--workers", "2", "--quiet"], {}, ROOT)
+    assert res.returncode == 0, res.stderr
+    return out
+
+
+def _run_on_s3(s3, tmp_path, url: str, *extra: str):
+    """`corpus run` with its own empty cwd and TMPDIR, so what it leaves is visible."""
+    _, env, _ = s3
+    cwd = tmp_path / "cwd"
+    cwd.mkdir(parents=True)
+    tmp = Path(tempfile.mkdtemp(prefix="c2t-", dir="/tmp"))  # short: Ray's socket paths
+    try:
+        res = corpus(["run", str(ROOT / "pipelines/sample.yaml"), "--output", url, "--set",
+                      f"sample.pages={PAGES}", "--workers", "2", "--quiet", *extra],
+                     {**env, "TMPDIR": str(tmp)}, cwd)
+        assert res.returncode == 0, res.stderr
+        assert not any(cwd.iterdir()), f"wrote into the working directory: {list(cwd.iterdir())}"
+        left = [p for p in tmp.iterdir() if p.name.startswith("crawl2tokens-")]
+        assert not left, f"the local mirror outlived the run: {left}"
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return res
+
+
+def test_local_executor_writes_the_same_rows_to_s3(s3, local_run, tmp_path):
+    _, env, fs = s3
+    url = f"s3://{BUCKET}/local-executor"
+    res = _run_on_s3(s3, tmp_path, url)
+    assert f"output in {url}" in res.stdout
+    assert_same_rows(local_run, fs, url)
+    manifest = json.loads(fs.cat_file(f"{BUCKET}/local-executor/extract/{MANIFEST}"))
+    assert all(i.startswith(url) for i in manifest["inputs"]), manifest["inputs"]
+    assert not fs.exists(f"{BUCKET}/local-executor/.lock")
+    assert not fs.exists(f"{BUCKET}/local-executor/shards/parts")  # removed by tokenize, there too
+
+    # a second run finds every stage complete on the store and redoes nothing
+    again = _run_on_s3(s3, tmp_path / "again", url)
+    assert "up to date" in again.stderr or again.stderr.count("resuming") == 0
+    assert json.loads(fs.cat_file(f"{BUCKET}/local-executor/extract/{MANIFEST}")) == manifest
+
+
+def test_ray_executor_writes_the_same_rows_to_s3(s3, local_run, tmp_path):
+    _, env, fs = s3
+    url = f"s3://{BUCKET}/ray-executor"
+    _run_on_s3(s3, tmp_path, url, "--executor", "ray")
+    assert_same_rows(local_run, fs, url)
+    manifest = json.loads(fs.cat_file(f"{BUCKET}/ray-executor/filter/{MANIFEST}"))
+    assert manifest["executor"]["type"] == "ray" and manifest["retries"] == 0
+
+
+def test_output_in_use_on_s3_is_refused(s3, tmp_path):
+    _, env, fs = s3
+    fs.pipe_file(f"{BUCKET}/busy/.lock", b"pid 1 on elsewhere since then (corpus run)\n")
+    res = corpus(["extract", str(ROOT / "pipelines/sample.yaml"), "--output", f"s3://{BUCKET}/busy",
+                  "--set", f"sample.pages={PAGES}", "--quiet"], env, tmp_path)
+    assert res.returncode == 2
+    assert "s3://corpus-test/busy is in use by pid 1 on elsewhere" in res.stderr
+    assert "Traceback" not in res.stderr
+    assert fs.find(f"{BUCKET}/busy") == [f"{BUCKET}/busy/.lock"]
+
+
+def test_unwritable_s3_output_is_one_line_exit_2(s3, tmp_path):
+    _, env, _ = s3
+    res = corpus(["extract", str(ROOT / "pipelines/sample.yaml"), "--output",
+                  "s3://no-such-bucket/x", "--quiet"], env, tmp_path)
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.startswith("error: output: output s3://no-such-bucket/x: cannot write")
+    assert len(res.stderr.strip().splitlines()) == 1
