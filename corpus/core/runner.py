@@ -5,7 +5,7 @@ A stage subclasses :class:`Stage` and says three things: which tasks there are
 part files through :class:`TaskOutput`), and optionally a global step before
 (``prepare``) or after (``finish``) the map. The runner does the rest: skips parts
 already complete, commits each part atomically (files first, then a done marker),
-shows progress, sums the counts, checks that they balance, writes ``_manifest.json``.
+shows progress, sums the counts, checks that they balance, writes ``.manifest.json``.
 """
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ class TaskOutput:
         return self._writers[subdir]
 
     def commit(self) -> dict[str, int]:
-        # the manifest names outputs by kind ("_rejected/" holds the "rejected" rows)
+        # the manifest names outputs by kind ("__rejected/" holds the "rejected" rows)
         return {(name or "kept").lstrip("_"): w.close() for name, w in self._writers.items()}
 
     def abort(self) -> None:
@@ -86,7 +86,7 @@ class Stage:
     upstream: str | None = None    # whose output it reads unless ``input_stage`` says (None: inputs)
     schema = Section({})           # its settings (corpus.core.settings)
     owns: tuple[str, ...] = ()     # files it writes besides outdir.COMMON (the rest is not its)
-    holds_documents = True         # its parts are documents, kept and _rejected/ (stats counts them)
+    holds_documents = True         # its parts are documents, kept and __rejected/ (stats counts them)
     unit = "docs"
 
     def __init__(self, config: dict):
