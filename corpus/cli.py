@@ -26,6 +26,7 @@ from .core import registry
 from .core.manifest import BalanceError
 from .core.outdir import OutputBusy, output_lock
 from .core.runner import StageError, run_stage
+from .crawl import readers
 from .crawl.inputs import InputError
 from .sample.cli import ensure_sample_crawl
 
@@ -93,20 +94,23 @@ def print_summary(manifest: dict) -> None:
     print(f"[{manifest['stage']}] output: {manifest.get('output_dir', '')}")
 
 
-def run_stages(config: dict, names: list[str], force: bool = False, quiet: bool = False) -> list[dict]:
-    """Run the named stages in order and return their manifests; the output root stays
-    locked for the whole run, so another run cannot slip in between two stages."""
+def run_stages(config: dict, names: list[str], force: bool = False, quiet: bool = False,
+               first: list | None = None) -> list[dict]:
+    """Run the ``first`` stage objects (the ``read`` step), then the named stages, in order,
+    and return their manifests; the output root stays locked for the whole run, so another
+    run cannot slip in between two stages."""
     manifests = []
     with output_lock(config["output"]):
         if any(n == "extract" for n in names):
             ensure_sample(config)
-        for name in names:
-            stage = registry.stage_class(name)(config)
+        for stage in list(first or []) + names:
+            name = stage if isinstance(stage, str) else stage.name
+            stage = registry.stage_class(name)(config) if isinstance(stage, str) else stage
             manifest = run_stage(stage, force=force, show_progress=not quiet)
             manifest["output_dir"] = str(stage.dir)
             print_summary(manifest)
             manifests.append(manifest)
-            if name == "extract" and manifest["counts"]["kept"] == 0:
+            if name in ("extract", "read") and manifest["counts"]["kept"] == 0:
                 raise_no_documents(manifest)
     return manifests
 
@@ -130,6 +134,25 @@ def ensure_sample(config: dict) -> None:
     ensure_sample_crawl(sample)
 
 
+def entry_stages(config: dict, command: str, names: list[str],
+                 flag_inputs: list[str] | None) -> tuple[list, list[str]]:
+    """``([read step], stages from the entry on)`` when documents from outside enter the
+    pipeline (corpus/crawl/readers.py), else ``([], names)``. The inputs and their columns
+    are checked here, before anything runs (ConfigError: exit 2; InputError: exit 3)."""
+    entry = readers.entry_point(config, command, registry.names())
+    if entry is None:
+        return [], names
+    stage, inputs = entry
+    config["inputs"] = list(flag_inputs or inputs)
+    config.pop("sample", None)
+    config["reader"] = readers.READER.read(config.get("reader"), "reader")
+    reader = readers.read_stage(config)
+    config["entry"] = {"stage": stage, "dir": str(reader.dir)}
+    reader.check()
+    order = registry.names()
+    return [reader], (order[order.index(stage):] if command == "run" else [stage])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -151,9 +174,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.inputs:  # the user named the crawl: don't generate the pipeline's sample one
         config.pop("sample", None)
     names = registry.names() if args.command == "run" else [args.command]
+    try:
+        first, names = entry_stages(config, args.command, names, args.inputs)
+    except cfg.ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_SETTINGS
+    except InputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_INPUT_FAULTS
     t0 = time.monotonic()
     try:
-        manifests = run_stages(config, names, force=args.force, quiet=args.quiet)
+        manifests = run_stages(config, names, force=args.force, quiet=args.quiet, first=first)
     except OutputBusy as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -96,7 +96,11 @@ class Stage:
 
     # --- what a stage defines -------------------------------------------------------
     def input_dir(self) -> Path | None:
-        """The upstream stage's directory (None for a stage reading the raw inputs)."""
+        """The upstream stage's directory (None for a stage reading the raw inputs); the
+        ``read`` step's folder for the stage where documents from outside enter."""
+        entry = self.config.get("entry") or {}
+        if entry.get("stage") == self.name:  # set by the CLI (corpus.crawl.readers.entry_point)
+            return Path(entry["dir"])
         upstream = self.params.get("input_stage", self.upstream)
         return cfg.stage_dir(self.config, upstream) if upstream else None
 
