@@ -78,6 +78,7 @@ EXTRA_COMMANDS = {
     "sample": "corpus.sample.cli",
     "show": "corpus.show",
     "quality-train": "corpus.stages.filter.quality_train",
+    "export": "corpus.export",
 }
 
 
