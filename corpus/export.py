@@ -168,7 +168,10 @@ def export_megatron(shards: Path, to: Path, force: bool) -> list[Path]:
 
 def export_hf(shards: Path, to: Path, force: bool) -> list[Path]:
     """An HF ``DatasetDict`` folder; built through a cache beside it (memory stays bounded)."""
-    import datasets
+    try:
+        import datasets
+    except ImportError:
+        raise ExportError("--format hf needs HF datasets: pip install 'crawl2tokens[hf]'", EXIT_BAD_SETTINGS) from None
 
     splits, _ = _shard_paths(shards)
     _refuse_existing([to / "dataset_dict.json"], force)

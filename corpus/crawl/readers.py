@@ -147,7 +147,10 @@ def parquet_rows(source: str, columns: list[str]) -> Iterator[tuple[int, Any]]:
 def hf_dataset(source: str, split: str):
     """A dataset saved with ``save_to_disk`` (a Dataset or a DatasetDict: ``split``), else
     ``load_dataset(source, split=split)`` (offline: from the HF cache)."""
-    import datasets
+    try:
+        import datasets
+    except ImportError:
+        raise InputError("input_format hf needs HF datasets: pip install 'crawl2tokens[hf]'") from None
 
     if os.path.isdir(source) and any(os.path.exists(os.path.join(source, f))
                                      for f in ("dataset_info.json", "state.json", "dataset_dict.json")):
