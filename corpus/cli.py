@@ -29,6 +29,7 @@ from .core import config as cfg
 from .core import registry
 from .core.manifest import BalanceError
 from .core.outdir import OutputBusy, output_lock
+from .core.resources import lid_model_path
 from .core.runner import StageError, run_stage
 from .crawl import readers
 from .crawl.inputs import InputError
@@ -181,8 +182,6 @@ def entry_stages(config: dict, command: str, names: list[str],
 def missing_lid_model_ok(config: dict) -> bool:
     """The filter needs the language-id model: without it, one line saying how to get it
     (before anything runs) rather than a failed stage."""
-    from .core.resources import lid_model_path
-
     if ((cfg.stage_params(config, "filter").get("language") or {}).get("model")):
         return True  # a model of the pipeline's own: the filter checks it
     try:

@@ -37,6 +37,9 @@ from contract.atomic import tmp_name
 from contract.layout import MANIFEST
 from contract.shards import ShardsError, read_manifest
 
+from .core import registry
+from .core.parts import document_parts
+
 TOKEN_FORMATS = ("nanogpt", "megatron", "hf")
 DOC_FORMATS = ("jsonl", "parquet")
 SPLITS = {"train": "train", "val": "validation"}  # our split names -> HF's
@@ -66,8 +69,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def stage_folder(out: Path, stage: str | None, fmt: str) -> Path:
     """The stage folder to export: OUT itself when it holds a manifest, else OUT/<stage folder>."""
-    from .core import registry
-
     if not out.is_dir():
         raise ExportError(f"{out}: no such folder")
     if (out / MANIFEST).exists() and stage is None:
@@ -169,7 +170,7 @@ def export_megatron(shards: Path, to: Path, force: bool) -> list[Path]:
 def export_hf(shards: Path, to: Path, force: bool) -> list[Path]:
     """An HF ``DatasetDict`` folder; built through a cache beside it (memory stays bounded)."""
     try:
-        import datasets
+        import datasets  # optional: the hf extra
     except ImportError:
         raise ExportError("--format hf needs HF datasets: pip install 'crawl2tokens[hf]'", EXIT_BAD_SETTINGS) from None
 
@@ -199,8 +200,6 @@ def _json_value(v):
 
 
 def export_documents(stage: Path, to: Path, fmt: str, force: bool) -> list[Path]:
-    from .core.parts import document_parts
-
     if (stage / MANIFEST).exists() and "splits" in json.loads((stage / MANIFEST).read_text()):
         raise ExportError(f"{stage}: token shards; export them with --format nanogpt|megatron|hf",
                           EXIT_BAD_SETTINGS)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from contract.settings import ConfigError
 
@@ -60,8 +61,6 @@ class ReadStage(runner.Stage):
             if fmt == "jsonl":
                 continue
             if fmt == "parquet":
-                import pyarrow.parquet as pq
-
                 try:
                     with open_file(src) as fh:
                         names = pq.ParquetFile(fh).schema_arrow.names

@@ -104,7 +104,7 @@ def _remote(pattern: str) -> list[str]:
 
 def open_file(source: str):
     """A binary stream, decompressed by suffix (.gz, .zst, ...), local or fsspec."""
-    import fsspec  # fsspec handles local paths and every compression the same way
+    import fsspec  # heavy: only when documents are read (it handles local, remote and compressed files alike)
 
     return fsspec.open(source, "rb", compression="infer").open()
 
@@ -132,7 +132,7 @@ def jsonl_rows(source: str) -> Iterator[tuple[int, Any]]:
 
 
 def parquet_rows(source: str, columns: list[str]) -> Iterator[tuple[int, Any]]:
-    import pyarrow.parquet as pq
+    import pyarrow.parquet as pq  # heavy: the settings import this module on every command
 
     with open_file(source) as fh:
         pf = pq.ParquetFile(fh)
@@ -148,7 +148,7 @@ def hf_dataset(source: str, split: str):
     """A dataset saved with ``save_to_disk`` (a Dataset or a DatasetDict: ``split``), else
     ``load_dataset(source, split=split)`` (offline: from the HF cache)."""
     try:
-        import datasets
+        import datasets  # optional: the hf extra
     except ImportError:
         raise InputError("input_format hf needs HF datasets: pip install 'crawl2tokens[hf]'") from None
 
@@ -190,7 +190,7 @@ def _date(value: Any) -> dt.datetime | None:
 
 def to_document(row: Any, source: str, index: int, cols: dict) -> dict:
     """One input row as a document of the stage contract, or :class:`BadRow`."""
-    from ..core.parts import url_domain
+    from ..core.parts import url_domain  # cycle: core imports the settings, which import this module
 
     if isinstance(row, BadRow):
         raise row
@@ -225,7 +225,7 @@ def to_document(row: Any, source: str, index: int, cols: dict) -> dict:
 
 def read_stage(config: dict):
     """The ``read`` step for ``config`` (its ``inputs``, ``input_format`` and ``reader``)."""
-    from .read_stage import ReadStage  # the runner imports the settings, which import this module
+    from .read_stage import ReadStage  # cycle: the runner imports the settings, which import this module
 
     return ReadStage(config)
 
