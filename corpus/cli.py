@@ -1,8 +1,11 @@
 """`corpus`: the command line of the data toolkit.
 
     corpus run PIPELINE.yaml                 every registered stage, in order
+    corpus run --sample                      the built-in sample pipeline, into ./out/sample
     corpus STAGE PIPELINE.yaml [flags]       one stage (each registered stage is a command below)
     corpus sample OUT_DIR                    write the embedded sample crawl
+    corpus export OUT --format FORMAT        nanogpt | megatron | hf | jsonl | parquet
+    corpus setup                             fetch the language-id model the filter needs
     corpus show ID --in DIR [--raw]          one document, or its original WARC record
 
 Common flags: --input (repeatable), --output, --workers, --executor, --ray-address,
@@ -20,19 +23,37 @@ import json
 import logging
 import sys
 import time
+from pathlib import Path
 
 from .core import config as cfg
 from .core import registry
 from .core.manifest import BalanceError
 from .core import fs
 from .core.outdir import OutputBusy, output_lock
+from .core.resources import lid_model_path
 from .core.runner import StageError, run_stage
+from .crawl import readers
 from .crawl.inputs import InputError
 from .sample.cli import ensure_sample_crawl
 
 log = logging.getLogger("corpus")
 
-DEFAULT_PIPELINE = "pipelines/sample.yaml"
+#: The pipelines that come with the package (``corpus/pipelines/*.yaml``; ``pipelines/`` in a
+#: checkout links there): a name (``sample``) or its old relative path works from any folder.
+BUILTIN_PIPELINES = Path(__file__).resolve().parent / "pipelines"
+DEFAULT_PIPELINE = "sample"
+
+
+def pipeline_path(arg: str) -> str:
+    """``arg`` when it is a file; else the built-in pipeline it names (``sample``,
+    ``sample.yaml``, ``pipelines/sample.yaml``), else ``arg`` (the loader names it missing)."""
+    if Path(arg).exists():
+        return arg
+    name = Path(arg).name
+    builtin = BUILTIN_PIPELINES / (name if name.endswith((".yaml", ".yml")) else f"{name}.yaml")
+    if builtin.is_file() and arg in (builtin.stem, builtin.name, f"pipelines/{builtin.name}"):
+        return str(builtin)
+    return arg
 
 #: Exit status for an input that matches nothing (always), or when a stage finished but some
 #: input could not be read (unless --tolerate-failures).
@@ -43,7 +64,11 @@ EXIT_BAD_SETTINGS = 2
 
 def _pipeline_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("pipeline", nargs="?", default=DEFAULT_PIPELINE,
-                   help=f"pipeline YAML (default {DEFAULT_PIPELINE}); `stats` also takes an output directory")
+                   help="pipeline YAML, or the name of a built-in one: "
+                        + ", ".join(sorted(f.stem for f in BUILTIN_PIPELINES.glob("*.yaml")))
+                        + f" (default {DEFAULT_PIPELINE}); `stats` also takes an output directory")
+    p.add_argument("--sample", action="store_true",
+                   help="the built-in sample pipeline (its crawl and output under ./out/sample)")
     p.add_argument("--input", action="append", dest="inputs", metavar="PATH_OR_URL",
                    help="input file, glob, URL or Common Crawl paths file (repeatable; replaces the YAML's inputs)")
     p.add_argument("--output", help="output directory (replaces the YAML's output)")
@@ -78,6 +103,8 @@ EXTRA_COMMANDS = {
     "sample": "corpus.sample.cli",
     "show": "corpus.show",
     "quality-train": "corpus.stages.filter.quality_train",
+    "export": "corpus.export",
+    "setup": "corpus.setup",
 }
 
 
@@ -94,20 +121,23 @@ def print_summary(manifest: dict) -> None:
     print(f"[{manifest['stage']}] output: {manifest.get('output_dir', '')}")
 
 
-def run_stages(config: dict, names: list[str], force: bool = False, quiet: bool = False) -> list[dict]:
-    """Run the named stages in order and return their manifests; the output root stays
-    locked for the whole run, so another run cannot slip in between two stages."""
+def run_stages(config: dict, names: list[str], force: bool = False, quiet: bool = False,
+               first: list | None = None) -> list[dict]:
+    """Run the ``first`` stage objects (the ``read`` step), then the named stages, in order,
+    and return their manifests; the output root stays locked for the whole run, so another
+    run cannot slip in between two stages."""
     manifests = []
     with output_lock(config["output"]):
         if any(n == "extract" for n in names):
             ensure_sample(config)
-        for name in names:
-            stage = registry.stage_class(name)(config)
+        for stage in list(first or []) + names:
+            name = stage if isinstance(stage, str) else stage.name
+            stage = registry.stage_class(name)(config) if isinstance(stage, str) else stage
             manifest = run_stage(stage, force=force, show_progress=not quiet)
             manifest["output_dir"] = fs.public(str(stage.dir), fs.remote_for(config))
             print_summary(manifest)
             manifests.append(manifest)
-            if name == "extract" and manifest["counts"]["kept"] == 0:
+            if name in ("extract", "read") and manifest["counts"]["kept"] == 0:
                 raise_no_documents(manifest)
     return manifests
 
@@ -131,6 +161,38 @@ def ensure_sample(config: dict) -> None:
     ensure_sample_crawl(sample)
 
 
+def entry_stages(config: dict, command: str, names: list[str],
+                 flag_inputs: list[str] | None) -> tuple[list, list[str]]:
+    """``([read step], stages from the entry on)`` when documents from outside enter the
+    pipeline (corpus/crawl/readers.py), else ``([], names)``. The inputs and their columns
+    are checked here, before anything runs (ConfigError: exit 2; InputError: exit 3)."""
+    entry = readers.entry_point(config, command, registry.names())
+    if entry is None:
+        return [], names
+    stage, inputs = entry
+    config["inputs"] = list(flag_inputs or inputs)
+    config.pop("sample", None)
+    config["reader"] = readers.READER.read(config.get("reader"), "reader")
+    reader = readers.read_stage(config)
+    config["entry"] = {"stage": stage, "dir": str(reader.dir)}
+    reader.check()
+    order = registry.names()
+    return [reader], (order[order.index(stage):] if command == "run" else [stage])
+
+
+def missing_lid_model_ok(config: dict) -> bool:
+    """The filter needs the language-id model: without it, one line saying how to get it
+    (before anything runs) rather than a failed stage."""
+    if ((cfg.stage_params(config, "filter").get("language") or {}).get("model")):
+        return True  # a model of the pipeline's own: the filter checks it
+    try:
+        lid_model_path()
+    except FileNotFoundError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return False
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -138,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
     if args.command in EXTRA_COMMANDS:
         return importlib.import_module(EXTRA_COMMANDS[args.command]).main(args) or 0
+    args.pipeline = pipeline_path(DEFAULT_PIPELINE if args.sample else args.pipeline)
     if args.command == "stats":  # takes a pipeline YAML or any output directory
         from .stages.stats.stage import cli_main  # heavy: pyarrow.compute loads only for `stats`
         return cli_main(args)
@@ -152,9 +215,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.inputs:  # the user named the crawl: don't generate the pipeline's sample one
         config.pop("sample", None)
     names = registry.names() if args.command == "run" else [args.command]
+    try:
+        first, names = entry_stages(config, args.command, names, args.inputs)
+    except cfg.ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_SETTINGS
+    except InputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_INPUT_FAULTS
+    if "filter" in names and not missing_lid_model_ok(config):
+        return EXIT_INPUT_FAULTS
     t0 = time.monotonic()
     try:
-        manifests = run_stages(config, names, force=args.force, quiet=args.quiet)
+        manifests = run_stages(config, names, force=args.force, quiet=args.quiet, first=first)
     except OutputBusy as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -13,6 +13,7 @@ from corpus.core.config import load_pipeline
 from corpus.core.parts import BASE_SCHEMA, rejected_schema
 from corpus.core.runner import Stage, Task
 from corpus.core.settings import Key, Section, integer
+from contract.layout import REJECTED
 
 
 def _task_numbers(v) -> bool:
@@ -38,7 +39,7 @@ class CountingStage(Stage):
         if i in self.params.get("fail", []):
             raise ValueError(f"task {i} was told to fail")
         kept = out.writer(BASE_SCHEMA)
-        rejected = out.writer(rejected_schema(BASE_SCHEMA), "_rejected")
+        rejected = out.writer(rejected_schema(BASE_SCHEMA), REJECTED)
         rows = int(self.params.get("rows", 9))
         for j in range(rows):
             row = dict(id=f"doc-{i}-{j}", url=f"https://example.org/{i}/{j}", domain="example.org",

@@ -13,6 +13,7 @@ import pytest
 from corpus.stages import tokenize as corpus_tokenize
 from corpus.stages.tokenizer import special_ids, train_sentencepiece
 from tokenize_fixtures import make_text
+from contract.layout import MANIFEST
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -109,13 +110,13 @@ def test_shards_manifest_checks_the_tokenizer(model, tmp_path):
     shards.mkdir()
     manifest = {"tokenizer": {"path": str(model), "sha256": file_sha256(model), "vocab_size": 1024},
                 "splits": {"train": {"shards": [{"path": "train/part-00000.parquet"}]}}}
-    (shards / "_manifest.json").write_text(json.dumps(manifest))
+    (shards / MANIFEST).write_text(json.dumps(manifest))
     assert Tokenizer.from_shards(shards).vocab_size == 1024
     assert read_manifest(shards).shard_paths("train") == [shards / "train/part-00000.parquet"]
     with pytest.raises(ShardsError, match="split 'val' has no shards"):
         read_manifest(shards).split("val")
     manifest["tokenizer"]["sha256"] = "0" * 64
-    (shards / "_manifest.json").write_text(json.dumps(manifest))
+    (shards / MANIFEST).write_text(json.dumps(manifest))
     with pytest.raises(ShardsError, match="sha256 differs"):
         Tokenizer.from_shards(shards)
 

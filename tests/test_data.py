@@ -9,6 +9,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import torch
+from contract.layout import MANIFEST
 
 sys.path.insert(0, str(Path(__file__).parent))
 from train_fixtures import write_shards  # noqa: E402
@@ -130,7 +131,7 @@ def test_unigram_baseline_is_a_plausible_entropy(shards):
 
 
 def test_bad_shards_give_clear_errors(tmp_path, shards):
-    with pytest.raises(DataError, match="_manifest.json"):
+    with pytest.raises(DataError, match=MANIFEST):
         TokenLoader(tmp_path, prefetch=0)
     with pytest.raises(DataError, match="no shards"):
         Split(shards, "test")
@@ -194,7 +195,7 @@ def _numbered_shards(root: Path, lengths) -> Path:
                                        ("n_tokens", pa.int32())]))
     pq.write_table(table, root / "train" / "part-00000.parquet", row_group_size=8)
     total = sum(len(d) for d in docs)
-    (root / "_manifest.json").write_text(json.dumps({"stage": "tokenize", "splits": {"train": {
+    (root / MANIFEST).write_text(json.dumps({"stage": "tokenize", "splits": {"train": {
         "documents": len(docs), "tokens": total,
         "shards": [{"path": "train/part-00000.parquet", "documents": len(docs), "tokens": total}]}}}))
     return root

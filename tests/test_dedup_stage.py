@@ -15,6 +15,7 @@ from corpus.core.config import load_pipeline
 from corpus.core.parts import list_parts, read_table
 from corpus.core.runner import run_stage
 from dedup_corpus import make_corpus, write_parts
+from contract.layout import REJECTED
 
 
 def run_dedup(out: Path, workers: int = 1, executor: str = "local", **params) -> dict:
@@ -28,7 +29,7 @@ def run_dedup(out: Path, workers: int = 1, executor: str = "local", **params) ->
 def digest(stage_dir: Path) -> str:
     """Hash of every output row (kept and rejected), part by part."""
     h = hashlib.sha256()
-    for sub in ("", "_rejected"):
+    for sub in ("", REJECTED):
         for p in list_parts(stage_dir / sub):
             h.update(p.name.encode())
             h.update(json.dumps(pq.read_table(p).to_pylist(), default=str).encode())
@@ -53,7 +54,7 @@ def deduped(corpus):
 def test_every_planted_duplicate_is_removed_with_its_reason(deduped):
     out, rows, truth, manifest = deduped
     kept = read_table(out / "dedup").to_pylist()
-    rejected = read_table(out / "dedup" / "_rejected").to_pylist()
+    rejected = read_table(out / "dedup" / REJECTED).to_pylist()
     c = manifest["counts"]
     assert c["in"] == len(rows) == c["kept"] + sum(c["rejected"].values())
     expected = {"near": "minhash_duplicate", "exact": "exact_duplicate", "url": "url_duplicate"}
@@ -111,7 +112,7 @@ def test_incremental_dedup_removes_exactly_the_documents_already_there(deduped, 
     crawl2 = tmp_path / "crawl2"
     write_parts(fresh + again, crawl2 / "extract", parts=2)
     manifest = run_dedup(crawl2, against=str(out / "dedup"))
-    rejected = read_table(crawl2 / "dedup" / "_rejected").to_pylist()
+    rejected = read_table(crawl2 / "dedup" / REJECTED).to_pylist()
     assert {r["id"] for r in rejected} == {r["id"] for r in again}
     old_kept = set(read_table(out / "dedup", ["id"])["id"].to_pylist())
     assert {r["dup_of"] for r in rejected} <= old_kept
@@ -135,7 +136,7 @@ def test_decontamination_removes_or_flags(corpus, tmp_path):
         out = tmp_path / action
         write_parts(rows, out / "extract")
         run_dedup(out, decontaminate={"eval_sets": [str(evals)], "action": action})
-        rejected = read_table(out / "dedup" / "_rejected").to_pylist()
+        rejected = read_table(out / "dedup" / REJECTED).to_pylist()
         contaminated = [r for r in rejected if r["reason"] == "contaminated"]
         if action == "remove":
             assert [r["id"] for r in contaminated] == [victim["id"]]
@@ -156,7 +157,7 @@ def test_reads_language_partitioned_input(deduped, tmp_path):
     assert len(list_parts(tmp_path / "dedup")) == 3
 
     def outcome(d):
-        return {(r["id"], r["reason"], r["dup_of"]) for r in read_table(d / "_rejected").to_pylist()}
+        return {(r["id"], r["reason"], r["dup_of"]) for r in read_table(d / REJECTED).to_pylist()}
 
     assert outcome(tmp_path / "dedup") == outcome(out / "dedup")
 
@@ -199,7 +200,7 @@ def test_sample_near_duplicates_found_with_high_recall_and_precision(sample_pipe
     inputs = read_table(out / "filter", ["id", "text"]).to_pylist()
     text = {r["id"]: r["text"] for r in inputs}
     kept = read_table(out / "dedup", ["id", "cluster"]).to_pylist()
-    rejected = read_table(out / "dedup" / "_rejected", ["id", "cluster", "reason", "dup_of"]).to_pylist()
+    rejected = read_table(out / "dedup" / REJECTED, ["id", "cluster", "reason", "dup_of"]).to_pylist()
     cluster = {r["id"]: r["cluster"] for r in kept + rejected}
     true_cluster = {i: pages[i]["cluster"] for i in text}
     members: dict[int, list[str]] = {}

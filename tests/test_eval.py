@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 import torch.nn.functional as F
+from contract.layout import MANIFEST
 
 sys.path.insert(0, str(Path(__file__).parent))
 from train_fixtures import write_shards  # noqa: E402
@@ -50,7 +51,7 @@ def ckpt(tmp_path_factory, shards) -> Path:
 
 def val_documents(shards: Path) -> list[np.ndarray]:
     """The val documents in manifest order, read straight from the Parquet files."""
-    manifest = json.loads((shards / "_manifest.json").read_text())
+    manifest = json.loads((shards / MANIFEST).read_text())
     docs = []
     for part in manifest["splits"]["val"]["shards"]:
         docs += [np.asarray(t, dtype=np.int64) for t in pq.read_table(shards / part["path"])["tokens"].to_pylist()]

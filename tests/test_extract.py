@@ -17,6 +17,7 @@ from corpus.core.parts import list_parts, read_table
 from corpus.stages.extract.stage import ExtractStage
 from corpus.core.runner import run_stage
 from corpus.crawl.split import RawRecord, iter_gzip_records
+from contract.layout import REJECTED
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -97,7 +98,7 @@ def test_realweb_f1_and_nothing_lost(real_data, tmp_path):
     assert m["counts"]["in"] == len(truth) == 488 and balanced(m)
     assert not m["faults"]
     kept = read_table(tmp_path / "extract", columns=["url"]).column("url").to_pylist()
-    rejected = read_table(tmp_path / "extract" / "_rejected", columns=["url", "reason"]).to_pylist()
+    rejected = read_table(tmp_path / "extract" / REJECTED, columns=["url", "reason"]).to_pylist()
     assert set(kept) | {r["url"] for r in rejected} == set(truth)
     assert all(r["reason"] for r in rejected)
 
@@ -114,7 +115,7 @@ def test_same_parts_for_any_worker_count(realweb_slice, tmp_path):
     assert a["counts"] == b["counts"] and a["counts"]["in"] == 24
     # each record is read exactly once, whatever range it straddles
     docs = read_table(tmp_path / "a" / "extract", columns=["id", "offset"]).to_pylist()
-    rej = read_table(tmp_path / "a" / "extract" / "_rejected", columns=["id", "offset"]).to_pylist()
+    rej = read_table(tmp_path / "a" / "extract" / REJECTED, columns=["id", "offset"]).to_pylist()
     assert len({d["id"] for d in docs + rej}) == 24
     # provenance: offset/length give back the very record
     from corpus.show import raw_record
@@ -146,7 +147,7 @@ def test_real_dolma_whirlwind_wet_wat(real_data, tmp_path):
     assert wet and all(d["extractor"] == "wet" for d in wet)
     assert wet[0]["text"].startswith("Escopete - Biquipedia")
     assert "cc-whirlwind.warc.wat.gz" not in by_file  # WAT holds metadata only
-    rejected = read_table(tmp_path / "extract" / "_rejected").to_pylist()
+    rejected = read_table(tmp_path / "extract" / REJECTED).to_pylist()
     wat = [r for r in rejected if r["source"].endswith(".wat.gz")]
     assert wat and {r["reason"] for r in wat} == {"not_response"}
 
@@ -160,7 +161,7 @@ def test_sample_crawl_every_record_as_expected(tmp_path):
     got = {}
     for r in read_table(tmp_path / "out" / "extract").to_pylist():
         got[(Path(r["source"]).name, r["offset"])] = "document"
-    for r in read_table(tmp_path / "out" / "extract" / "_rejected").to_pylist():
+    for r in read_table(tmp_path / "out" / "extract" / REJECTED).to_pylist():
         got[(Path(r["source"]).name, r["offset"])] = r["reason"]
     wrong = []
     for rec in truth["records"]:
@@ -201,7 +202,7 @@ def test_faults_are_reported_and_others_carry_on(realweb_slice, tmp_path):
     assert "empty" in faults["empty.warc.gz"]["message"]
     assert "not a WARC" in faults["random.warc.gz"]["message"]
     docs = read_table(tmp_path / "out" / "extract", columns=["source"]).column("source").to_pylist()
-    rej = read_table(tmp_path / "out" / "extract" / "_rejected", columns=["source", "reason"]).to_pylist()
+    rej = read_table(tmp_path / "out" / "extract" / REJECTED, columns=["source", "reason"]).to_pylist()
     # records before the fault are kept; the good file is complete
     assert docs.count(str(truncated)) + sum(r["source"] == str(truncated) and r["reason"] != "read_error"
                                             for r in rej) == 5
@@ -273,7 +274,7 @@ def test_slow_page_times_out_and_the_worker_carries_on(tmp_path, monkeypatch):
     m = run_extract(tmp_path / "out", [str(path)], workers=1, timeout_s=0.3)
     assert m["counts"]["rejected"] == {"extract_timeout": 1}
     assert m["counts"]["kept"] == 2 and balanced(m)
-    rej = read_table(tmp_path / "out" / "extract" / "_rejected").to_pylist()
+    rej = read_table(tmp_path / "out" / "extract" / REJECTED).to_pylist()
     assert rej[0]["url"] == "http://a.example/slow" and rej[0]["reason_value"] == 0.3
     kept = read_table(tmp_path / "out" / "extract").to_pylist()
     assert sorted(r["url"] for r in kept) == ["http://a.example/1", "http://a.example/2"]

@@ -9,6 +9,7 @@ import pytest
 from corpus.crawl import inputs as inp
 from corpus.crawl.records import DecodeError, decode_html, is_html, parse_http, parse_warc, payload
 from corpus.crawl.split import Fault, iter_gzip_records, iter_plain_records, plan_ranges, sniff
+from contract.layout import REJECTED
 
 
 def test_ranges_cover_each_record_exactly_once(real_data):
@@ -137,7 +138,7 @@ def test_show_prints_the_document_and_its_raw_record(real_data, tmp_path, capsys
     raw = capsys.readouterr().out
     assert raw.startswith("WARC/1.") and "WARC-Type: response" in raw and "HTTP/1.1 200" in raw
     assert "<html" in raw.lower()
-    rejected = read_table(tmp_path / "out" / "extract" / "_rejected").to_pylist()
+    rejected = read_table(tmp_path / "out" / "extract" / REJECTED).to_pylist()
     req = next(r for r in rejected if r["reason"] == "not_response")
     assert main(["show", req["id"], "--in", str(tmp_path / "out" / "extract")]) == 0
     assert "reason: not_response" in capsys.readouterr().out
@@ -199,7 +200,7 @@ def test_too_large_records_are_rejected_with_their_size(real_data, tmp_path):
     c = m["counts"]
     assert c["rejected"].get("too_large", 0) > 0 and not m["faults"]
     assert c["in"] == c["kept"] + sum(c["rejected"].values()) + sum(c["errors"].values())
-    big = [r for r in read_table(tmp_path / "extract" / "_rejected").to_pylist() if r["reason"] == "too_large"]
+    big = [r for r in read_table(tmp_path / "extract" / REJECTED).to_pylist() if r["reason"] == "too_large"]
     assert all(r["reason_value"] > 20000 and r["url"].startswith("http") for r in big)
 
 

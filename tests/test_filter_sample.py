@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from corpus.core.parts import read_table
+from contract.layout import MANIFEST, REJECTED
 
 
 @pytest.fixture(scope="module")
@@ -16,7 +17,7 @@ def sample_result(sample_pipeline, sample_crawl):
     root = sample_pipeline("extract", "filter")
     truth = json.loads((sample_crawl / "truth.json").read_text())
     kept = read_table(root / "filter", columns=["id", "language", "text"])
-    rej = read_table(root / "filter" / "_rejected", columns=["id", "language", "reason"])
+    rej = read_table(root / "filter" / REJECTED, columns=["id", "language", "reason"])
     return truth["pages"], kept, rej, root
 
 
@@ -42,7 +43,7 @@ def test_low_quality_removed_clean_kept(sample_result):
     clean = [pid for pid, p in pages.items() if p["quality"] == "clean" and pid in reached]
     removed = sum(pid not in kept_ids for pid in clean) / len(clean)
     assert removed <= 0.02, removed
-    manifest = json.loads((root / "filter" / "_manifest.json").read_text())
+    manifest = json.loads((root / "filter" / MANIFEST).read_text())
     c = manifest["counts"]
     assert c["in"] == c["kept"] + sum(c["rejected"].values()) + sum(c["errors"].values())
 

@@ -16,6 +16,7 @@ from corpus.core.parts import BASE_SCHEMA, read_table
 from corpus.stages.filter.stage import FilterStage
 from corpus.core.runner import run_stage
 from test_filter_rules import CLEAN_DE, CLEAN_EN, CLEAN_JA, CLEAN_ZH
+from contract.layout import MANIFEST, REJECTED
 
 _rng = random.Random(7)
 _SPAM_WORDS = ("buy cheap shoes online discount price best deals free shipping sale outlet "
@@ -72,7 +73,7 @@ def test_drop_mode_keeps_good_docs_and_explains_removals(tmp_path):
     write_extract(tmp_path)
     m = run(tmp_path, pii={"enabled": True})
     kept = read_table(tmp_path / "filter")
-    rej = read_table(tmp_path / "filter" / "_rejected")
+    rej = read_table(tmp_path / "filter" / REJECTED)
     expected_kept = {i for i, _, _, r in DOCS if r is None}
     assert set(kept.column("id").to_pylist()) == expected_kept
     reasons = dict(zip(rej.column("id").to_pylist(), rej.column("reason").to_pylist()))
@@ -99,7 +100,7 @@ def test_drop_mode_keeps_good_docs_and_explains_removals(tmp_path):
     text = dict(zip(kept.column("id").to_pylist(), kept.column("text").to_pylist()))["pii"]
     assert "anna.smith" not in text and "<EMAIL>" in text and "<PHONE>" in text
     assert m["languages_kept"]["en"] == 2 and m["rules"]["gopher_quality/stop_words"] == 1
-    manifest = json.loads((tmp_path / "filter" / "_manifest.json").read_text())
+    manifest = json.loads((tmp_path / "filter" / MANIFEST).read_text())
     assert manifest["counts"] == c
 
 
@@ -108,7 +109,7 @@ def test_annotate_mode_keeps_every_row_with_would_be_reasons(tmp_path):
     m = run(tmp_path, mode="annotate")
     t = read_table(tmp_path / "filter")
     assert t.num_rows == len(DOCS) and m["counts"]["kept"] == len(DOCS)
-    assert not (tmp_path / "filter" / "_rejected").exists()
+    assert not (tmp_path / "filter" / REJECTED).exists()
     reason = dict(zip(t.column("id").to_pylist(), t.column("filter_reason").to_pylist()))
     for i, _, _, r in DOCS:
         assert reason[i] in (r if isinstance(r, tuple) else (r,)), i
@@ -128,7 +129,7 @@ def test_filter_language_list_and_partitioned_output(tmp_path):
     out = tmp_path / "filter"
     assert sorted(p.name for p in out.glob("language=*")) == ["language=de", "language=en"]
     assert read_table(out / "language=de").column("id").to_pylist() == ["de1"]
-    rej = read_table(out / "_rejected")
+    rej = read_table(out / REJECTED)
     lang_rej = {i: d for i, r, d in zip(rej.column("id").to_pylist(), rej.column("reason").to_pylist(),
                                         rej.column("reason_detail").to_pylist()) if r == "lang"}
     assert lang_rej["zh1"] == "zh" and lang_rej["ja1"] == "ja"

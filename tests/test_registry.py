@@ -15,6 +15,7 @@ from corpus.core.parts import document_parts, iter_batches, read_table, rejected
 from corpus.core.runner import Stage, Task
 from corpus.core.settings import INPUT_STAGE, Section, integer
 from corpus.crawl.split import iter_gzip_records
+from contract.layout import REJECTED
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,7 +44,7 @@ class ShortDocsStage(Stage):
             kept = table.filter(pc.invert(short))
             dropped = table.filter(short)
             out.writer(kept.schema).write_table(kept)
-            rejected = out.writer(rejected_schema(kept.schema), "_rejected")
+            rejected = out.writer(rejected_schema(kept.schema), REJECTED)
             n = dropped.num_rows
             rejected.write_table(dropped.append_column("reason", pa.array(["too_short"] * n))
                                  .append_column("reason_value", dropped.column("chars").cast(pa.float64()))
@@ -93,7 +94,7 @@ def test_a_toy_stage_registered_from_a_test_runs_between_filter_and_dedup(
     assert toy["in"] == manifests["filter"]["counts"]["kept"]
     assert toy["in"] == toy["kept"] + toy["rejected"]["too_short"] and not toy["errors"]
     assert toy["kept"] > 0 and toy["rejected"]["too_short"] > 0
-    short = read_table(out / "short_docs" / "_rejected").column("reason_value").to_pylist()
+    short = read_table(out / "short_docs" / REJECTED).column("reason_value").to_pylist()
     assert len(short) == toy["rejected"]["too_short"] and max(short) < 1500
     # dedup read the toy stage's output: its documents and their extra column
     assert manifests["dedup"]["inputs"] == [str(out / "short_docs")]

@@ -17,6 +17,7 @@ import pytest
 
 from train import rl
 from train.common import RunLog
+from contract.layout import MANIFEST
 
 ROOT = Path(__file__).resolve().parent.parent
 VERSIONS = {"python": "3.11.7", "crawl2tokens": "0.1.0", "pyarrow": "26.0.1", "torch": "2.13.0+cpu"}
@@ -29,7 +30,7 @@ def _manifest(folder: Path, stage: str, c_in: int, kept: int, rejected: dict, er
          "counts": {"in": c_in, "kept": kept, "rejected": rejected, "errors": errors},
          "faults": [{"file": "crawl/a.warc.gz", "offset": 1863685, "message": "truncated gzip member"}] * sum(errors.values()),
          "duration_s": 1.25, "versions": VERSIONS, **extra}
-    (folder / "_manifest.json").write_text(json.dumps(m, indent=2))
+    (folder / MANIFEST).write_text(json.dumps(m, indent=2))
 
 
 def write_corpus(out: Path) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from corpus.core.parts import list_parts, read_table
+from contract.layout import MANIFEST, REJECTED
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,7 +23,7 @@ def extract_cmd(crawl_file: Path, output: Path, workers: int = 1) -> list[str]:
 
 
 def part_bytes(stage_dir: Path) -> dict[str, bytes]:
-    files = list_parts(stage_dir) + list_parts(stage_dir / "_rejected")
+    files = list_parts(stage_dir) + list_parts(stage_dir / REJECTED)
     return {str(p.relative_to(stage_dir)): p.read_bytes() for p in files}
 
 
@@ -48,7 +49,7 @@ def test_killed_run_resumes_to_identical_output(sample_crawl, tmp_path, workers)
     assert 1 <= len(done) <= workers < n_parts, done
     if workers == 1:
         assert done == ["part-00000"]
-    assert not (killed / "extract" / "_manifest.json").exists()
+    assert not (killed / "extract" / MANIFEST).exists()
     finished = {d: (killed / "extract" / f"{d}.parquet").stat() for d in done}
 
     subprocess.run(extract_cmd(crawl_file, killed), check=True, cwd=ROOT)
@@ -74,5 +75,5 @@ def test_ray_executor_gives_the_same_rows_as_local(sample_config, sample_pipelin
     ray = read_table(tmp_path / "ray" / "extract")
     assert ray.num_rows == local.num_rows > 1000
     assert ray.equals(local)
-    assert read_table(tmp_path / "ray" / "extract" / "_rejected").equals(
-        read_table(local_out / "extract" / "_rejected"))
+    assert read_table(tmp_path / "ray" / "extract" / REJECTED).equals(
+        read_table(local_out / "extract" / REJECTED))

@@ -19,6 +19,7 @@ from corpus.core.config import ConfigError, load_pipeline
 from corpus.core.parts import read_table
 from corpus.stages.extract.stage import ExtractStage
 from corpus.core.runner import run_stage
+from contract.layout import MANIFEST
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = (b"<html><head><title>t</title></head><body><article><p>"
@@ -151,7 +152,7 @@ def test_non_utf8_file_name_is_read_and_stored_escaped(tmp_path, capsys):
     pipe = tmp_path / "p.yaml"
     pipe.write_text(f"inputs: ['{tmp_path}/*.warc.gz']\noutput: {out}\n")
     assert cli_main(["extract", str(pipe), "--workers", "1", "--quiet"]) == 0
-    m = json.loads((out / "extract" / "_manifest.json").read_text(encoding="utf-8"))
+    m = json.loads((out / "extract" / MANIFEST).read_text(encoding="utf-8"))
     shown = f"{tmp_path}/caf\\xe9.warc.gz"
     assert m["counts"]["kept"] == 1 and m["inputs"] == [shown]
     assert read_table(out / "extract", columns=["source"]).column("source").to_pylist() == [shown]
@@ -189,14 +190,14 @@ def test_mistyped_input_exits_3_even_when_tolerating(tmp_path, capsys):
     base = ["--output", str(out), "--workers", "1", "--quiet"]
     sample = str(ROOT / "pipelines" / "sample.yaml")
     assert cli_main(["extract", sample, "--input", str(good)] + base) == 0
-    before = (out / "extract" / "_manifest.json").read_text()
+    before = (out / "extract" / MANIFEST).read_text()
     capsys.readouterr()
     typo = str(tmp_path / "goood.warc.gz")
     for cmd in ("extract", "run"):
         assert cli_main([cmd, sample, "--input", typo] + base) == 3
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and typo in err[0] and "Traceback" not in err[0]
-    assert (out / "extract" / "_manifest.json").read_text() == before
+    assert (out / "extract" / MANIFEST).read_text() == before
     # `run` started no other stage (the hidden .lock is the output folder's run lock)
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["extract"]
 

@@ -21,6 +21,7 @@ from corpus.core.parts import read_table
 from corpus.stages.extract.stage import ExtractStage
 from corpus.crawl.records import decode_html
 from corpus.core.runner import run_stage
+from contract.layout import REJECTED
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -103,7 +104,7 @@ def balanced(m: dict) -> bool:
 def outcomes(out: Path) -> dict[str, str]:
     got = {r["url"]: "document" for r in read_table(out / "extract").to_pylist()}
     got.update({r["url"] or f"@{r['offset']}": r["reason"]
-                for r in read_table(out / "extract" / "_rejected").to_pylist()})
+                for r in read_table(out / "extract" / REJECTED).to_pylist()})
     return got
 
 
@@ -193,7 +194,7 @@ def test_compression_bomb_is_too_large_in_bounded_memory(tmp_path, encoding):
                             max_bytes=1 << 20)
     assert balanced(m) and m["counts"]["in"] == 2, m["counts"]
     assert m["counts"]["rejected"] == {"too_large": 1} and m["counts"]["kept"] == 1, m["counts"]
-    (rej,) = read_table(tmp_path / "out" / "extract" / "_rejected").to_pylist()
+    (rej,) = read_table(tmp_path / "out" / "extract" / REJECTED).to_pylist()
     assert rej["url"] == "http://a.example/bomb" and rej["reason_value"] > 1 << 20
 
 

@@ -16,6 +16,7 @@ from corpus.core.parts import list_parts
 from corpus.core.runner import StageError, run_stage
 
 from counting_stage import CountingStage, counting_config, registered
+from contract.layout import MANIFEST, REJECTED
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -61,9 +62,9 @@ def corpus(*args: str) -> subprocess.CompletedProcess:
 
 def test_user_files_in_a_stage_folder_survive_every_kind_of_rerun(tmp_path):
     out = tmp_path / "out" / "counting"
-    (out / "_rejected").mkdir(parents=True)
+    (out / REJECTED).mkdir(parents=True)
     (out / "notes.txt").write_text("mine")
-    (out / "_rejected" / "why.txt").write_text("also mine")
+    (out / REJECTED / "why.txt").write_text("also mine")
 
     first = run_stage(CountingStage(config_for(tmp_path, tasks=2)), show_progress=False)
     changed = run_stage(CountingStage(config_for(tmp_path, tasks=3)), show_progress=False)
@@ -72,7 +73,7 @@ def test_user_files_in_a_stage_folder_survive_every_kind_of_rerun(tmp_path):
     assert first["counts"]["in"] == 18 and changed["counts"]["in"] == 27
     assert forced["started"] != changed["started"]
     assert (out / "notes.txt").read_text() == "mine"
-    assert (out / "_rejected" / "why.txt").read_text() == "also mine"
+    assert (out / REJECTED / "why.txt").read_text() == "also mine"
     assert [p.name for p in list_parts(out)] == ["part-00000.parquet", "part-00001.parquet",
                                                  "part-00002.parquet"]
 
@@ -124,7 +125,7 @@ def test_a_failed_task_under_new_settings_keeps_the_previous_output(tmp_path):
         run_stage(CountingStage(config_for(tmp_path, tasks=3, rows=6, fail=[1])), show_progress=False)
 
     assert snapshot(out) == before
-    assert json.loads((out / "_manifest.json").read_text())["fingerprint"] == good["fingerprint"]
+    assert json.loads((out / MANIFEST).read_text())["fingerprint"] == good["fingerprint"]
 
 
 def test_a_failing_prepare_keeps_the_previous_output(tmp_path):
@@ -152,7 +153,7 @@ def test_new_settings_resume_beside_the_old_output_and_swap_at_the_end(tmp_path)
     after = {p.name: p.stat().st_mtime_ns for p in list_parts(out)}
     assert after["part-00000.parquet"] == staged["part-00000.parquet"]   # resumed, not redone
     assert after["part-00002.parquet"] == staged["part-00002.parquet"]
-    assert json.loads((out / "_manifest.json").read_text())["fingerprint"] == manifest["fingerprint"]
+    assert json.loads((out / MANIFEST).read_text())["fingerprint"] == manifest["fingerprint"]
     assert not (tmp_path / "out" / ".counting.new").exists()
 
 
@@ -170,7 +171,7 @@ def test_force_redoes_everything_but_swaps_only_at_the_end(tmp_path):
 
     forced = run_stage(FlakyStage(config_for(tmp_path, tasks=3)), force=True, show_progress=False)
     assert forced["started"] != good["started"]
-    assert json.loads((out / "_manifest.json").read_text())["started"] == forced["started"]
+    assert json.loads((out / MANIFEST).read_text())["started"] == forced["started"]
 
 
 def test_a_swap_cut_short_is_finished_by_the_next_run(tmp_path, monkeypatch):

@@ -16,6 +16,7 @@ import pytest
 from corpus.core.parts import read_table
 from corpus.core.runner import run_stage
 from corpus.core.registry import stage_class
+from contract.layout import REJECTED
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,7 +37,7 @@ def test_filter_annotate_then_dedup_keeps_the_annotation(sample_config, sample_p
     assert c["in"] == f["counts"]["kept"]
     assert c["in"] == c["kept"] + sum(c["rejected"].values()) + sum(c["errors"].values())
     assert sum(c["rejected"].values()) > 0  # the sample has duplicates: rejected rows exist
-    kept, rej = read_table(tmp_path / "dedup"), read_table(tmp_path / "dedup" / "_rejected")
+    kept, rej = read_table(tmp_path / "dedup"), read_table(tmp_path / "dedup" / REJECTED)
     filt = read_table(tmp_path / "filter")
     would_be = dict(zip(filt.column("id").to_pylist(), filt.column("filter_reason").to_pylist()))
     assert any(would_be.values())  # some documents would have been dropped

@@ -18,6 +18,7 @@ from corpus.core.runner import run_stage
 from corpus.stages.tokenize import FINISH_KILL_ENV, FINISH_STEPS
 from corpus.stages.tokenizer import TokenizerStage
 from tokenize_fixtures import fake_config, write_fake_stage
+from contract.layout import MANIFEST
 
 ROOT = Path(__file__).resolve().parent.parent
 VOLATILE = ("started", "duration_s", "timing")  # wall-clock facts of one run
@@ -38,7 +39,7 @@ def shard_files(root: Path) -> dict[str, bytes]:
 
 
 def stable_manifest(root: Path) -> dict:
-    m = json.loads((root / "shards" / "_manifest.json").read_text())
+    m = json.loads((root / "shards" / MANIFEST).read_text())
     return {k: v for k, v in m.items() if k not in VOLATILE}
 
 
@@ -63,7 +64,7 @@ def test_kill_in_finish_resumes_to_identical_shards(reference, step):
     shutil.rmtree(root / "shards")  # this test's own output: start from nothing
     killed = tokenize(root, kill_after=step)
     assert killed.returncode == -signal.SIGKILL, f"not killed after {step}: {killed.stderr}"
-    assert not (root / "shards" / "_manifest.json").exists()
+    assert not (root / "shards" / MANIFEST).exists()
     markers = {p.name: p.read_bytes() for p in (root / "shards" / ".parts").glob("part-*.json")}
 
     resumed = tokenize(root)

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from contract.layout import MANIFEST
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -106,7 +107,7 @@ def test_tokenizer_not_the_shards_one_is_refused_at_start(tmp_path, shards, caps
 
     root = tmp_path / "copy"
     shutil.copytree(shards.parent, root)
-    manifest = json.loads((root / "shards" / "_manifest.json").read_text())
+    manifest = json.loads((root / "shards" / MANIFEST).read_text())
     train_tokenizer([t for _, t in stdlib_documents()[:60]], root / "tokenizer", vocab_size=400)
     pipe = _pipe(tmp_path, root / "shards")
     assert pretrain.main([str(pipe)]) == 3

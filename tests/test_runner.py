@@ -12,6 +12,7 @@ from corpus.core.manifest import BalanceError
 from corpus.core.runner import StageError, run_stage
 
 from counting_stage import CountingStage, counting_config, registered
+from contract.layout import MANIFEST, REJECTED
 
 
 @pytest.fixture(autouse=True)
@@ -29,10 +30,10 @@ def test_manifest_counts_balance_and_outputs(tmp_path):
     assert manifest["counts"] == {"in": 36, "kept": 24, "rejected": {"every_third": 12}, "errors": {}}
     assert [o["rows"] for o in manifest["outputs"]["kept"]] == [6, 6, 6, 6]
     assert [o["rows"] for o in manifest["outputs"]["rejected"]] == [3, 3, 3, 3]
-    on_disk = json.loads((tmp_path / "out" / "counting" / "_manifest.json").read_text())
+    on_disk = json.loads((tmp_path / "out" / "counting" / MANIFEST).read_text())
     assert on_disk["counts"] == manifest["counts"]
     assert on_disk["versions"]["pyarrow"]
-    rejected = read_table(tmp_path / "out" / "counting" / "_rejected")
+    rejected = read_table(tmp_path / "out" / "counting" / REJECTED)
     assert set(rejected.column("reason").to_pylist()) == {"every_third"}
 
 
@@ -74,7 +75,7 @@ def test_resume_skips_complete_parts(tmp_path):
     # Lose one part and the manifest, as a killed run would; the re-run redoes only that part.
     (stage.dir / "part-00001.parquet").unlink()
     (stage.dir / ".parts" / "part-00001.json").unlink()
-    (stage.dir / "_manifest.json").unlink()
+    (stage.dir / MANIFEST).unlink()
     manifest = run_stage(make(tmp_path, tasks=3), show_progress=False)
     assert manifest["counts"]["in"] == 27
     after = {p.name: p.stat().st_mtime_ns for p in list_parts(stage.dir)}

@@ -12,6 +12,7 @@ import pytest
 from corpus.cli import main as corpus_main
 from corpus.core.manifest import read_manifest
 from tokenize_fixtures import build_fake_pipeline, check_waterfall
+from contract.layout import MANIFEST
 
 
 @pytest.fixture(scope="module")
@@ -81,10 +82,10 @@ def test_stats_reports_disagreement(fake_pipeline, tmp_path):
 
     copy = tmp_path / "copy"
     shutil.copytree(fake_pipeline, copy, ignore=shutil.ignore_patterns("report"))
-    m = json.loads((copy / "filter" / "_manifest.json").read_text())
+    m = json.loads((copy / "filter" / MANIFEST).read_text())
     m["counts"]["rejected"]["lang"] += 1
     m["counts"]["in"] += 1
-    (copy / "filter" / "_manifest.json").write_text(json.dumps(m))
+    (copy / "filter" / MANIFEST).write_text(json.dumps(m))
     stats = stats_of_directory(copy)
     assert any("lang" in c for c in stats["checks"])
 

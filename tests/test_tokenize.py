@@ -17,6 +17,7 @@ from corpus.core.runner import run_stage
 from corpus.stages.tokenize import TokenizeStage, split_is_val
 from corpus.stages.tokenizer import TokenizerStage
 from tokenize_fixtures import TRICKY, fake_config, write_fake_stage
+from contract.layout import MANIFEST
 
 
 def _build(root, workers=2, **stages):
@@ -95,7 +96,7 @@ def test_round_trip_random_unicode(built):
 
 def test_shard_contract_and_manifest(built):
     root, config, manifest = built
-    m = json.loads((root / "shards" / "_manifest.json").read_text())
+    m = json.loads((root / "shards" / MANIFEST).read_text())
     assert m["dtype"] == "uint16"
     tok = m["tokenizer"]
     model = (root / "shards" / tok["path"]).resolve()
@@ -140,7 +141,7 @@ def test_rows_are_shuffled_not_in_input_order(built):
 def test_readable_by_duckdb(built):
     duckdb = pytest.importorskip("duckdb")
     root, _, _ = built
-    m = json.loads((root / "shards" / "_manifest.json").read_text())
+    m = json.loads((root / "shards" / MANIFEST).read_text())
     glob = str(root / "shards" / "train" / "*.parquet")
     con = duckdb.connect()
     n, tokens, first = con.execute(

@@ -14,6 +14,7 @@ import sentencepiece as spm
 from corpus.cli import main as corpus_main
 from corpus.core.parts import read_table
 from tokenize_fixtures import check_waterfall
+from contract.layout import MANIFEST
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +47,7 @@ def test_sample_round_trip_every_row(out):
 
 def test_sample_split_and_readers(out):
     duckdb = pytest.importorskip("duckdb")
-    m = json.loads((out / "shards" / "_manifest.json").read_text())
+    m = json.loads((out / "shards" / MANIFEST).read_text())
     assert m["dtype"] == "uint16" and m["tokenizer"]["vocab_size"] == 4096
     val, train = m["splits"]["val"], m["splits"]["train"]
     assert val["documents"] >= 20 and val["tokens"] >= 10_000  # enough for a val loss

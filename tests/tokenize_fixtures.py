@@ -10,6 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from corpus.core.parts import BASE_FIELDS, PartWriter
+from contract.layout import REJECTED
 
 DEDUP_SCHEMA = pa.schema(BASE_FIELDS + [pa.field("language", pa.string()),
                                         pa.field("language_score", pa.float64()),
@@ -98,7 +99,7 @@ class FakeExtract(Stage):
         i = task.payload["i"]
         rng = random.Random(i)
         kept = out.writer(DEDUP_SCHEMA)
-        rejected = out.writer(rejected_schema(DEDUP_SCHEMA), "_rejected")
+        rejected = out.writer(rejected_schema(DEDUP_SCHEMA), REJECTED)
         counts = {"in": 0, "kept": 0, "rejected": {}, "errors": {}}
         for j in range(100):
             counts["in"] += 1
@@ -128,7 +129,7 @@ class _FakeReject(Stage):
 
     def process(self, task, out):
         kept = out.writer(DEDUP_SCHEMA)
-        rejected = out.writer(rejected_schema(DEDUP_SCHEMA), "_rejected")
+        rejected = out.writer(rejected_schema(DEDUP_SCHEMA), REJECTED)
         counts = {"in": 0, "kept": 0, "rejected": {}}
         for batch in iter_batches(task.payload["path"]):
             for j, row in enumerate(batch.to_pylist()):
@@ -204,7 +205,7 @@ def check_waterfall(root, stats):
         listed = {r["reason"] for r in stats["waterfall"] + stats["non_html"]
                   if r["stage"] == stage and "reason" in r}
         assert listed == set(c["rejected"]) | set(c["errors"])
-        rejected = read_table(root / stage / "_rejected", columns=["reason", "text"])
+        rejected = read_table(root / stage / REJECTED, columns=["reason", "text"])
         for reason in set(rejected.column("reason").to_pylist()):
             t = rejected.filter(pc.equal(rejected.column("reason"), reason))
             assert rows[f"{stage}: - {reason}"]["chars"] == -(pc.sum(pc.utf8_length(t.column("text"))).as_py() or 0)

@@ -1,7 +1,7 @@
 """Small realistic token shards for the training tests, made without `corpus`: the text is
 the Python standard library's own docstrings (English prose, code, lists — and local), the
 tokenizer a tiny sentencepiece BPE with the project's seven special pieces, and the shards
-follow the tokenize stage's contract (Parquet ``id``/``tokens``/``n_tokens`` + _manifest.json)."""
+follow the tokenize stage's contract (Parquet ``id``/``tokens``/``n_tokens`` + .manifest.json)."""
 from __future__ import annotations
 
 import hashlib
@@ -14,6 +14,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import sentencepiece as spm
+from contract.layout import MANIFEST
 
 SPECIALS = ["<|bos|>", "<|system_start|>", "<|system_end|>", "<|user_start|>", "<|user_end|>",
             "<|assistant_start|>", "<|assistant_end|>"]
@@ -78,7 +79,7 @@ def train_tokenizer(texts: list[str], out_dir: Path, vocab_size: int = 768) -> P
 def write_shards(root: Path, docs: list[tuple[str, str]] | None = None, vocab_size: int = 768,
                  docs_per_shard: int = 300, row_group_size: int = 64, val_every: int = 10,
                  max_docs: int | None = None) -> Path:
-    """``root/tokenizer/`` and ``root/shards/`` (train/val parts + _manifest.json); returns the shards dir."""
+    """``root/tokenizer/`` and ``root/shards/`` (train/val parts + .manifest.json); returns the shards dir."""
     docs = docs if docs is not None else stdlib_documents()
     if max_docs:
         docs = docs[:max_docs]
@@ -111,5 +112,5 @@ def write_shards(root: Path, docs: list[tuple[str, str]] | None = None, vocab_si
         "dtype": "uint16",
         "splits": manifest_splits,
     }
-    (shards / "_manifest.json").write_text(json.dumps(manifest, indent=2))
+    (shards / MANIFEST).write_text(json.dumps(manifest, indent=2))
     return shards

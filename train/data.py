@@ -1,6 +1,6 @@
 """Token shards -> (B, T+1) rows for training, resumable to the exact batch.
 
-The shards (``shards/_manifest.json`` + Parquet parts with one document per row, each starting
+The shards (``shards/.manifest.json`` + Parquet parts with one document per row, each starting
 with ``<|bos|>``) are read by *lanes*. A lane owns every L-th document of the split (global
 document index i with i % L == lane, in an order fixed by the seed and the epoch), keeps a small
 buffer of them, and packs them into rows of T+1 tokens by best fit: the longest buffered

@@ -270,7 +270,7 @@ def plot_times(card: Path, rows: list[tuple[str, float]]) -> str:
 def corpus_section(run: Run, card: Path, headline: list) -> Section:
     s = Section("Corpus")
     if not run.manifests:
-        s.na(f"no stage manifest (*/_manifest.json) in {run.out}")
+        s.na(f"no stage manifest (*/{MANIFEST}) in {run.out}")
         return s
     rows, bars = [], []
     for stage in sorted(run.manifests, key=lambda x: CORPUS_ORDER.index(x) if x in CORPUS_ORDER else 99):

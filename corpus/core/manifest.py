@@ -1,6 +1,6 @@
 """Stage manifests: what ran, on what, with which result — and the books must balance.
 
-Every stage writes ``_manifest.json`` next to its output: config, inputs, outputs with
+Every stage writes ``.manifest.json`` next to its output: config, inputs, outputs with
 row counts, counts in / kept / rejected by reason / errors by reason, duration and the
 versions of the packages that did the work. ``in == kept + rejected + errors`` always;
 a stage whose counts do not add up fails loudly instead of writing a manifest.

@@ -84,7 +84,7 @@ def staging_dir(stage_directory: Path) -> Path:
 
 
 def merge_into(src: Path, dst: Path, skip: Iterable[str] = ()) -> None:
-    """Move ``src``'s entries into ``dst`` (``_manifest.json`` last, so the output is
+    """Move ``src``'s entries into ``dst`` (``.manifest.json`` last, so the output is
     complete once it appears) and remove ``src`` less the ``skip`` names."""
     skip = set(skip)
     dst.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,7 @@ A stage subclasses :class:`Stage` and says three things: which tasks there are
 part files through :class:`TaskOutput`), and optionally a global step before
 (``prepare``) or after (``finish``) the map. The runner does the rest: skips parts
 already complete, commits each part atomically (files first, then a done marker),
-shows progress, sums the counts, checks that they balance, writes ``_manifest.json``.
+shows progress, sums the counts, checks that they balance, writes ``.manifest.json``.
 """
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ class TaskOutput:
         return self._writers[subdir]
 
     def commit(self) -> dict[str, int]:
-        # the manifest names outputs by kind ("_rejected/" holds the "rejected" rows)
+        # the manifest names outputs by kind ("__rejected/" holds the "rejected" rows)
         return {(name or "kept").lstrip("_"): w.close() for name, w in self._writers.items()}
 
     def abort(self) -> None:
@@ -87,7 +87,7 @@ class Stage:
     upstream: str | None = None    # whose output it reads unless ``input_stage`` says (None: inputs)
     schema = Section({})           # its settings (corpus.core.settings)
     owns: tuple[str, ...] = ()     # files it writes besides outdir.COMMON (the rest is not its)
-    holds_documents = True         # its parts are documents, kept and _rejected/ (stats counts them)
+    holds_documents = True         # its parts are documents, kept and __rejected/ (stats counts them)
     unit = "docs"
 
     def __init__(self, config: dict):
@@ -97,7 +97,11 @@ class Stage:
 
     # --- what a stage defines -------------------------------------------------------
     def input_dir(self) -> Path | None:
-        """The upstream stage's directory (None for a stage reading the raw inputs)."""
+        """The upstream stage's directory (None for a stage reading the raw inputs); the
+        ``read`` step's folder for the stage where documents from outside enter."""
+        entry = self.config.get("entry") or {}
+        if entry.get("stage") == self.name:  # set by the CLI (corpus.crawl.readers.entry_point)
+            return Path(entry["dir"])
         upstream = self.params.get("input_stage", self.upstream)
         return cfg.stage_dir(self.config, upstream) if upstream else None
 

@@ -15,6 +15,7 @@ The ``train:`` section belongs to the training side, which checks its inner keys
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 # The one settings model (contract/settings.py); re-exported: the stages declare with these.
@@ -22,6 +23,7 @@ from contract.settings import (ConfigError, Key, Section, boolean, fraction, int
                                is_number, mapping, number, one_of, paths, str_list, string, is_str_list)
 
 from . import registry
+from ..crawl.readers import ENTRY_KEYS, INPUT_FORMAT, READER
 
 
 # --- kinds of value only the corpus has ---------------------------------------------------
@@ -66,6 +68,9 @@ SCHEMA = Section({
                   lambda v: v is None or (isinstance(v, str) and v != "") or is_str_list(v)),
     "output": Key("out", "a directory path or a URL (s3://bucket/prefix)", lambda v: isinstance(v, str) and v != ""),
     "tolerate_failures": boolean(False),
+    # documents from outside (JSONL, Parquet, HF datasets) enter after extract: corpus/crawl/readers.py
+    "input_format": INPUT_FORMAT,
+    "reader": READER,
     "executor": Section({
         "type": one_of("local", ("local", "ray")),
         "workers": integer(0, 0, what="an integer >= 0 (0 = one per core)"),
@@ -82,9 +87,17 @@ SCHEMA = Section({
 
 def schema() -> Section:
     """The whole pipeline's schema, with a section per registered stage under ``stages:``."""
-    stages = Section({name: registry.stage_class(name).schema for name in registry.names()},
+    stages = Section({name: _with_entry(registry.stage_class(name)) for name in registry.names()},
                      item="stage")
     return Section({**SCHEMA.keys, "stages": stages})
+
+
+def _with_entry(cls) -> Section:
+    """A stage's section; a stage reading another's output also takes ``input:`` (and its
+    ``input_format``): documents from outside enter the pipeline there."""
+    if cls.upstream is None or cls.schema.free:
+        return cls.schema
+    return dataclasses.replace(cls.schema, keys={**cls.schema.keys, **ENTRY_KEYS})
 
 
 # --- reading the schema ------------------------------------------------------------------

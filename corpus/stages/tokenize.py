@@ -12,7 +12,7 @@ killed anywhere in ``finish`` resumes with a plain re-run (the shards are record
 the parts they came from are removed).
 
 Shard rows: ``id`` (string), ``tokens`` (list<uint16> when the vocabulary fits, else
-list<uint32>), ``n_tokens`` (int32). ``shards/_manifest.json`` says which tokenizer, dtype
+list<uint32>), ``n_tokens`` (int32). ``shards/.manifest.json`` says which tokenizer, dtype
 and how many documents and tokens each split and shard holds.
 """
 from __future__ import annotations

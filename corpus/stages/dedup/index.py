@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from contract.atomic import atomic_path
-from contract.layout import DEDUP_INDEX
+from contract.layout import DEDUP_INDEX, LEGACY_DEDUP_INDEX
 from ...core.config import ConfigError
 
 VERSION = 1
@@ -100,10 +100,10 @@ def write_meta(index: Path, meta: dict) -> None:
 
 
 def resolve(path: str | os.PathLike) -> Path:
-    """Accept either a dedup stage directory or its ``_index/`` directory (``index/`` in
-    outputs of older releases)."""
+    """Accept either a dedup stage directory or its index directory (``_index/`` or ``index/``
+    in outputs of older releases)."""
     p = Path(path)
-    for name in (DEDUP_INDEX, "index"):
+    for name in (DEDUP_INDEX, *LEGACY_DEDUP_INDEX):
         if (p / name / "meta.json").exists():
             return p / name
     return p

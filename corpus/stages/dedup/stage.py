@@ -5,10 +5,10 @@ How it runs (a map over parts, one global reduce, then a map again):
 
 1. ``prepare`` maps ``compute_part_keys`` over the input parts on the executor: per
    document a URL key, a normalised-text key, a MinHash signature turned into LSH
-   band keys, and evaluation n-gram hits; written to ``_index/`` (see ``index.py``).
+   band keys, and evaluation n-gram hits; written to ``__index/`` (see ``index.py``).
 2. ``prepare`` then runs the reduce (``assign.py``): URL and text groups, band
    grouping (one executor task per band), union-find, kept document per cluster;
-   the outcome goes to ``_index/assign/<part>.parquet``, a few bytes per document.
+   the outcome goes to ``__index/assign/<part>.parquet``, a few bytes per document.
 3. ``process`` (per part, on the executor) streams the part once more and writes kept
    documents (plus ``cluster``) and rejected ones (plus ``reason``, ``dup_of``,
    ``cluster``).
@@ -41,7 +41,7 @@ from .exact import url_keys
 from .lsh import LSHParams, band_keys, optimal_params
 from .minhash import MinHasher
 from .shingles import TokenBatch
-from contract.layout import DEDUP_INDEX, REJECTED
+from contract.layout import DEDUP_INDEX, LEGACY_DEDUP_INDEX, REJECTED
 
 NORMALIZATION = "v1-lower-digits0-punct-cjkchar"
 
@@ -168,7 +168,7 @@ class DedupStage(Stage):
     folder = "dedup"
     upstream = "filter"
     schema = SCHEMA
-    owns = tuple(f"{d}/{f}" for d in (DEDUP_INDEX, "index")  # "index": older releases' name
+    owns = tuple(f"{d}/{f}" for d in (DEDUP_INDEX, *LEGACY_DEDUP_INDEX)  # older releases' names
                  for f in ("meta.json", "decontam.npz", "docs/part-*.parquet", "bands/part-*.npy",
                            "assign/part-*.parquet")) + (".work/near_members.npy",)
 
