@@ -13,6 +13,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from contract.layout import REJECTED
+
 ROOT = Path(__file__).resolve().parent.parent
 BUCKET = "corpus-test"
 #: The sample, small enough that the whole pipeline runs several times within the test budget.
@@ -65,8 +67,8 @@ def corpus(args: list[str], env: dict[str, str], cwd: Path, prefix: list[str] | 
 
 
 #: Every Parquet dataset the pipeline writes, as (folder, relative subfolder).
-DATASETS = ["extract", "extract/_rejected", "filter", "filter/_rejected", "dedup",
-            "dedup/_rejected", "shards/train", "shards/val", "tokenizer/sample"]
+DATASETS = ["extract", f"extract/{REJECTED}", "filter", f"filter/{REJECTED}", "dedup",
+            f"dedup/{REJECTED}", "shards/train", "shards/val", "tokenizer/sample"]
 
 
 def read_local(root: Path, rel: str):
