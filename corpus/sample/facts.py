@@ -28,7 +28,7 @@ _GIVEN = ["Mira", "Oskar", "Lena", "Tomas", "Ines", "Pavel", "Greta", "Anselm", 
 _EN_TYPES = [("Bridge", "opened", "designed", "arches"), ("Library", "opened", "founded", "reading rooms"),
              ("Museum", "opened", "founded", "galleries"), ("Observatory", "built", "founded", "telescopes"),
              ("Lighthouse", "built", "designed", "windows"), ("Theatre", "opened", "designed", "balconies"),
-             ("Festival", "first held", "founded", "stages"), ("Brewery", "founded", "founded", "cellars"),
+             ("Festival", "first held", "founded", "stages"), ("Brewery", "founded", "started", "cellars"),
              ("Botanical Garden", "opened", "planned", "glasshouses"), ("Railway Station", "opened",
                                                                         "designed", "platforms")]
 
