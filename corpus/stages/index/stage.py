@@ -183,11 +183,12 @@ class IndexStage(Stage):
             n_docs = con.execute("SELECT count(*) FROM docs").fetchone()[0]
         finally:
             con.close()
-        added = sum(1 for r in results if not (r.get("extra") or {}).get("reused"))
+        reused = sum(1 for r in results if (r.get("extra") or {}).get("reused"))
         size = os.path.getsize(path)
         return {"index": {"file": search.INDEX_FILE, "documents": n_docs, "bytes": size,
-                          "analyzer": search.ANALYZER, "parts_indexed_now": added,
-                          "parts_reused": len(results) - added, "parts_removed": len(gone),
+                          "analyzer": search.ANALYZER, "parts_indexed": len(results) - reused,
+                          "parts_reused": reused, "parts_removed": len(gone),
                           "documents_removed": removed},
                 "summary": (f"{n_docs:,} documents in {search.INDEX_FILE} ({size / 1e6:.1f} MB); "
-                            f"{added} part(s) indexed now, {len(results) - added} already in it")}
+                            f"{len(results) - reused} part(s) indexed, {reused} reused from the "
+                            f"previous index, {len(gone)} removed")}
