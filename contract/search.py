@@ -69,6 +69,8 @@ def segment(text: str) -> str:
 
 def fold(term: str) -> str:
     """A term as ``unicode61 remove_diacritics 2`` stores it: lower case, no accents."""
+    if term.isascii():
+        return term.lower()
     decomposed = unicodedata.normalize("NFKD", term.lower())
     return unicodedata.normalize("NFC", "".join(c for c in decomposed if not unicodedata.combining(c)))
 
@@ -158,8 +160,18 @@ def snippet(text: str, weights: dict[str, float], chars: int = SNIPPET_CHARS) ->
     spans = [m.span() for m in _SENTENCE.finditer(text) if m.group().strip()]
     if not spans:
         return text[:chars].strip()
-    scores = [sum(weights.get(t, 0.0) for t in set(terms(text[a:b]))) for a, b in spans]
-    best = max(range(len(spans)), key=lambda i: (scores[i], -i))
+    low = text.lower()
+    # only the sentences holding the rarest terms found (as substrings) are analysed; all of
+    # them when none is (accents may hide a term)
+    maybe: list[int] = []
+    for w_min in sorted({w for w in weights.values()}, reverse=True):
+        rare = [t for t, w in weights.items() if w >= w_min]
+        maybe = [i for i, (a, b) in enumerate(spans) if any(t in low[a:b] for t in rare)]
+        if maybe:
+            break
+    scores = {i: sum(weights.get(t, 0.0) for t in terms(text[spans[i][0]:spans[i][1]]))
+              for i in (maybe or range(len(spans)))}
+    best = max(scores, key=lambda i: (scores[i], -i))
     a, b = spans[best]
     if b - a < chars // 2 and best + 1 < len(spans):
         b = spans[best + 1][1]
@@ -199,11 +211,15 @@ class SqliteSearcher:
         if not ts:
             return []
         q = " OR ".join('"' + t.replace('"', '""') + '"' for t in ts)
-        rows = self.con.execute(
-            "SELECT d.id, d.url, d.title, d.text, bm25(fts) FROM fts JOIN docs d ON d.rowid = fts.rowid"
-            " WHERE fts MATCH ? ORDER BY bm25(fts) LIMIT ?", (q, int(k))).fetchall()
+        ranked = self.con.execute("SELECT rowid, bm25(fts) FROM fts WHERE fts MATCH ? ORDER BY bm25(fts)"
+                                  " LIMIT ?", (q, int(k))).fetchall()
         idf = {t: math.log(1 + (self.n_docs - df[t] + 0.5) / (df[t] + 0.5)) for t in ts}
-        return [Hit(i, u, t or "", snippet(text or "", idf), -float(b)) for i, u, t, text, b in rows]
+        hits = []
+        for rowid, score in ranked:
+            i, u, title, text = self.con.execute("SELECT id, url, title, text FROM docs WHERE rowid = ?",
+                                                 (rowid,)).fetchone()
+            hits.append(Hit(i, u, title or "", snippet(text or "", idf), -float(score)))
+        return hits
 
     def close(self) -> None:
         self.con.close()
