@@ -31,6 +31,10 @@ INDEX_FILE = "search.sqlite"
 #: How text becomes index terms; an index written with another analyzer is rebuilt, not reused.
 ANALYZER = "unicode61-rd2+nospace-bigrams-v1"
 SNIPPET_CHARS = 300
+#: Postings a query reads at most beyond its rarest term (or 2% of the documents, if more).
+POSTINGS_BUDGET = 2000
+#: Postings a query reads at most (beyond its rarest term): BM25 over the rare terms only.
+POSTINGS_BUDGET = 5000
 
 
 @dataclass(frozen=True)
@@ -192,22 +196,30 @@ class SqliteSearcher:
             raise FileNotFoundError(f"no search index at {path} (run `corpus index PIPELINE`)")
         self.path = path
         self.con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
-        self.con.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.vocab USING fts5vocab(main, fts, row)")
         self.n_docs = self.con.execute("SELECT count(*) FROM docs").fetchone()[0]
 
-    def _doc_freqs(self, ts: list[str]) -> dict[str, int]:
-        marks = ",".join("?" * len(ts))
-        return dict(self.con.execute(f"SELECT term, doc FROM temp.vocab WHERE term IN ({marks})", ts))
+    def _doc_freq(self, term: str, cap: int) -> int:
+        """Documents holding ``term``, counted up to ``cap`` (a full count of a common term
+        reads its whole posting list: the cost the query tries to avoid)."""
+        q = '"' + term.replace('"', '""') + '"'
+        return self.con.execute("SELECT count(*) FROM (SELECT 1 FROM fts WHERE fts MATCH ? LIMIT ?)",
+                                (q, cap)).fetchone()[0]
 
     def search(self, query: str, k: int = 5) -> list[Hit]:
         ts = terms(query)
         if not ts or k <= 0:
             return []
-        df = self._doc_freqs(ts)
-        ts = [t for t in ts if df.get(t)]
-        # Terms in most documents only cost time (BM25 gives them next to no weight).
-        rare = [t for t in ts if df[t] <= self.n_docs / 2]
-        ts = rare or ts
+        # A query costs what its terms' posting lists hold, and common terms weigh next to
+        # nothing in BM25: take the rarest terms, up to a budget of postings (at least one).
+        budget = max(POSTINGS_BUDGET, self.n_docs // 50)
+        df = {t: self._doc_freq(t, budget + 1) for t in ts}
+        kept, postings = [], 0
+        for t in sorted((t for t in ts if df[t]), key=lambda t: df[t]):
+            if kept and postings + df[t] > budget:
+                break
+            kept.append(t)
+            postings += df[t]
+        ts = kept
         if not ts:
             return []
         q = " OR ".join('"' + t.replace('"', '""') + '"' for t in ts)
