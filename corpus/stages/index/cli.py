@@ -15,6 +15,7 @@ from pathlib import Path
 from contract.search import INDEX_FILE, open_searcher
 
 from ...core import registry
+from ...core.config import load_pipeline
 
 EXIT_BAD_INPUT = 3
 
@@ -30,7 +31,6 @@ def resolve(out: str) -> str:
     if out.startswith(("http://", "https://")):
         return out
     if out.endswith((".yaml", ".yml")):
-        from ...core.config import load_pipeline
         out = load_pipeline(out)["output"]
     p = Path(out)
     stage_dir = p / registry.folder("index")
