@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 LID_MODEL := $(VENV)/share/crawl2tokens/lid.176.ftz
 # The corpus stages, one target each: the names in corpus/core/registry.py
 # (tests/test_registry.py checks that the two lists agree).
-STAGES := extract filter dedup tokenizer tokenize stats
+STAGES := extract filter dedup index tokenizer tokenize stats
 
 .PHONY: install demo test sample run $(STAGES) pretrain sft rl chat probe report bench clean
 

@@ -7,6 +7,7 @@
     corpus export OUT --format FORMAT        nanogpt | megatron | hf | jsonl | parquet
     corpus setup                             fetch the language-id model the filter needs
     corpus show ID --in DIR [--raw]          one document, or its original WARC record
+    corpus search OUT "query" [-k 5]         the index's best hits (after `corpus index`)
 
 Common flags: --input (repeatable), --output, --workers, --executor, --ray-address,
 --set key.path=value (any YAML value), --force (redo complete parts).
@@ -105,6 +106,7 @@ EXTRA_COMMANDS = {
     "quality-train": "corpus.stages.filter.quality_train",
     "export": "corpus.export",
     "setup": "corpus.setup",
+    "search": "corpus.stages.index.cli",
 }
 
 

@@ -134,10 +134,10 @@ def test_register_refuses_a_taken_name_or_an_unknown_place():
 def test_built_in_stages_declare_what_the_registry_lists():
     folders = {name: registry.folder(name) for name in registry.names()}
     assert folders == {"extract": "extract", "filter": "filter", "dedup": "dedup",
-                       "tokenizer": "tokenizer", "tokenize": "shards", "stats": "report"}
+                       "index": "index", "tokenizer": "tokenizer", "tokenize": "shards", "stats": "report"}
     upstream = {name: registry.stage_class(name).upstream for name in registry.names()}
     assert upstream == {"extract": None, "filter": "extract", "dedup": "filter",
-                        "tokenizer": "dedup", "tokenize": "dedup", "stats": None}
+                        "index": "dedup", "tokenizer": "dedup", "tokenize": "dedup", "stats": None}
 
 
 def test_makefile_has_a_target_per_registered_stage():

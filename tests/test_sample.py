@@ -315,7 +315,7 @@ def test_trafilatura_finds_the_article_and_not_the_boilerplate(truth, read_back)
 
 
 #: sha256 of a seed-3, 120-page crawl's truth (pages, records without byte offsets, counts).
-PINNED_TRUTH = "63e96a478a13ef4e86a4f7bcaeb1c6d1c4e7c26c901608f0bb0f421d77349f2b"
+PINNED_TRUTH = "1a7a4e72c2860834b5307b6e5349a58318b50feffe9ef1f85885b45c432f8341"
 
 
 def test_sample_text_is_pinned(tmp_path):
@@ -327,7 +327,8 @@ def test_sample_text_is_pinned(tmp_path):
 
     truth = json.loads(generate_sample(tmp_path, seed=3, pages=120).read_text(encoding="utf-8"))
     recs = [{k: v for k, v in r.items() if k not in ("offset", "length")} for r in truth["records"]]
-    blob = json.dumps([truth["pages"], recs, truth["counts"]], ensure_ascii=False, sort_keys=True)
+    blob = json.dumps([truth["pages"], recs, truth["counts"], truth["unanswerable"]], ensure_ascii=False,
+                      sort_keys=True)
     assert hashlib.sha256(blob.encode()).hexdigest() == PINNED_TRUTH
 
 
@@ -348,3 +349,36 @@ def test_languages_are_data_files_whose_templates_resolve():
         assert {"S", "V"} <= set(lang.slots) and lang.clauses and lang.sentences and lang.titles, code
         assert all(set(topic) <= set(lang.slots) for topic in lang.topics.values()), code
         assert set(lang.ui) == ui_keys and len(lang.spam) >= 10, code
+
+
+def test_facts_are_stated_by_the_pages_that_record_them(truth):
+    """Clean en/ja/zh pages state 1-2 facts about an entity of their own; copies state their
+    source's; each fact lists every URL that states it; unanswerable questions name no page's entity."""
+    from corpus.sample.facts import KINDS, LANGS
+
+    pages = list(truth["pages"].values())
+    by_url = {p["url"]: p for p in pages}
+    entity = re.compile(r"\b(?:the|of) ([A-Z][a-z]+) ")
+    names: dict[str, str] = {}
+    for p in pages:
+        if p["quality"] != "clean" or p["language"] not in LANGS:
+            assert p["facts"] == []
+            continue
+        assert 1 <= len(p["facts"]) <= 2 and len({f["kind"] for f in p["facts"]}) == len(p["facts"])
+        for f in p["facts"]:
+            assert f["kind"] in KINDS and f["answer"] in f["sentence"] and f["sentence"] in p["main_text"]
+            assert p["main_text"].count(f["sentence"]) == 1 and f["question"].endswith(("?", "？"))
+            assert p["url"] in f["urls"]
+            assert all(f["sentence"] in by_url[u]["main_text"] for u in f["urls"])
+            if p["language"] == "en":  # one entity, one page (and its copies)
+                name = entity.search(f["question"]).group(1)
+                assert names.setdefault(name, f["urls"][0]) == f["urls"][0], name
+    unanswerable = truth["unanswerable"]
+    assert len(unanswerable) >= 150 and {u["kind"] for u in unanswerable} == set(KINDS)
+    assert {"ja", "zh", "en"} <= {u["lang"] for u in unanswerable}
+    words = {w for p in pages for w in re.findall(r"\w+", p["main_text"])}
+    for u in unanswerable:
+        assert "answer" not in u
+        if u["lang"] == "en":
+            assert entity.search(u["question"]).group(1) not in words
+    assert len([f for p in pages for f in p["facts"] if p["dup_kind"] in (None, "original")]) >= 1000

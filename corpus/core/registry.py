@@ -16,6 +16,7 @@ BUILTIN = [
     ("extract", "corpus.stages.extract.stage:ExtractStage"),
     ("filter", "corpus.stages.filter.stage:FilterStage"),
     ("dedup", "corpus.stages.dedup:DedupStage"),
+    ("index", "corpus.stages.index.stage:IndexStage"),
     ("tokenizer", "corpus.stages.tokenizer:TokenizerStage"),
     ("tokenize", "corpus.stages.tokenize:TokenizeStage"),
     ("stats", "corpus.stages.stats.stage:StatsStage"),

@@ -19,13 +19,13 @@ from email.utils import format_datetime
 from pathlib import Path
 
 from contract.atomic import atomic_path
-from . import binaries, lowq
+from . import binaries, facts, lowq
 from .language import language
 from .prose import Composer
 from .sites import SITES, SECTIONS, Site, render_page
 from .warc_writer import gzip_member, http_block, http_request, warc_record
 
-VERSION = 1
+VERSION = 2  # 2: facts about invented entities (truth.json pages[id].facts, unanswerable)
 N_FILES = 4
 USER_AGENT = "crawl2tokens-sample/1.0 (+https://example.org/crawl2tokens)"
 
@@ -58,6 +58,7 @@ class Page:
     published: str | None = None
     key: float = 0.0  # crawl order
     exact_of: "Page | None" = None  # an exact copy is served with its original's bytes
+    facts: list = field(default_factory=list)  # checkable facts its text states (facts.py)
 
     @property
     def main_text(self) -> str:
@@ -160,6 +161,7 @@ class Planner:
                 pages.append(page)
         for page in pages:
             page.key = rng.random()
+        self.add_facts(pages)
         # Duplicates: originals are clean pages long enough that a small edit keeps them near.
         def long_enough(p: Page) -> bool:
             cjk = language(p.site.lang).cjk
@@ -192,7 +194,32 @@ class Planner:
             c.key = base + (1 - base) * rng.random()
         pages += copies
         pages.sort(key=lambda p: p.key)
+        self.record_fact_urls(pages)
         return pages
+
+    def add_facts(self, pages: list[Page]) -> None:
+        """Give each clean page of the fact languages one or two facts about its own entity
+        (drawn from their own RNG, so the rest of the plan stays as it was)."""
+        rng = random.Random(f"crawl2tokens-sample-{self.seed}-facts")
+        vocabulary = {w for p in pages for w in re.findall(r"[a-z]+", (p.title + " " + p.main_text).lower())}
+        self.names = facts.Names(rng, vocabulary)
+        for p in pages:
+            if p.quality == "clean" and p.site.lang in facts.LANGS:
+                p.facts = facts.page_facts(self.names, p.site.lang, rng)
+                p.paragraphs = facts.insert_sentences(p.paragraphs, [f["sentence"] for f in p.facts],
+                                                      language(p.site.lang).cjk, rng)
+        self.unanswerable = facts.unanswerable(self.names, rng)
+
+    @staticmethod
+    def record_fact_urls(pages: list[Page]) -> None:
+        """Each fact lists every URL whose text states it: its page and that page's copies."""
+        urls: dict[int, list[str]] = {}
+        for p in pages:
+            if p.cluster is not None:
+                urls.setdefault(p.cluster, []).append(p.url)
+        for p in pages:
+            for f in p.facts:
+                f["urls"] = sorted(urls[p.cluster]) if p.cluster is not None else [p.url]
 
     def exact_copy(self, orig: Page, n: int) -> Page:
         """The same page at another URL (tracking parameters, print view, http, amp)."""
@@ -206,7 +233,7 @@ class Planner:
         else:
             url = orig.url.replace(".html", f".html?ref=home{n}")
         page = Page(orig.site, orig.title, list(orig.paragraphs), quality=orig.quality, url=url,
-                    cluster=orig.cluster, dup_kind="exact", published=orig.published)
+                    cluster=orig.cluster, dup_kind="exact", published=orig.published, facts=orig.facts)
         page.exact_of = orig
         return page
 
@@ -222,17 +249,20 @@ class Planner:
         paras = list(orig.paragraphs)
         units = sum(len(p) if cjk else len(p.split()) for p in paras)
         edits = 1 if units < (1100 if cjk else 550) else 2
+        stated = {f["sentence"] for f in orig.facts}
         splitter = re.compile(r"(?<=[。！？])" if cjk else r"(?<=[.!?»“])\s+")
         for _ in range(edits):
             pi = rng.randrange(len(paras))
             sents = [s for s in splitter.split(paras[pi]) if s]
             si = rng.randrange(len(sents))
+            if sents[si] in stated:  # the copy states its source's facts too
+                continue
             sents[si] = comp.sentence()
             paras[pi] = ("" if cjk else " ").join(sents)
         via = language(lang).ui["via"]
         intro = f"{via}{orig.site.name}。" if cjk else f"{via} {orig.site.name}."
         page = Page(site, orig.title, paras, intro=intro, cluster=orig.cluster, dup_kind="near",
-                    published=_published(rng, after=orig.published))
+                    published=_published(rng, after=orig.published), facts=orig.facts)
         page.url = self.new_url(page)
         page.jaccard = round(jaccard(orig.main_text, page.main_text, cjk), 4)
         return page
@@ -429,7 +459,8 @@ def generate(out_dir: Path, seed: int = 0, pages: int = 2000) -> Path:
     writer, files, page_entries = _write_warcs(out_dir, seed, fetches, truncated)
     truth = {"seed": seed, "version": VERSION, "generator": f"crawl2tokens-sample/{VERSION}",
              "files": files, "counts": _counts(writer.records, page_entries),
-             "records": writer.records, "pages": page_entries}
+             "records": writer.records, "pages": page_entries,
+             "unanswerable": planner.unanswerable}
     path = out_dir / "truth.json"
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(truth, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
@@ -505,7 +536,8 @@ def _page_entry(f: Fetch) -> dict:
     p = f.page
     entry = {"url": p.url, "site": p.site.domain, "language": p.site.lang, "charset": p.site.charset,
              "charset_declared": p.site.charset_declared, "quality": p.quality, "cluster": p.cluster,
-             "dup_kind": p.dup_kind, "title": p.title, "published": p.published, "main_text": p.main_text}
+             "dup_kind": p.dup_kind, "title": p.title, "published": p.published, "main_text": p.main_text,
+             "facts": p.facts}
     if p.jaccard is not None:
         entry["jaccard"] = p.jaccard
     return entry

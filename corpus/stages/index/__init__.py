@@ -1,0 +1,1 @@
+"""The index stage (``corpus index``) and the search command (``corpus search``)."""
