@@ -115,3 +115,123 @@ def test_chat_template_spells_typed_special_pieces_as_text(toks):
     prompt = hf.apply_chat_template(HOSTILE, add_generation_prompt=True, tokenize=True, return_dict=False,
                                     sanitize_control_tokens=True)
     assert prompt == render_prompt(HOSTILE, ours)
+
+
+# --- the model: train export --format hf -------------------------------------------------------
+
+def _checkpoint(run_dir: Path, tokenizer_model: Path, arch: str = "qwen3", tie: bool = False, seed: int = 0) -> Path:
+    """A tiny checkpoint of the given arch with random (not identity-initialised) weights, so
+    every block and the RoPE rotation matter."""
+    import torch
+    from train.checkpoint import save_checkpoint
+    from train.model import ARCH_PRESETS, GPT, GPTConfig
+
+    tok = Tokenizer(tokenizer_model)
+    torch.manual_seed(seed)
+    model = GPT(GPTConfig(vocab_size=tok.vocab_size, n_layer=2, n_head=2, n_embd=64, seq_len=64,
+                          tie_embeddings=tie, **ARCH_PRESETS[arch]))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.3)
+    save_checkpoint(run_dir, 1, model, None, {}, {"phase": "test"}, tokenizer=tok)
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def exported(hf_dir, tmp_path_factory):
+    from train.cli import main
+    root = tmp_path_factory.mktemp("hf-export")
+    ckpt = _checkpoint(root / "run", hf_dir / MODEL_FILE)
+    assert main(["export", str(ckpt), str(root / "hf"), "--format", "hf"]) == 0
+    return ckpt, root / "hf"
+
+
+def test_export_writes_the_hf_files(exported):
+    _, out = exported
+    for name in ("config.json", "model.safetensors", "generation_config.json", *hf_tokenizer.HF_TOKENIZER_FILES):
+        assert (out / name).is_file(), name
+
+
+def test_exported_model_gives_our_logits(exported):
+    import torch
+    from transformers import AutoModelForCausalLM
+    from train.checkpoint import load_checkpoint
+
+    ckpt, out = exported
+    ours, tok, _ = load_checkpoint(ckpt)
+    hf = AutoModelForCausalLM.from_pretrained(out).eval()
+    assert type(hf).__name__ == "Qwen3ForCausalLM"
+    idx = torch.randint(0, tok.vocab_size, (3, 40), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        a = ours(idx)[0]
+        b = hf(idx).logits.float()
+    assert a.abs().max() > 1.0            # logits of a real size, not a vanishing model
+    assert torch.allclose(a, b, atol=1e-4, rtol=0), float((a - b).abs().max())
+
+
+def test_exported_model_generates_like_train_sample(exported):
+    """Greedy ``generate`` continues a prompt with the ids of our KV-cache greedy path (what
+    ``train sample --temperature 0`` streams), through the exported tokenizer."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from train.checkpoint import load_checkpoint
+
+    ckpt, out = exported
+    ours, tok, _ = load_checkpoint(ckpt)
+    hf = AutoModelForCausalLM.from_pretrained(out).eval()
+    hf_tok = AutoTokenizer.from_pretrained(out)
+    text = "The quick brown fox"
+    prompt = hf_tok(text, return_tensors="pt")["input_ids"]
+    assert prompt[0].tolist() == [tok.bos_id] + tok.encode(text)
+    want = list(ours.stream(prompt[0].tolist(), 24, temperature=0, stop_ids=[tok.bos_id]))
+    with torch.no_grad():
+        got = hf.generate(prompt, max_new_tokens=24, do_sample=False, eos_token_id=tok.bos_id)
+    assert got[0, prompt.shape[1]:].tolist() == want
+
+
+def test_state_dict_mapping_accepts_fused_qkv(exported):
+    import torch
+    from train.checkpoint import load_checkpoint
+    from train.export import hf_state_dict
+
+    ours, _, _ = load_checkpoint(exported[0])
+    sd = dict(ours.state_dict())
+    fused = {}
+    for k in list(sd):
+        if k.endswith("attn.c_q.weight"):
+            pre = k[: -len("c_q.weight")]
+            fused[pre + "qkv.weight"] = torch.cat([sd.pop(pre + n + ".weight") for n in ("c_q", "c_k", "c_v")])
+    sd.update(fused)
+    a, b = hf_state_dict(ours.state_dict(), ours.config), hf_state_dict(sd, ours.config)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_export_refuses_a_model_without_hf_counterpart(hf_dir, tmp_path, capsys):
+    from train.cli import main
+    ckpt = _checkpoint(tmp_path / "run", hf_dir / MODEL_FILE, arch="gpt")
+    code = main(["export", str(ckpt), str(tmp_path / "hf")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert "mlp=relu2" in err[0] and "arch=qwen3" in err[0]
+    assert not (tmp_path / "hf").exists()
+
+
+def test_export_refuses_a_folder_it_did_not_write(exported, tmp_path, capsys):
+    from train.cli import main
+    (tmp_path / "notes.txt").write_text("mine")
+    assert main(["export", str(exported[0]), str(tmp_path)]) == 2
+    assert "not empty" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+    assert main(["export", str(exported[0]), str(exported[1])]) == 0    # an earlier export is redone
+
+
+def test_arch_preset_sets_the_model_options():
+    from train import config as train_config
+    from train.pretrain import model_config
+
+    p = train_config.validate({"train": {"pretrain": {"arch": "qwen3"}}}, "pretrain")
+    cfg = model_config(p, 512)
+    assert cfg.mlp == "swiglu" and cfg.logit_softcap == 0
+    assert model_config(train_config.validate({"train": {}}, "pretrain"), 512).mlp == "relu2"
+    with pytest.raises(train_config.ConfigError, match="train.pretrain.arch"):
+        train_config.validate({"train": {"pretrain": {"arch": "llama9"}}}, "pretrain")
