@@ -169,6 +169,21 @@ def test_exported_model_gives_our_logits(exported):
     assert torch.allclose(a, b, atol=1e-4, rtol=0), float((a - b).abs().max())
 
 
+def test_exported_tied_model_gives_our_logits(hf_dir, tmp_path):
+    """Tied embeddings: the export unties them (the embedding table gets our input norm folded in)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+    from train.checkpoint import load_checkpoint
+    from train.export import export_hf
+
+    ckpt = _checkpoint(tmp_path / "run", hf_dir / MODEL_FILE, tie=True, seed=1)
+    ours, tok, _ = load_checkpoint(ckpt)
+    hf = AutoModelForCausalLM.from_pretrained(export_hf(ckpt, tmp_path / "hf")).eval()
+    idx = torch.randint(0, tok.vocab_size, (2, 17), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        assert torch.allclose(ours(idx)[0], hf(idx).logits.float(), atol=1e-4, rtol=0)
+
+
 def test_exported_model_generates_like_train_sample(exported):
     """Greedy ``generate`` continues a prompt with the ids of our KV-cache greedy path (what
     ``train sample --temperature 0`` streams), through the exported tokenizer."""
