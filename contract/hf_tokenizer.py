@@ -96,7 +96,10 @@ def build(model_path: str | os.PathLike, special: dict[str, int] | None = None):
                     raise ValueError("too many distinct characters in the special pieces")
                 sentinel[ch] = _SENTINELS[len(sentinel)]
     for ch, s in sentinel.items():
-        vocab[sp.piece_to_id(f"<0x{ord(ch):02X}>")] = s
+        byte = sp.piece_to_id(f"<0x{ord(ch):02X}>")
+        if not sp.is_byte(byte):
+            raise ValueError(f"{model_path}: no byte pieces (trained without byte_fallback)")
+        vocab[byte] = s
 
     tok = Tokenizer(models.BPE(vocab={p: i for i, p in enumerate(vocab)}, merges=merges,
                                unk_token=pieces[sp.unk_id()], byte_fallback=True))
