@@ -8,6 +8,7 @@
     train rl PIPELINE.yaml                   RL on verifiable rewards
     train chat [CKPT|PIPELINE.yaml] [--prompt TEXT]   talk to a checkpoint
     train report OUT|PIPELINE.yaml [--out DIR]         the run's report card (report.md + report.html)
+    train export CKPT OUT --format hf        a Hugging Face model folder (needs train.pretrain.arch=qwen3)
 
 Each subcommand lives in its own module with a ``main(argv)`` function.
 
@@ -31,6 +32,7 @@ COMMANDS = {
     "rl": "train.rl",
     "chat": "train.chat",
     "report": "train.report",
+    "export": "train.export",
 }
 
 

@@ -76,6 +76,9 @@ SCHEMAS: dict[str, Section] = {
         "n_layer": integer(None, 1, null=True),
         "n_embd": integer(None, 1, null=True),
         "n_head": integer(None, 1, null=True),
+        # gpt: ours (ReLU^2, soft-capped logits); qwen3: exactly transformers' Qwen3, so
+        # `train export --format hf` can write it (fixes mlp=swiglu, logit_softcap=0)
+        "arch": one_of("gpt", ("gpt", "qwen3")),
         "mlp": one_of("relu2", ("relu2", "swiglu")),
         "tie_embeddings": boolean(False),
         "logit_softcap": non_negative(15.0, null=True),   # 0 disables

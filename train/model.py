@@ -5,6 +5,12 @@ RMSNorm -> MLP (ReLU^2 or SwiGLU) -> residual] -> RMSNorm -> logits (soft-capped
 The norms have no learnable parameters (as nanochat): fewer knobs, same quality at this scale.
 Sizes come from one depth dial (``GPTConfig.from_depth``) or are set explicitly.
 
+Architecture presets (``ARCH_PRESETS``, setting ``train.pretrain.arch``): ``gpt`` is the model above
+as it trains best here; ``qwen3`` picks the options that compute exactly what transformers'
+Qwen3 computes (SwiGLU MLP, no logit soft-cap), so ``train export --format hf`` can write it
+(``train/export.py`` maps the weights: unit norm weights, the input norm folded into the
+embedding table, RoPE's rotation direction).
+
 Generation keeps a KV cache. Batched prompts of different lengths are left-padded; every
 row carries its own positions (RoPE) and a key mask, so a padded row generates exactly what
 it would alone.
@@ -18,6 +24,13 @@ from typing import Iterator, Sequence
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+
+#: arch name -> the GPTConfig options it fixes (over the pretrain settings).
+ARCH_PRESETS: dict[str, dict] = {
+    "gpt": {},
+    "qwen3": {"mlp": "swiglu", "logit_softcap": 0.0},
+}
 
 
 @dataclass

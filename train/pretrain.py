@@ -31,7 +31,7 @@ from train.checkpoint import CheckpointError, checkpoints_newest_first, set_asid
 from train.checkpoint import latest_checkpoint, load_training_state, save_checkpoint
 from train.data import DataError, TokenLoader, trained_share
 from train.eval import ValSet, describe
-from train.model import GPT, GPTConfig
+from train.model import ARCH_PRESETS, GPT, GPTConfig
 from train.optim import build_optimizers, lr_multiplier, set_lr
 from train.tokenizer import Tokenizer
 from contract.layout import MANIFEST
@@ -60,6 +60,7 @@ def peak_flops(device: torch.device) -> float | None:
 
 def model_config(p: dict, vocab_size: int) -> GPTConfig:
     extra = {k: p[k] for k in ("mlp", "tie_embeddings", "logit_softcap") if p.get(k) is not None}
+    extra.update(ARCH_PRESETS[p.get("arch") or "gpt"])
     if p.get("n_embd") or p.get("n_layer"):
         n_embd = int(p.get("n_embd") or 64 * int(p["depth"]))
         n_layer = int(p.get("n_layer") or p["depth"])

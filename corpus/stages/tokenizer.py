@@ -6,7 +6,9 @@ kept as it is (no dummy prefix, no collapsing, whitespace-only pieces allowed, n
 and tabs learned as pieces), and ``byte_fallback`` spells any character outside the
 vocabulary as UTF-8 bytes: there is no unknown token in practice. The seven special
 pieces (``contract.tokens.SPECIAL_TOKENS``) are user-defined symbols; the contract's
-encoder makes sure plain text never produces them.
+encoder makes sure plain text never produces them. When the ``tokenizers`` package is installed,
+the model is also written as Hugging Face files (``contract.hf_tokenizer``: ``tokenizer.json``,
+``tokenizer_config.json`` with a chat template, ``special_tokens_map.json``).
 
 The training sample is deterministic: each document gets a hash of (seed, id); the
 documents with the smallest hashes are taken until ``sample_chars`` characters, each
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import time
 from pathlib import Path
 
@@ -27,7 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import sentencepiece as spm
 
-from contract import tokens
+from contract import hf_tokenizer, tokens
 from contract.atomic import atomic_path, write_json_atomic
 from contract.tokens import MODEL_FILE, SPECIAL_TOKENS, SPECIALS_FILE, file_sha256
 
@@ -50,6 +53,7 @@ SCHEMA = Section({
     "input_stage": INPUT_STAGE,
 })
 DEFAULTS = SCHEMA.defaults()
+log = logging.getLogger(__name__)
 
 SAMPLE_SCHEMA = pa.schema([pa.field("key", pa.uint64()), pa.field("id", pa.string()),
                            pa.field("text", pa.string())])
@@ -129,6 +133,17 @@ def sample_threshold(keys: np.ndarray, lengths: np.ndarray, budget: int) -> int 
     return int(keys[order[min(k, len(keys) - 1)]])
 
 
+def write_hf_files(directory: Path, specials: dict[str, int]) -> list[str]:
+    """The model also as Hugging Face files (``AutoTokenizer.from_pretrained(directory)``),
+    when the ``tokenizers`` package is installed (the ``hf`` extra); else none."""
+    try:
+        import tokenizers  # noqa: F401
+    except ImportError:
+        log.info("tokenizer: `tokenizers` not installed, no Hugging Face tokenizer files written")
+        return []
+    return [p.name for p in hf_tokenizer.write(directory / MODEL_FILE, directory, specials)]
+
+
 class TokenizerStage(Stage):
     """Train the corpus tokenizer (map: sample text per part; reduce: train once)."""
 
@@ -136,7 +151,7 @@ class TokenizerStage(Stage):
     folder = "tokenizer"
     upstream = "dedup"
     schema = SCHEMA
-    owns = ("sample/part-*.parquet", MODEL_FILE, SPECIALS_FILE)
+    owns = ("sample/part-*.parquet", MODEL_FILE, SPECIALS_FILE, *hf_tokenizer.HF_TOKENIZER_FILES)
     holds_documents = False
 
     def __init__(self, config: dict):
@@ -202,9 +217,10 @@ class TokenizerStage(Stage):
         with atomic_path(model_path) as tmp:
             tmp.write_bytes(blob)
         write_json_atomic(self.dir / SPECIALS_FILE, specials)
+        hf_files = write_hf_files(self.dir, specials)
         info = {"path": MODEL_FILE, "sha256": file_sha256(model_path), "vocab_size": sp.vocab_size(),
                 "special_tokens": specials, "training_documents": len(texts),
-                "training_chars": chars, "training_seconds": round(seconds, 3)}
+                "training_chars": chars, "training_seconds": round(seconds, 3), "hf_files": hf_files}
         return {"tokenizer": info,
                 "summary": f"BPE vocab {sp.vocab_size():,} trained on {len(texts):,} docs / "
                            f"{chars:,} chars in {seconds:.1f}s -> {model_path}"}
