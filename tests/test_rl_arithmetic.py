@@ -144,23 +144,3 @@ def test_split_is_deterministic_across_processes():
     env["PYTHONPATH"] = os.environ.get("PYTHONPATH", "")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
     assert out.strip() == str([p["key"] for p in make_problems(30, seed=5, level=[1, 2, 3, 4], split="test")])
-
-
-def test_drills_practise_the_algorithm_on_problems_no_split_poses():
-    # SFT drills (issue #14): sums and differences with an operand above level 1's 20, so no
-    # drill is an rl or test problem of any level under any wording
-    from train.arithmetic import make_drills
-    from train.sft_data import builtin_conversations
-    drills = make_drills(500, seed=0)
-    assert len({d["key"] for d in drills}) > 300
-    for d in drills:
-        (a, op, b, _, r), answer = d["solution"].split("\n")[0].split(), d["solution"].split("\n")[-1]
-        assert max(int(a), int(b)) > 20 and answer == f"Answer: {d['answer']}" == f"Answer: {r}"
-        assert int(r) == (int(a) + int(b) if op == "+" else int(a) - int(b)) and int(r) > 0
-    held = {_operations(p) for split in ("rl", "test") for p in make_problems(3000, seed=0, level=list(LEVELS), split=split)}
-    held |= {_operations(p) for p in make_problems(500, seed=0, level=list(LEVELS), split="test", phrasing="unseen")}
-    assert not {_operations(d) for d in drills} & held
-    convs = builtin_conversations(200, seed=0, mix={"arithmetic": 0.5, "drill": 0.5})
-    assert sum(c["source"] == "builtin:drill" for c in convs) == 100
-    assert builtin_conversations(50, seed=0) == builtin_conversations(50, seed=0, mix={
-        **__import__("train.sft_data", fromlist=["DEFAULT_MIX"]).DEFAULT_MIX, "drill": 0.0})

@@ -267,35 +267,6 @@ def _render(rng: random.Random, level: int, template: Template) -> dict:
     }
 
 
-DRILL_MIN, DRILL_MAX = 21, 60      # drill operands: at least one above level 1's 20
-
-
-def make_drills(n: int, seed: int = 0) -> list[dict]:
-    """``n`` level-1-shaped problems (the trained phrasings) whose operands go up to
-    ``DRILL_MAX`` with at least one above level 1's range: SFT practice of the addition and
-    subtraction ALGORITHM on numbers no level poses, so no drill is an ``rl`` or ``test``
-    problem under any wording (a level-1 problem has both operands <= 20; the other levels'
-    keys have three operands or * and /). Without them the small model memorises the ~200
-    ``sft`` sums and cannot add a pair it has not seen, and RL has no skill to sharpen."""
-    rng = random.Random(f"arithmetic-drill|{seed}")
-    out = []
-    while len(out) < n:
-        tid, fmt, sampler, steps = rng.choice(TEMPLATES[1])
-        if steps[0][0] is _add:
-            numbers = {"a": rng.randint(1, DRILL_MAX), "b": rng.randint(DRILL_MIN, DRILL_MAX)}
-            if rng.random() < 0.5:
-                numbers = {"a": numbers["b"], "b": numbers["a"]}
-        else:
-            a = rng.randint(DRILL_MIN, DRILL_MAX)
-            numbers = {"a": a, "b": rng.randint(1, a - 1)}
-        words = {"name": rng.choice(NAMES), "item": rng.choice(ITEMS), "container": rng.choice(CONTAINERS)}
-        lines, result = _solve(numbers, steps)
-        out.append({"prompt": fmt.format(**numbers, **words), "answer": str(result),
-                    "solution": "\n".join(lines + [f"{ANSWER_PREFIX} {result}"]), "level": 0,
-                    "template": tid, "key": problem_key(numbers, steps)})
-    return out
-
-
 def _normalise_split(split: str) -> str:
     split = {"train": "sft", "heldout": "test", "held_out": "test", "eval": "test", "val": "test"}.get(split, split)
     if split not in SPLITS:

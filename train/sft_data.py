@@ -19,7 +19,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from contract.jsonl import read_jsonl, write_jsonl  # noqa: F401  (write_jsonl: re-exported)
-from train.arithmetic import make_drills, make_problems
+from train.arithmetic import make_problems
 from train.chat_format import ConversationError, validate
 
 IDENTITY = ("I am a small assistant trained with crawl2tokens: a compact GPT pretrained on "
@@ -192,9 +192,7 @@ def arithmetic_problems(n: int, seed: int, level: int = 1) -> list[dict]:
 
 
 DEFAULT_MIX = {"greeting": 0.08, "identity": 0.08, "instruction": 0.34, "arithmetic": 0.3,
-               "unknowable": 0.12, "multi_turn": 0.08, "drill": 0.0}
-# ``drill``: sums and differences with an operand above 20 (train/arithmetic.py make_drills),
-# practice of the algorithm on numbers no RL or test problem uses; off by default.
+               "unknowable": 0.12, "multi_turn": 0.08}
 
 
 def builtin_conversations(n: int = 2000, seed: int = 0, mix: dict | None = None,
@@ -221,7 +219,6 @@ def builtin_conversations(n: int = 2000, seed: int = 0, mix: dict | None = None,
         problems += arithmetic_problems(per_level, seed * 1000 + 17 + i, level=lvl)
     r.shuffle(problems)
     problem_iter = iter(problems)
-    drill_iter = iter(make_drills(counts.get("drill", 0), seed))
 
     def exchange(kind: str):
         if kind == "greeting":
@@ -232,9 +229,6 @@ def builtin_conversations(n: int = 2000, seed: int = 0, mix: dict | None = None,
             return r.choice(INSTRUCTIONS)(r)
         if kind == "arithmetic":
             p = next(problem_iter)
-            return p["prompt"], p["solution"]
-        if kind == "drill":
-            p = next(drill_iter)
             return p["prompt"], p["solution"]
         if kind == "unknowable":
             return _unknowable(r)
