@@ -103,3 +103,23 @@ def test_answer_matching_and_bad_input(tmp_path):
     bad.write_text('{"question": "q", "answer": "a"}\n{"question": "only"}\n')
     with pytest.raises(ValueError, match=r"qa.jsonl:2"):
         probe.load_questions(bad)
+
+
+def test_reply_counts_have_standard_errors_over_questions():
+    # two questions, 4 samples each: q1 right/right/idk/wrong, q2 wrong x4
+    records = [{"answer": "Quillmar", "samples": ["Quillmar.", "It is Quillmar", "I don't know.", "Ostberg"]},
+               {"answer": "Tavi", "samples": ["Noor", "Noor", "Sippa", "Voss"]}]
+    c = probe.reply_counts(records, REFUSAL)
+    assert (c["right"]["count"], c["idk"]["count"], c["wrong"]["count"], c["samples"]) == (2, 1, 5, 8)
+    assert c["right"]["share"] == pytest.approx(0.25)
+    # per-question shares 0.5 and 0.0: sample std 0.3536, / sqrt(2) = 0.25
+    assert c["right"]["se"] == pytest.approx(0.25)
+    assert c["wrong"]["share"] == pytest.approx(0.625) and c["wrong"]["se"] == pytest.approx(0.375)
+    line = probe.format_counts(c)
+    assert "right 2/8" in line and "I don't know 1/8" in line and "wrong 5/8" in line and "se" in line
+
+
+def test_probe_prints_counts_with_standard_errors(probed):
+    rc, printed, _ = probed
+    assert rc == 0
+    assert "right" in printed and "I don't know" in printed and "wrong" in printed and "se " in printed

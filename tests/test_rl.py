@@ -103,3 +103,25 @@ def test_change_within_noise_is_said_so():
     # no per-item scores (an old checkpoint's "before"): the two errors combine as independent
     c = compare({"pass@1": 0.5, "pass@1_se": 0.03}, {"pass@1": 0.55, "pass@1_se": 0.04}, groups, "x")
     assert abs(c["change_se"] - 0.05) < 1e-9 and c["noise"]
+
+
+def _expected_reward(model, prompts) -> float:
+    """The exact mean reward of the toy task (first token == TARGET) under the model."""
+    with torch.no_grad():
+        return sum(torch.softmax(model(torch.tensor([p]))[0][0, -1], -1)[TARGET].item() for p in prompts) / len(prompts)
+
+
+def test_one_grpo_step_raises_the_expected_reward_of_its_own_batch():
+    # issue #14: whatever the advantage scaling or loss normalisation, ONE update on a batch
+    # must make the rewarded completions more likely (a sign or weighting slip fails here)
+    prompts = [[0], [1], [2], [3]]
+    for std, norm, reuse in ((False, "token", 1), (True, "token", 1), (True, "sequence", 1), (False, "token", 2)):
+        model = tiny_model(seed=3)
+        opt = torch.optim.AdamW(model.parameters(), lr=0.01)
+        comps = sample_groups(model, prompts, 8, 3, 1.0, None, (), seed=11)
+        rewards = torch.tensor([[float(c[0] == TARGET) for c in comps[g * 8:(g + 1) * 8]] for g in range(4)])
+        assert 0 < rewards.sum() < rewards.numel()        # the batch carries signal
+        before = _expected_reward(model, prompts)
+        rl_update(model, opt, prompts, comps, rewards,
+                  RLSettings(group_size=8, scale_by_std=std, loss_norm=norm, updates_per_batch=reuse))
+        assert _expected_reward(model, prompts) > before + 0.01, (std, norm, reuse)

@@ -23,6 +23,7 @@ settings may come from its ``train.probe`` block; ``--out`` defaults to
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import sys
 from collections import Counter
@@ -107,6 +108,33 @@ def probe(model, tokenizer, questions: list[dict], opts: dict, tool: tools.Searc
     return records
 
 
+def reply_counts(records: list[dict], refusal: str = REFUSAL) -> dict:
+    """Every sampled reply sorted into right / "I don't know" / wrong: its count, its share
+    and the share's standard error over QUESTIONS (the samples of one question are not
+    independent draws), so a user can tell a real change of the counts from noise."""
+    refusals = {normalize(refusal), normalize(REFUSAL)}
+    per_q = []
+    for r in records:
+        kinds = ["right" if is_right(x, r["answer"]) else
+                 "idk" if any(f and f in normalize(x) for f in refusals) else "wrong" for x in r["samples"]]
+        per_q.append({k: kinds.count(k) / max(1, len(kinds)) for k in ("right", "idk", "wrong")} | {"n": kinds})
+    out: dict = {"questions": len(per_q), "samples": sum(len(q["n"]) for q in per_q)}
+    for k in ("right", "idk", "wrong"):
+        shares = [q[k] for q in per_q]
+        n = len(shares)
+        mean = sum(shares) / n if n else 0.0
+        se = math.sqrt(sum((v - mean) ** 2 for v in shares) / (n - 1) / n) if n > 1 else 0.0
+        out[k] = {"count": sum(q["n"].count(k) for q in per_q), "share": mean, "se": se}
+    return out
+
+
+def format_counts(c: dict) -> str:
+    """``right 12/48 (0.250, se 0.061), I don't know ..., wrong ...``"""
+    names = {"right": "right", "idk": "I don't know", "wrong": "wrong"}
+    return ", ".join(f"{names[k]} {c[k]['count']}/{c['samples']} ({c[k]['share']:.3f}, se {c[k]['se']:.3f})"
+                     for k in names)
+
+
 def _most_common(replies: list[str]) -> str:
     counts = Counter(replies)
     return max(replies, key=lambda r: (counts[r], -len(r)))
@@ -160,6 +188,8 @@ def run(args) -> None:
     mean_acc = sum(r["accuracy"] for r in records) / len(records)
     print(f"probe: {len(records)} questions, {opts['samples']} samples each, mean accuracy {mean_acc:.2f}; "
           f"kept {kept} answers, wrote {len(records) - kept} refusals -> {out}")
+    print(f"probe replies: {format_counts(reply_counts(records, opts['refusal']))} "
+          f"(share of samples; se: standard error over questions)")
 
 
 if __name__ == "__main__":
