@@ -83,8 +83,19 @@ SCHEMA = Section({
 def schema() -> Section:
     """The whole pipeline's schema, with a section per registered stage under ``stages:``."""
     stages = Section({name: registry.stage_class(name).schema for name in registry.names()},
-                     item="stage")
+                     item="stage", rule=_across_stages)
     return Section({**SCHEMA.keys, "stages": stages})
+
+
+def _across_stages(stages: dict) -> tuple[str, str] | None:
+    """A mistake that spans stages: each stage class may declare ``across(stages)``
+    returning ``("<stage>.<key>", problem)`` (the extract cascade needs the filter's languages)."""
+    for name in registry.names():
+        rule = getattr(registry.stage_class(name), "across", None)
+        problem = rule(stages) if rule else None
+        if problem:
+            return problem
+    return None
 
 
 # --- reading the schema ------------------------------------------------------------------
