@@ -4,10 +4,11 @@ Extraction is most of a crawl pipeline's CPU, and an English-only run drops most
 crawl at the filter stage's language rule right after it. So, when the pipeline names
 the languages it keeps (``stages.filter.language.languages``), each HTML page first gets
 a cheap plain-text rendering (resiliparse's ``extract_plain_text`` over the whole page,
-~5% of trafilatura's cost; lxml's ``text_content`` without resiliparse) and the filter's
-own fastText model, in one batched call per group of pages. A page whose rendering is
-confidently another language (top label outside the kept ones, probability >= ``prescreen_threshold``)
-skips trafilatura and goes to the rejected rows as ``prescreen_lang`` with that score.
+~6% of trafilatura's CPU; lxml's ``text_content`` without resiliparse) and the filter's
+own fastText model (~4%), in one batched call per group of pages. A page whose rendering
+is confidently another language (top label outside the kept ones, probability >=
+``prescreen_threshold``) skips trafilatura and goes to the rejected rows as
+``prescreen_lang`` with that score.
 
 A rendering keeps the menus and footers trafilatura removes, so it can only be trusted
 when it is confidently foreign: on realweb-dev, dolma and whirlwind (526 pages, 123
