@@ -136,3 +136,11 @@ def test_yaml_off_switches_the_cascade_off(tmp_path):
     assert ExtractStage(config).prescreen is None
     config["stages"]["extract"]["prescreen"] = "auto"
     assert ExtractStage(config).prescreen.languages == {"en"}
+
+
+def test_lxml_rendering_when_resiliparse_is_missing():
+    html = ("<html><head><style>p {color: red}</style><script>var secret = 1;</script></head>"
+            "<body><p>Bonjour   tout\nle monde</p><!-- hidden --><noscript>no js</noscript></body></html>")
+    text = prescreen._lxml_text(html)
+    assert "Bonjour tout le monde" in text
+    assert "secret" not in text and "color" not in text and "hidden" not in text and "no js" not in text
