@@ -88,7 +88,7 @@ SCHEMA = Section({
 def schema() -> Section:
     """The whole pipeline's schema, with a section per registered stage under ``stages:``."""
     stages = Section({name: _with_entry(registry.stage_class(name)) for name in registry.names()},
-                     item="stage")
+                     item="stage", rule=_across_stages)
     return Section({**SCHEMA.keys, "stages": stages})
 
 
@@ -98,6 +98,17 @@ def _with_entry(cls) -> Section:
     if cls.upstream is None or cls.schema.free:
         return cls.schema
     return dataclasses.replace(cls.schema, keys={**cls.schema.keys, **ENTRY_KEYS})
+
+
+def _across_stages(stages: dict) -> tuple[str, str] | None:
+    """A mistake that spans stages: each stage class may declare ``across(stages)``
+    returning ``("<stage>.<key>", problem)`` (the extract cascade needs the filter's languages)."""
+    for name in registry.names():
+        rule = getattr(registry.stage_class(name), "across", None)
+        problem = rule(stages) if rule else None
+        if problem:
+            return problem
+    return None
 
 
 # --- reading the schema ------------------------------------------------------------------

@@ -1,10 +1,12 @@
 """The extract stage: crawl files (WARC / WET) -> one document per HTML page, the rest accounted for.
 
 Every record ends in exactly one place: a kept document (``part-*.parquet``), or a
-row in ``rejected/`` with a reason (``not_response``, ``revisit``, ``http_status``,
-``not_html``, ``too_large``, ``no_text``, ``extract_timeout``) or an error
+row in ``_rejected/`` with a reason (``not_response``, ``revisit``, ``http_status``,
+``not_html``, ``too_large``, ``no_text``, ``extract_timeout``, ``prescreen_lang``) or an error
 (``read_error``, ``decode_error``, ``extract_error``). Unreadable stretches of a
 file are also listed as ``faults`` (file, byte offset, message) in the manifest.
+``prescreen_lang``: the extraction cascade (:mod:`.prescreen`) found the page surely in a
+language the filter stage drops, so trafilatura never ran on it.
 
 Tasks are byte ranges of files (see :mod:`corpus.crawl.split`), so one big file
 keeps every worker busy; the ranges depend on the file size only, so the output is
@@ -21,13 +23,14 @@ import pyarrow as pa
 
 from ...core.parts import BASE_FIELDS, doc_id_from_record_id, rejected_schema, url_domain
 from ...core.runner import Stage, Task, TaskOutput
-from ...core.settings import INPUT_STAGE, Key, Section, integer, mapping, number, one_of, string
+from ...core.settings import (INPUT_STAGE, Key, Section, fraction, integer, mapping, number, one_of,
+                              string)
 from ...crawl import inputs as inp
 from ...crawl.records import (DecodeError, Record, RecordError, TooLarge, decode_html, is_html,
                               iter_warc, mime_of, parse_date, parse_http, payload)
 from ...crawl.split import (CHUNK, Fault, RawRecord, iter_gzip_records, iter_plain_records,
                             plan_ranges, sniff)
-from . import extractors
+from . import extractors, prescreen
 from .extractors import EXTRACTORS, TRAFILATURA, ExtractTimeout, timer_available, with_timeout
 from contract.layout import REJECTED
 
@@ -40,7 +43,7 @@ DOC_SCHEMA = pa.schema(BASE_FIELDS + [
 REJECTED_SCHEMA = rejected_schema(DOC_SCHEMA)
 
 REJECT_REASONS = ("not_response", "revisit", "http_status", "not_html", "too_large", "no_text",
-                  "extract_timeout")
+                  "extract_timeout", "prescreen_lang")
 ERROR_REASONS = ("read_error", "decode_error", "extract_error")
 
 #: Below this a byte range holds a handful of records: more task overhead than work.
@@ -63,6 +66,8 @@ SCHEMA = Section({
     "paths_prefix": string(inp.COMMONCRAWL_PREFIX),       # for Common Crawl *.paths.gz lists
     "paths_limit": integer(None, 1, null=True),                # take the first N files of a list
     "http_timeout_s": number(inp.HTTP_TIMEOUT_S, 0, lo_open=True),  # http(s) inputs: connect / silence between reads
+    "prescreen": prescreen.MODE,           # the cascade: auto | on | off (prescreen.py)
+    "prescreen_threshold": fraction(0.5),  # skip a page whose rendering is another language at >= this
     "input_stage": INPUT_STAGE,
 })
 DEFAULTS = SCHEMA.defaults()
@@ -75,7 +80,9 @@ REMOTE_BLOCK = 8 << 20
 def settings(params: dict) -> dict:
     """The stage's parameters over the defaults; mistakes fail here, before any work."""
     SCHEMA.check(params, "stages.extract")
-    return {**DEFAULTS, **params}
+    out = {**DEFAULTS, **params}
+    out["prescreen"] = prescreen.MODE.parse(out["prescreen"])
+    return out
 
 
 def _extractor(s: dict):
@@ -225,6 +232,14 @@ def _holds_more(first: Record, member_size: int) -> bool:
 
 def handle_record(rec: Record, b: _Books, extract, s: dict) -> None:
     """Route one record to a document or a reason."""
+    page = prepare(rec, b, s)
+    if page is not None:
+        extract_page(page[0], page[1], b, extract, s)
+
+
+def prepare(rec: Record, b: _Books, s: dict) -> tuple[dict, str] | None:
+    """Everything before extraction: ``(row, html)`` for an HTML page to extract; any other
+    record is accounted for here (a document, a reason or an error) and gives None."""
     row = _row(rec, b.src)
     kind = rec.warc_type
     if kind == "response":
@@ -259,19 +274,7 @@ def handle_record(rec: Record, b: _Books, extract, s: dict) -> None:
         except DecodeError as err:
             return b.reject(row, "decode_error", None, str(err), error=True)
         row["charset"], row["extractor"] = charset, s["extractor"]
-        try:
-            text = extract(html, rec.url)
-        except ExtractTimeout:
-            return b.reject(row, "extract_timeout", float(s["timeout_s"]),
-                            f"no result within {s['timeout_s']} s")
-        except Exception as err:
-            return b.reject(row, "extract_error", None, f"{type(err).__name__}: {err}"[:500],
-                            error=True)
-        if not text or not text.strip():
-            return b.reject(row, "no_text", None, None)
-        row["text"] = text
-        b.kept += 1
-        b.docs.write(row)
+        return row, html
     elif kind == "conversion":  # WET: Common Crawl's own text, taken as-is
         row["content_type"] = mime_of(rec.headers.get("content-type", "")) or "text/plain"
         row["charset"], row["extractor"] = "utf-8", "wet"
@@ -288,6 +291,56 @@ def handle_record(rec: Record, b: _Books, extract, s: dict) -> None:
     else:
         row["content_type"] = mime_of(rec.headers.get("content-type", ""))
         b.reject(row, "not_response", None, kind or "(no WARC-Type)")
+    return None
+
+
+def extract_page(row: dict, html: str, b: _Books, extract, s: dict) -> None:
+    """Run the extractor on one decoded HTML page: a document or a reason."""
+    try:
+        text = extract(html, row["url"])
+    except ExtractTimeout:
+        return b.reject(row, "extract_timeout", float(s["timeout_s"]),
+                        f"no result within {s['timeout_s']} s")
+    except Exception as err:
+        return b.reject(row, "extract_error", None, f"{type(err).__name__}: {err}"[:500],
+                        error=True)
+    if not text or not text.strip():
+        return b.reject(row, "no_text", None, None)
+    row["text"] = text
+    b.kept += 1
+    b.docs.write(row)
+
+
+class _Cascade:
+    """HTML pages held back until a batch is full, then screened in one fastText call and
+    extracted (or rejected as ``prescreen_lang``) in their order."""
+
+    def __init__(self, screen: prescreen.Prescreen, b: _Books, extract, s: dict):
+        self.screen, self.b, self.extract, self.s = screen, b, extract, s
+        self.pages: list[tuple[dict, str]] = []
+        self.chars = 0
+
+    def add(self, page: tuple[dict, str]) -> None:
+        self.pages.append(page)
+        self.chars += len(page[1])
+        if len(self.pages) >= prescreen.BATCH_PAGES or self.chars >= prescreen.BATCH_CHARS:
+            self.flush()
+
+    def flush(self) -> None:
+        pages, self.pages, self.chars = self.pages, [], 0
+        if not pages:
+            return
+        verdicts = self.screen.verdicts([html for _, html in pages])
+        for (row, html), verdict in zip(pages, verdicts):
+            try:
+                if verdict is None:
+                    extract_page(row, html, self.b, self.extract, self.s)
+                else:
+                    row["extractor"] = None
+                    self.b.reject(row, "prescreen_lang", verdict[1], verdict[0])
+            except Exception as err:  # as in process(): counted, never lost
+                self.b.reject(row, "extract_error", None, f"{type(err).__name__}: {err}"[:500],
+                              error=True)
 
 
 class ExtractStage(Stage):
@@ -296,10 +349,13 @@ class ExtractStage(Stage):
     upstream = None  # the pipeline's inputs
     schema = SCHEMA
     unit = "records"
+    across = staticmethod(prescreen.across)  # checked with the whole pipeline (settings model)
 
     def __init__(self, config: dict):
         super().__init__(config)
         self.settings = settings(self.params)
+        self.prescreen = prescreen.plan(self.config, self.settings["prescreen"],
+                                        self.settings["prescreen_threshold"])
         self._sources: list[str] | None = None
 
     def sources(self) -> list[str]:
@@ -323,6 +379,8 @@ class ExtractStage(Stage):
                 stamp.append([src])
         # how long to wait on a server is no reason to redo finished work
         params = {k: v for k, v in self.settings.items() if k != "http_timeout_s"}
+        # the cascade follows the filter's languages: naming others makes the parts stale
+        params["prescreen_plan"] = self.prescreen.describe() if self.prescreen else None
         return {"stage": self.name, "params": params, "inputs": stamp}
 
     def tasks(self) -> list[Task]:
@@ -363,6 +421,7 @@ class ExtractStage(Stage):
         p = task.payload
         extract = _extractor(s)
         b = _Books(p["source"], out.writer(DOC_SCHEMA), out.writer(REJECTED_SCHEMA, REJECTED))
+        cascade = _Cascade(self.prescreen, b, extract, s) if self.prescreen else None
         max_bytes = int(s["max_bytes"])
         for item in iter_items(p, max_bytes, s["http_timeout_s"]):
             if isinstance(item, Fault):
@@ -383,13 +442,23 @@ class ExtractStage(Stage):
                                                f"first record is accounted for", count=False))
             for rec in records:
                 b.n_in += 1
+                page = None
                 try:
-                    handle_record(rec, b, extract, s)
+                    if cascade is None:
+                        handle_record(rec, b, extract, s)
+                    else:
+                        page = prepare(rec, b, s)
                 except Exception as err:  # a bug or an oddity we did not foresee: count it
                     b.reject(_row(rec, b.src), "extract_error", None,
                              f"{type(err).__name__}: {err}"[:500], error=True)
+                if page is not None:
+                    cascade.add(page)
+        extra = {"timeout_active": timer_available()}
+        if cascade is not None:
+            cascade.flush()
+            extra["prescreen_renderer"] = self.prescreen.renderer or None
         return {"in": b.n_in, "kept": b.kept, "rejected": b.rej, "errors": b.err,
-                "faults": b.faults, "extra": {"timeout_active": timer_available()}}
+                "faults": b.faults, "extra": extra}
 
     def finish(self, run, results: list[dict]) -> dict:
         kept = sum(r.get("kept", 0) for r in results)
@@ -397,10 +466,18 @@ class ExtractStage(Stage):
         faults = sum(len(r.get("faults", [])) for r in results)
         secs = sum(r.get("seconds", 0) for r in results)
         files = len(self.sources())
+        screened = sum(r.get("rejected", {}).get("prescreen_lang", 0) for r in results)
         summary = (f"{kept:,} documents from {n_in:,} records in {files} file(s), "
                    f"{len(results)} part(s)" + (f"; {faults} input fault(s)" if faults else "")
+                   + (f"; {screened:,} page(s) skipped by the language prescreen" if screened else "")
                    + (f"; {n_in / secs:,.1f} records/s per worker" if secs else ""))
+        cascade = None
+        if self.prescreen:
+            renderers = sorted({r["extra"]["prescreen_renderer"] for r in results
+                                if r.get("extra", {}).get("prescreen_renderer")})
+            cascade = {**self.prescreen.describe(), "skipped": screened, "renderer": ", ".join(renderers) or None}
         return {"summary": summary,
                 "extract": {"files": files, "extractor": self.settings["extractor"],
                             "timeout_active": all(r.get("extra", {}).get("timeout_active", True)
-                                                  for r in results)}}
+                                                  for r in results),
+                            "prescreen": cascade}}
