@@ -95,8 +95,9 @@ def encode_text(sp, text: str, byte_ids: list[int] | None = None) -> list[int]:
 # Long texts are encoded in pieces of about this many characters: sentencepiece's BPE
 # slows down on long inputs (its merge queue grows with the text), ~25% on web pages.
 _CHUNK_CHARS = 256
-# A word boundary: a space after a non-space (a run of spaces starts the next word).
-_WORD_CUT = re.compile(r"(?<=[^ ]) ")
+# Pieces of at least _CHUNK_CHARS characters, each ending at a word boundary (a space
+# after a non-space; a run of spaces starts the next word), the last one whatever is left.
+_WORD_CHUNKS = re.compile(r"(?s).{%d,}?[^ ](?= )|.+" % (_CHUNK_CHARS - 1))
 _SEPARABLE_PROBES = ("a b", "  a  b  ", "x\ny z\t w", "12 34 5", "\u00e9t\u00e9 \u0301 \u3000 x", "end ")
 
 
@@ -116,7 +117,7 @@ def _cuts_at_words(sp) -> bool:
             ok = False
             break
     for p in _SEPARABLE_PROBES if ok else ():
-        cut = _cut_words(p, 1)
+        cut = re.findall(r" *[^ ]+| +", p)   # every word on its own
         if (sp.decode(sp.encode(p)) != p
                 or sp.encode(p) != [i for c in cut for i in sp.encode(c)]):
             ok = False
@@ -126,19 +127,6 @@ def _cuts_at_words(sp) -> bool:
     except AttributeError:
         pass
     return ok
-
-
-def _cut_words(text: str, size: int = _CHUNK_CHARS) -> list[str]:
-    """``text`` in pieces of at least ``size`` characters, cut at word boundaries."""
-    out, pos, n = [], 0, len(text)
-    while n - pos > size:
-        m = _WORD_CUT.search(text, pos + size)
-        if m is None:
-            break
-        out.append(text[pos:m.start()])
-        pos = m.start()
-    out.append(text[pos:])
-    return out
 
 
 def encode_documents(sp, texts: list[str], threads: int = 0,
@@ -153,7 +141,7 @@ def encode_documents(sp, texts: list[str], threads: int = 0,
     def add(text: str) -> tuple[int, int]:
         start = len(pieces)
         if cut and len(text) > _CHUNK_CHARS:
-            pieces.extend(_cut_words(text))
+            pieces.extend(_WORD_CHUNKS.findall(text))
         else:
             pieces.append(text)
         return start, len(pieces)
