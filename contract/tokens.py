@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import re
+from itertools import chain
 from pathlib import Path
 
 #: name (as in special_tokens.json) -> piece. The order fixes their ids (1..11; 0 is <unk>).
@@ -42,10 +43,12 @@ SPECIALS_FILE = "special_tokens.json"
 
 # Text sentencepiece would not give back as it is: U+2581 and the special pieces.
 _ESCAPE = re.compile("\u2581|" + "|".join(re.escape(p) for p in SPECIAL_TOKENS.values()))
+# A cheap first look: a text without any of these holds nothing to escape.
+_ESCAPE_HINTS = tuple({"\u2581"} | {p[:2] for p in SPECIAL_TOKENS.values()})
 
 
 def _needs_escape(text: str) -> bool:
-    return "\u2581" in text or "<|" in text
+    return any(h in text for h in _ESCAPE_HINTS)
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -98,15 +101,84 @@ def encode_text(sp, text: str, byte_ids: list[int] | None = None) -> list[int]:
     return _encode_escaped(sp, text, byte_ids)
 
 
+# Long texts are encoded in pieces of about this many characters: sentencepiece's BPE
+# slows down on long inputs (its merge queue grows with the text), ~25% on web pages.
+_CHUNK_CHARS = 256
+# Pieces of at least _CHUNK_CHARS characters, each ending at a word boundary (a space
+# after a non-space; a run of spaces starts the next word), the last one whatever is left.
+_WORD_CHUNKS = re.compile(r"(?s).{%d,}?[^ ](?= )|.+" % (_CHUNK_CHARS - 1))
+_SEPARABLE_PROBES = ("a b", "  a  b  ", "x\ny z\t w", "12 34 5", "\u00e9t\u00e9 \u0301 \u3000 x", "end ")
+
+
+def _cuts_at_words(sp) -> bool:
+    """Whether encoding text cut at word boundaries gives the ids of the whole text: no
+    piece of the vocabulary holds a space after a non-space (so neither BPE merges nor
+    unigram paths cross a boundary), and the normaliser neither adds a dummy prefix nor
+    drops spaces (checked on probes). True for the models ``corpus tokenizer`` trains
+    (``split_by_whitespace``, identity normalisation, no dummy prefix). Cached on ``sp``."""
+    known = getattr(sp, "_c2t_cuts_at_words", None)
+    if known is not None:
+        return known
+    ok = True
+    for i in range(sp.get_piece_size()):
+        piece = sp.id_to_piece(i).lstrip("\u2581")
+        if "\u2581" in piece:
+            ok = False
+            break
+    for p in _SEPARABLE_PROBES if ok else ():
+        cut = re.findall(r" *[^ ]+| +", p)   # every word on its own
+        if (sp.decode(sp.encode(p)) != p
+                or sp.encode(p) != [i for c in cut for i in sp.encode(c)]):
+            ok = False
+            break
+    try:
+        sp._c2t_cuts_at_words = ok
+    except AttributeError:
+        pass
+    return ok
+
+
 def encode_documents(sp, texts: list[str], threads: int = 0,
                      byte_ids: list[int] | None = None) -> list[list[int]]:
-    """:func:`encode_text` of many texts: one batched sentencepiece call, then the rare
-    texts that need escaping are redone. ``threads``: 0 = all cores (sentencepiece's default)."""
-    out = sp.encode(texts, num_threads=threads if threads > 0 else -1)
-    for i, t in enumerate(texts):
-        if _needs_escape(t):
-            out[i] = _encode_escaped(sp, t, byte_ids)
-    return out
+    """:func:`encode_text` of many texts in one batched sentencepiece call: the plain text
+    of every document (cut at word boundaries where the model allows it; the ids are the
+    same), with the strings that need escaping spelled as byte pieces only in the
+    documents that hold them. ``threads``: 0 = all cores (sentencepiece's default)."""
+    cut = _cuts_at_words(sp)
+    pieces: list[str] = []
+
+    def add(text: str) -> tuple[int, int]:
+        start = len(pieces)
+        if cut and len(text) > _CHUNK_CHARS:
+            pieces.extend(_WORD_CHUNKS.findall(text))
+        else:
+            pieces.append(text)
+        return start, len(pieces)
+
+    plans: list = []   # per document: (start, stop) into pieces, or a list of those and id lists
+    for t in texts:
+        if not _needs_escape(t):
+            plans.append(add(t))
+            continue
+        byte_ids = byte_ids or _byte_ids(sp)
+        segs, pos = [], 0
+        for m in _ESCAPE.finditer(t):
+            if m.start() > pos:
+                segs.append(add(t[pos:m.start()]))
+            segs.append([byte_ids[b] for b in m.group().encode("utf-8")])
+            pos = m.end()
+        if pos < len(t):
+            segs.append(add(t[pos:]))
+        plans.append(segs)
+    enc = sp.encode(pieces, num_threads=threads if threads > 0 else -1)
+
+    def ids(span: tuple[int, int]) -> list[int]:
+        a, b = span
+        return enc[a] if b - a == 1 else list(chain.from_iterable(enc[a:b]))
+
+    return [ids(p) if isinstance(p, tuple)
+            else list(chain.from_iterable(s if isinstance(s, list) else ids(s) for s in p))
+            for p in plans]
 
 
 class Tokenizer:

@@ -50,6 +50,22 @@ def test_signature_of_a_document_does_not_depend_on_its_batch():
     assert (together[-3] != np.uint32(0xFFFFFFFF)).any()   # fewer than 5 tokens: one shingle
 
 
+def test_case_folding_in_numpy_matches_str_lower():
+    """Shingling lowers UTF-8 bytes in numpy; any text must hash as its ``str.lower()`` does,
+    including the characters it hands to str.lower (final sigma, İ, Kelvin sign, Deseret)."""
+    rng = random.Random(3)
+    letters = list("abcXYZ 09.,'ÄÖÜäößÉéΣσςΑΔİIıЖжЯ中文カไทย😀𐐀𐐨\u00a0\u2019！\ud800ȺⱥKÅẞǅᏸ")
+    texts = ["".join(rng.choice(letters) for _ in range(rng.randint(0, 200))) for _ in range(200)]
+    texts += ["ΟΔΟΣ Σ", "İstanbul", "ÄRGER über ÖL", "ЖУРНАЛ", "plain ascii", "", None]
+    easy = [t for t in texts if t and not any(c in t for c in "ΣİȺKÅẞ𐐀")]
+    for batch in (texts, easy, easy[:1], texts[-7:]):
+        lowered = [t.lower() if t else t for t in batch]
+        got, want = TokenBatch.from_texts(batch), TokenBatch.from_texts(lowered)
+        assert got.counts.tolist() == want.counts.tolist()
+        assert (got.hashes == want.hashes).all()
+        assert [tokenize(t or "") for t in batch] == [tokenize(t or "") for t in lowered]
+
+
 def _pairs(seed: int, n: int = 60):
     tm = TextMaker(seed)
     rng = random.Random(seed)

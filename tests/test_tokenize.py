@@ -94,6 +94,45 @@ def test_round_trip_random_unicode(built):
         assert encode_text(sp, text) == ids
 
 
+def test_batched_encoding_matches_one_by_one_with_and_without_specials(built):
+    """Long documents are encoded cut at word boundaries in one batched call, and literal
+    special pieces / U+2581 are spelled as bytes only where they occur: ids equal the
+    one-by-one encoder's, and plain sentencepiece's for plain text."""
+    root, _, _ = built
+    sp = spm.SentencePieceProcessor(model_file=str(root / "tokenizer" / "tokenizer.model"))
+    rng = random.Random(7)
+    words = ["the", "cat", "Grüße", "東京", "😀", "2024", "x" * 40, " ", "   ", "\n", "\t", "a.b", ""]
+    plain = ["".join(rng.choice(words) + rng.choice([" ", "  ", "", "\n "]) for _ in range(rng.randint(0, 900)))
+             for _ in range(40)] + ["", " ", "   lead", "trail   ", " " * 700, "y" * 2000]
+    odd = list(SPECIAL_TOKENS.values()) + ["\u2581", "<|", "|>"]
+    mixed = [t[:i] + rng.choice(odd) + t[i:] for t in plain[:20] for i in (0, len(t) // 2, len(t))]
+    alone = encode_documents(sp, plain)
+    assert alone == sp.encode(plain)
+    together = encode_documents(sp, mixed + plain, threads=2)
+    assert together[len(mixed):] == alone
+    for text, ids in zip(mixed + plain, together):
+        assert ids == encode_text(sp, text) and sp.decode(ids) == text
+
+
+def test_models_that_merge_across_spaces_are_not_cut(tmp_path):
+    """A model whose pieces span spaces (``split_by_whitespace=False``) is encoded whole."""
+    import io
+
+    from contract import tokens
+
+    rng = random.Random(2)
+    texts = [" ".join(rng.choice(["ab", "cd", "ef"]) for _ in range(400)) for _ in range(30)]
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(texts), model_writer=model, model_type="bpe",
+                                   vocab_size=300, split_by_whitespace=False, byte_fallback=True,
+                                   add_dummy_prefix=False, normalization_rule_name="identity",
+                                   remove_extra_whitespaces=False, minloglevel=2)
+    sp = spm.SentencePieceProcessor(model_proto=model.getvalue())
+    assert any("\u2581" in sp.id_to_piece(i).lstrip("\u2581") for i in range(sp.get_piece_size()))
+    assert not tokens._cuts_at_words(sp)
+    assert encode_documents(sp, texts) == sp.encode(texts)
+
+
 def test_shard_contract_and_manifest(built):
     root, config, manifest = built
     m = json.loads((root / "shards" / MANIFEST).read_text())

@@ -179,15 +179,16 @@ class TokenizeStage(Stage):
         for batch in iter_batches(task.payload["path"], columns=["id", "text"],
                                   batch_size=int(o["batch_size"])):
             ids = batch.column("id").to_pylist()
-            texts = pc.fill_null(batch.column("text"), "").to_pylist()
+            text = pc.fill_null(batch.column("text"), "")
+            texts = text.to_pylist()
             encoded = encode_documents(sp, texts, int(o["encode_threads"]))
             table = token_table(doc_keys(ids, f"shuffle-{o['seed']}"), ids, encoded, bos, self.dtype)
             val = pa.array(split_is_val(ids, int(o["seed"]), float(o["val_fraction"])))
             tables["val"].append(table.filter(val))
             tables["train"].append(table.filter(pc.invert(val)))
             n += len(ids)
-            chars += sum(len(t) for t in texts)
-            nbytes += sum(len(t.encode("utf-8", "surrogatepass")) for t in texts)
+            chars += int(pc.sum(pc.utf8_length(text)).as_py() or 0)
+            nbytes += int(pc.sum(pc.binary_length(text)).as_py() or 0)
         extra = {"chars": chars, "bytes": nbytes}
         for split in SPLITS:
             t = (pa.concat_tables(tables[split]) if tables[split]

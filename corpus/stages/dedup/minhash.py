@@ -38,6 +38,7 @@ class MinHasher:
         self.a = (rng.integers(0, 1 << 32, num_perm, dtype=np.uint64).astype(np.uint32)
                   | np.uint32(1))[:, None]
         self.b = rng.integers(0, 1 << 32, num_perm, dtype=np.uint64).astype(np.uint32)[:, None]
+        self._block: np.ndarray | None = None
 
     def signatures(self, texts: Sequence[str | None]) -> np.ndarray:
         """(len(texts), num_perm) uint32; a document without tokens gets all slots EMPTY."""
@@ -50,7 +51,9 @@ class MinHasher:
     def from_shingles(self, x: np.ndarray, doc: np.ndarray, n_docs: int) -> np.ndarray:
         """Signatures from 32-bit shingle hashes ``x`` grouped by (sorted) document index."""
         sig = np.full((n_docs, self.num_perm), EMPTY, dtype=np.uint32)
-        out = np.empty((self.num_perm, _BLOCK), dtype=np.uint32)
+        if self._block is None:   # kept: a fresh multi-megabyte block per batch costs page faults
+            self._block = np.empty((self.num_perm, _BLOCK), dtype=np.uint32)
+        out = self._block
         for lo in range(0, len(x), _BLOCK):
             xs = x[lo: lo + _BLOCK]
             ds = doc[lo: lo + _BLOCK]

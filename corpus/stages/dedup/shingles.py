@@ -15,6 +15,7 @@ character, so a 5-gram there is a 5-character shingle and mixed-script text work
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -44,16 +45,103 @@ _FF_PUNCT[0x9A:0xA1] = True
 _FF_PUNCT[0xBB:0xC0] = True
 
 
+class _Scratch(threading.local):
+    """Work arrays reused from batch to batch. A batch's per-byte arrays are megabytes:
+    fresh ones cost more in page faults (the kernel zeroing new pages) than the
+    arithmetic done on them. Only intermediates live here, never a returned array."""
+
+    def __init__(self) -> None:
+        self.arrays: dict[str, np.ndarray] = {}
+
+    def get(self, name: str, n: int, dtype) -> np.ndarray:
+        a = self.arrays.get(name)
+        if a is None or len(a) < n:
+            a = self.arrays[name] = np.empty(max(n, 1 << 16, 2 * len(a) if a is not None else 0),
+                                             dtype=dtype)
+        return a[:n]
+
+
+_WORK = _Scratch()
+
+
+_LOWER: np.ndarray | None = None
+
+
+def _lower_table() -> np.ndarray:
+    """BMP code point -> ``str.lower`` of it, or -1 where that is not one character of the
+    same UTF-8 length (U+0130 İ, U+212A Kelvin sign) or depends on context (final sigma)."""
+    global _LOWER
+    if _LOWER is None:
+        cps = np.arange(0x10000, dtype=np.int32)
+        lows = [c.lower() for c in map(chr, range(0x10000))]
+        table = np.array([ord(c) if len(c) == 1 else -1 for c in lows], dtype=np.int32)
+        width = np.where(cps < 0x80, 1, np.where(cps < 0x800, 2, 3))
+        table[(table >= 0) & (width != np.where(table < 0x80, 1, np.where(table < 0x800, 2, 3)))] = -1
+        table[0x3A3] = -1
+        _LOWER = table
+    return _LOWER
+
+
+def _lower_utf8(buf: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``str.lower`` done on UTF-8 bytes in numpy (ASCII letters are folded later, by
+    ``_BYTE_VALUE``); ``high`` are the lead bytes of multi-byte characters. str.lower costs
+    more than all the hashing after it. Returns (bytes, offsets of characters that need
+    str.lower itself); the bytes are lowered only when there are none."""
+    n = len(buf)
+    c0 = buf[high].astype(np.int32)
+    c1 = buf[np.minimum(high + 1, n - 1)].astype(np.int32) & 0x3F
+    c2 = buf[np.minimum(high + 2, n - 1)].astype(np.int32) & 0x3F
+    hard = high[:0]
+    if (c0 >= 0xF0).any():   # outside the BMP: lower-case letters exist (Deseret, Adlam, ...)
+        c3 = buf[np.minimum(high + 3, n - 1)].astype(np.int32) & 0x3F
+        f = c0 >= 0xF0
+        cp = ((c0[f] & 0x07) << 18) | (c1[f] << 12) | (c2[f] << 6) | c3[f]
+        cased = [c for c in np.unique(cp).tolist() if chr(c).lower() != chr(c)]
+        hard = high[f][np.isin(cp, cased)]
+    two = c0 < 0xE0
+    three = (c0 >= 0xE0) & (c0 < 0xF0)
+    cp = np.where(two, ((c0 & 0x1F) << 6) | c1, ((c0 & 0x0F) << 12) | (c1 << 6) | c2)
+    cp[~(two | three)] = 0
+    low = _lower_table()[cp]
+    if len(hard) or (low < 0).any():
+        return buf, np.concatenate((hard, high[low < 0]))
+    change = np.flatnonzero(low != cp)
+    if not len(change):
+        return buf, change
+    buf = buf.copy()
+    at, lo, is2 = high[change], low[change], two[change]
+    buf[at] = np.where(is2, 0xC0 | (lo >> 6), 0xE0 | (lo >> 12))
+    buf[at + 1] = np.where(is2, 0x80 | (lo & 0x3F), 0x80 | ((lo >> 6) & 0x3F))
+    buf[at[~is2] + 2] = 0x80 | (lo[~is2] & 0x3F)
+    return buf, change[:0]
+
+
+def _encode(texts: list[str], lower: set[int]) -> tuple[np.ndarray, np.ndarray]:
+    """(lengths + 1, bytes joined by newlines); the texts numbered in ``lower`` go through
+    ``str.lower``."""
+    encoded = [(t.lower() if i in lower else t).encode("utf-8", "surrogatepass")
+               for i, t in enumerate(texts)]
+    lengths = np.fromiter((len(e) + 1 for e in encoded), dtype=np.int64, count=len(encoded))
+    return lengths, np.frombuffer(b"\n".join(encoded) + b"\n", dtype=np.uint8)
+
+
 def _scan(texts: Sequence[str | None]):
     """Lower-case and encode a batch; returns (bytes, token starts, token ends, tokens per doc)."""
-    encoded = [t.encode("utf-8") if t.isascii() else t.lower().encode("utf-8", "surrogatepass")
-               for t in (t or "" for t in texts)]
-    lengths = np.fromiter((len(e) + 1 for e in encoded), dtype=np.int64, count=len(encoded))
-    blob = b"\n".join(encoded) + b"\n"
-    buf = np.frombuffer(blob, dtype=np.uint8)
-    n = len(buf)
-    sep = _ASCII_SEP.take(buf)
+    texts = [t or "" for t in texts]
+    lengths, buf = _encode(texts, set())
     high = np.flatnonzero(buf >= 0xC2)    # lead bytes of multi-byte characters
+    if len(high):
+        buf, hard = _lower_utf8(buf, high)
+        if len(hard):   # those documents through str.lower; its output lowers to itself
+            docs = np.searchsorted(np.cumsum(lengths), hard, side="right")
+            lengths, buf = _encode(texts, set(docs.tolist()))
+            high = np.flatnonzero(buf >= 0xC2)
+            buf, hard = _lower_utf8(buf, high)
+            if len(hard):   # not known to happen: all of them through str.lower
+                lengths, buf = _encode(texts, set(range(len(texts))))
+                high = np.flatnonzero(buf >= 0xC2)
+    n = len(buf)
+    sep = _ASCII_SEP.take(buf, out=_WORK.get("sep", n, bool), mode="clip")
     lead = None
     if len(high):
         padded = np.concatenate((buf, np.zeros(2, dtype=np.uint8)))
@@ -73,15 +161,17 @@ def _scan(texts: Sequence[str | None]):
                                      | (c1 == 0x9E) | (c1 == 0x9F)))      # Khmer
                   | ((c0 == 0xEF) & (c1 >= 0xA4) & (c1 <= 0xAB)))          # CJK compatibility
         lead = high[single]
-    cut = sep.copy()                      # a token boundary lies just before byte i
-    cut[1:] |= sep[:-1]
+    cut = _WORK.get("cut", n, bool)       # a token boundary lies just before byte i
     cut[0] = True
+    np.logical_or(sep[1:], sep[:-1], out=cut[1:])
     if lead is not None and len(lead):
         cut[lead] = True
         cut[np.minimum(lead + 3, n - 1)] = True
-    word = ~sep
-    starts = np.flatnonzero(cut & word)
-    ends = np.flatnonzero(cut[1:] & word[:-1]) + 1   # the blob ends with a separator
+    word = np.logical_not(sep, out=_WORK.get("word", n, bool))
+    both = _WORK.get("both", n, bool)
+    starts = np.flatnonzero(np.logical_and(cut, word, out=both))
+    np.logical_and(cut[1:], word[:-1], out=both[:-1])
+    ends = np.flatnonzero(both[:-1]) + 1              # the blob ends with a separator
     tokens_before = np.searchsorted(starts, np.cumsum(lengths))
     counts = np.diff(tokens_before, prepend=0).astype(np.int64)
     return buf, starts, ends, counts
@@ -153,8 +243,9 @@ class TokenBatch:
         with np.errstate(over="ignore"):
             # polynomial hash of each token's bytes, shifted back to position 0 so
             # that equal tokens hash equally wherever they are
-            prefix = np.zeros(len(buf) + 1, dtype=U64)
-            weighted = _BYTE_VALUE.take(buf)
+            prefix = _WORK.get("prefix", len(buf) + 1, U64)
+            prefix[0] = 0
+            weighted = _BYTE_VALUE.take(buf, out=_WORK.get("weighted", len(buf), U64), mode="clip")
             weighted *= _POWERS.fwd[: len(buf)]
             np.cumsum(weighted, out=prefix[1:])
             sums = (prefix[ends] - prefix[starts]) * _POWERS.inv[starts]
@@ -191,9 +282,10 @@ class TokenBatch:
         padded = np.concatenate((self.hashes, np.zeros(n, dtype=U64)))
         m = max(T - n + 1, 0)                 # windows that fit in the batch
         acc = np.zeros(m, dtype=U64)
+        term = _WORK.get("term", m, U64)
         with np.errstate(over="ignore"):
             for j in range(n):
-                acc += padded[j: j + m] * mult[j]
+                acc += np.multiply(padded[j: j + m], mult[j], out=term)
             # a window is valid when it ends inside the document it starts in
             valid = np.zeros(m, dtype=bool)
             full = counts >= n
