@@ -7,6 +7,7 @@ import re
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,9 +36,13 @@ def s3_env(endpoint: str) -> dict[str, str]:
 
 
 def start_moto(host: str, port: int, prefix: list[str] | None = None) -> subprocess.Popen:
-    """moto's server on ``host:port`` (``prefix``: e.g. ``ip netns exec NS``), up and answering."""
+    """moto's server on ``host:port`` (``prefix``: e.g. ``ip netns exec NS``), up and answering.
+
+    Its log (a line per request) goes to a file: into a pipe nobody reads, it would fill the
+    pipe and block the server mid-request, and every S3 call after it would hang."""
+    log = tempfile.TemporaryFile()
     proc = subprocess.Popen([*(prefix or []), sys.executable, "-m", "moto.server", "-H", host,
-                             "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                             "-p", str(port)], stdout=subprocess.DEVNULL, stderr=log)
     deadline = time.monotonic() + 60
     while True:
         probe = [*(prefix or []), sys.executable, "-c",
@@ -46,15 +51,18 @@ def start_moto(host: str, port: int, prefix: list[str] | None = None) -> subproc
             return proc
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
-            pytest.fail(f"moto server did not start: {proc.stderr.read().decode()[-2000:]}")
+            log.seek(0)
+            pytest.fail(f"moto server did not start: {log.read().decode(errors='replace')[-2000:]}")
         time.sleep(0.2)
 
 
 def filesystem(endpoint: str):
     import s3fs
 
+    # timeouts: a stuck server fails the test instead of hanging it
     return s3fs.S3FileSystem(key="testing", secret="testing", endpoint_url=endpoint,
-                             use_listings_cache=False)
+                             use_listings_cache=False,
+                             config_kwargs={"connect_timeout": 10, "read_timeout": 120})
 
 
 def corpus(args: list[str], env: dict[str, str], cwd: Path, prefix: list[str] | None = None,
