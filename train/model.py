@@ -62,15 +62,128 @@ class GPTConfig:
         return asdict(self)
 
 
+# Eager speed (the CPU trainer runs without compile): autograd records every element-wise op of
+# the norms, RoPE, ReLU^2 and the logit cap as its own kernel, each with its own full-size
+# temporary. The Functions below compute the same maths with a hand-written backward of fewer
+# passes. They serve eager float32 training only; under torch.compile (which fuses the plain
+# ops itself), in other dtypes or without grad the plain formulas run.
+
+
+def _fast(x: torch.Tensor) -> bool:
+    return x.dtype == torch.float32 and not torch.compiler.is_compiling()
+
+
+def _needs_grad(x: torch.Tensor) -> bool:
+    return torch.is_grad_enabled() and x.requires_grad
+
+
+class _RMSNorm(torch.autograd.Function):
+    """F.rms_norm's own forward (same numbers); backward dx = r * (g - y * mean(g * y))."""
+
+    @staticmethod
+    def forward(ctx, x, eps):
+        y = F.rms_norm(x, (x.size(-1),), eps=eps)
+        r = torch.linalg.vector_norm(x, dim=-1, keepdim=True).square_().div_(x.size(-1)).add_(eps).rsqrt_()
+        ctx.save_for_backward(y, r)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        y, r = ctx.saved_tensors
+        m = torch.linalg.vecdot(g, y, dim=-1).unsqueeze(-1).div_(y.size(-1))
+        return torch.addcmul(g, y, m, value=-1).mul_(r), None
+
+
 def rms_norm(x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    if _fast(x) and _needs_grad(x):
+        return _RMSNorm.apply(x, eps)
     return F.rms_norm(x, (x.size(-1),), eps=eps)
+
+
+def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """[x1 cos + x2 sin, x2 cos - x1 sin] into one new tensor, no temporaries."""
+    d = x.size(-1) // 2
+    x1, x2 = x[..., :d], x[..., d:]
+    out = torch.empty_like(x)
+    o1, o2 = out[..., :d], out[..., d:]
+    torch.mul(x1, cos, out=o1).addcmul_(x2, sin)
+    torch.mul(x2, cos, out=o2).addcmul_(x1, sin, value=-1)
+    return out
+
+
+class _Rope(torch.autograd.Function):
+    """A rotation: its backward is the rotation by the opposite angle."""
+
+    @staticmethod
+    def forward(ctx, x, cos, sin):
+        ctx.save_for_backward(cos, sin)
+        return _rotate(x, cos, sin)
+
+    @staticmethod
+    def backward(ctx, g):
+        cos, sin = ctx.saved_tensors
+        return _rotate(g, cos, -sin), None, None
 
 
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """Rotate pairs (first half, second half) of the head dim. x: (B, T, H, D); cos/sin: (B|1, T, 1, D/2)."""
+    if _fast(x):
+        return _Rope.apply(x, cos, sin) if _needs_grad(x) else _rotate(x, cos, sin)
     d = x.size(-1) // 2
     x1, x2 = x[..., :d], x[..., d:]
     return torch.cat([x1 * cos + x2 * sin, x2 * cos - x1 * sin], dim=-1).type_as(x)
+
+
+class _ReluSquared(torch.autograd.Function):
+    """relu(u)^2 keeping 2 * relu(u) for the backward (one multiply instead of three ops)."""
+
+    @staticmethod
+    def forward(ctx, u):
+        h = F.relu(u)
+        y = h.square()
+        ctx.save_for_backward(h.mul_(2))
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (h2,) = ctx.saved_tensors
+        return g * h2
+
+
+def relu_squared(u: torch.Tensor) -> torch.Tensor:
+    if _fast(u) and _needs_grad(u):
+        return _ReluSquared.apply(u)
+    return F.relu(u).square()
+
+
+class _SoftcapCrossEntropy(torch.autograd.Function):
+    """Cross-entropy of c * tanh(x / c) in one node: the capped logits and their log-softmax
+    are made once, and the backward (softmax - onehot) * (1 - tanh^2) reuses them in place
+    instead of five full-size (rows x vocab) gradient tensors. Returns (loss, capped logits);
+    the logits carry no gradient."""
+
+    @staticmethod
+    def forward(ctx, x, targets, cap, reduction):
+        z = torch.div(x, cap).tanh_().mul_(cap)
+        lsm = F.log_softmax(z, dim=-1)
+        loss = F.nll_loss(lsm, targets, ignore_index=-1, reduction=reduction)
+        ctx.save_for_backward(z, lsm, targets)
+        ctx.cap, ctx.reduction = cap, reduction
+        ctx.mark_non_differentiable(z)
+        return loss, z
+
+    @staticmethod
+    def backward(ctx, g, _):
+        z, lsm, targets = ctx.saved_tensors
+        valid = targets != -1
+        grad = lsm.exp_()                                 # softmax, in place (one backward only)
+        grad.scatter_add_(1, targets.clamp(min=0)[:, None], valid[:, None].to(grad.dtype).neg())
+        grad.addcmul_(grad, z.square(), value=-1.0 / ctx.cap ** 2)
+        if ctx.reduction == "mean":
+            w = valid.to(grad.dtype) * (g / valid.sum())
+        else:
+            w = g * valid
+        return grad.mul_(w[:, None]), None, None, None
 
 
 class KVCache:
@@ -132,7 +245,7 @@ class MLP(nn.Module):
 
     def forward(self, x):
         if self.kind == "relu2":
-            h = F.relu(self.c_fc(x)).square()
+            h = relu_squared(self.c_fc(x))
         else:
             h = F.silu(self.c_gate(x)) * self.c_fc(x)
         return self.c_proj(h)
@@ -215,9 +328,20 @@ class GPT(nn.Module):
             logits = c * torch.tanh(logits / c)
         return logits
 
+    def _logits_and_loss(self, x: torch.Tensor, targets: torch.Tensor, reduction: str):
+        c = self.config.logit_softcap
+        if not (c and _fast(x) and _needs_grad(x)):
+            logits = self._logits(x)
+            return logits, F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1),
+                                           ignore_index=-1, reduction=reduction)
+        raw = self.lm_head(rms_norm(x, self.config.norm_eps)).float()
+        loss, logits = _SoftcapCrossEntropy.apply(raw.view(-1, raw.size(-1)), targets.reshape(-1), float(c), reduction)
+        return logits.view(raw.shape), loss
+
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, reduction: str = "mean"):
         """idx, targets: (B, T) int64. Returns (logits (B, T, V) float32, loss or None).
-        targets == -1 are ignored; ``reduction="none"`` gives (B, T) with 0 where ignored."""
+        targets == -1 are ignored; ``reduction="none"`` gives (B, T) with 0 where ignored. In eager
+        float32 training the logits returned beside a loss carry no gradient (the loss does)."""
         B, T = idx.shape
         if T > self._rope_len:
             self._grow_rope(T)
@@ -226,11 +350,9 @@ class GPT(nn.Module):
         x = rms_norm(self.wte(idx), self.config.norm_eps)
         for block in self.blocks:
             x = block(x, cos, sin)
-        logits = self._logits(x)
         if targets is None:
-            return logits, None
-        loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1),
-                               ignore_index=-1, reduction=reduction)
+            return self._logits(x), None
+        logits, loss = self._logits_and_loss(x, targets, reduction)
         if reduction == "none":
             loss = loss.view(B, T)
         return logits, loss
