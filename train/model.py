@@ -78,12 +78,13 @@ def _needs_grad(x: torch.Tensor) -> bool:
 
 
 class _RMSNorm(torch.autograd.Function):
-    """F.rms_norm's own forward (same numbers); backward dx = r * (g - y * mean(g * y))."""
+    """y = x * r, r = 1 / sqrt(mean(x^2) + eps) in two passes (F.rms_norm's CPU forward takes
+    four); backward dx = r * (g - y * mean(g * y))."""
 
     @staticmethod
     def forward(ctx, x, eps):
-        y = F.rms_norm(x, (x.size(-1),), eps=eps)
         r = torch.linalg.vector_norm(x, dim=-1, keepdim=True).square_().div_(x.size(-1)).add_(eps).rsqrt_()
+        y = x * r
         ctx.save_for_backward(y, r)
         return y
 
@@ -157,33 +158,50 @@ def relu_squared(u: torch.Tensor) -> torch.Tensor:
 
 
 class _SoftcapCrossEntropy(torch.autograd.Function):
-    """Cross-entropy of c * tanh(x / c) in one node: the capped logits and their log-softmax
-    are made once, and the backward (softmax - onehot) * (1 - tanh^2) reuses them in place
-    instead of five full-size (rows x vocab) gradient tensors. Returns (loss, capped logits);
-    the logits carry no gradient."""
+    """Cross-entropy of c * tanh(x / c) in one node, for rows x of raw logits (N, V). The cap is
+    applied in place (tanh(y) = 2 sigmoid(2y) - 1: torch's CPU tanh is ~6x slower than its
+    sigmoid), the log-sum-exp and the gradient (softmax - onehot) * (1 - tanh^2) are made in
+    cache-sized row chunks: one new (N, V) tensor per step (the gradient) instead of five,
+    whose page faults cost more than their arithmetic on CPU. Returns (loss, capped logits =
+    x itself); the logits carry no gradient."""
+
+    @staticmethod
+    def _chunks(n: int, v: int):
+        step = max(1, (1 << 18) // v)
+        return [slice(i, min(n, i + step)) for i in range(0, n, step)]
 
     @staticmethod
     def forward(ctx, x, targets, cap, reduction):
-        z = torch.div(x, cap).tanh_().mul_(cap)
-        lsm = F.log_softmax(z, dim=-1)
-        loss = F.nll_loss(lsm, targets, ignore_index=-1, reduction=reduction)
-        ctx.save_for_backward(z, lsm, targets)
+        ctx.mark_dirty(x)
+        lse = x.new_empty(x.size(0))
+        for rows in _SoftcapCrossEntropy._chunks(*x.shape):
+            z = x[rows].mul_(2.0 / cap).sigmoid_().mul_(2.0 * cap).sub_(cap)
+            torch.logsumexp(z, -1, out=lse[rows])
+        valid = targets != -1
+        nll = (lse - x.gather(1, targets.clamp(min=0)[:, None]).squeeze(1)) * valid
+        loss = nll.sum() / valid.sum() if reduction == "mean" else nll
+        ctx.save_for_backward(x, lse, targets)
         ctx.cap, ctx.reduction = cap, reduction
-        ctx.mark_non_differentiable(z)
-        return loss, z
+        ctx.mark_non_differentiable(x)
+        return loss, x
 
     @staticmethod
     def backward(ctx, g, _):
-        z, lsm, targets = ctx.saved_tensors
+        z, lse, targets = ctx.saved_tensors
         valid = targets != -1
-        grad = lsm.exp_()                                 # softmax, in place (one backward only)
-        grad.scatter_add_(1, targets.clamp(min=0)[:, None], valid[:, None].to(grad.dtype).neg())
-        grad.addcmul_(grad, z.square(), value=-1.0 / ctx.cap ** 2)
-        if ctx.reduction == "mean":
-            w = valid.to(grad.dtype) * (g / valid.sum())
-        else:
-            w = g * valid
-        return grad.mul_(w[:, None]), None, None, None
+        w = valid.to(z.dtype) * (g / valid.sum() if ctx.reduction == "mean" else g)
+        hit = valid.to(z.dtype).neg()[:, None]
+        idx = targets.clamp(min=0)[:, None]
+        grad = torch.empty_like(z)
+        chunks = _SoftcapCrossEntropy._chunks(*z.shape)
+        square = z.new_empty((chunks[0].stop - chunks[0].start, z.size(1)))
+        for rows in chunks:
+            gc, zc = grad[rows], z[rows]
+            torch.sub(zc, lse[rows, None], out=gc).exp_()                # softmax
+            gc.scatter_add_(1, idx[rows], hit[rows])                      # - onehot
+            sq = torch.mul(zc, zc, out=square[:zc.size(0)])
+            gc.addcmul_(gc, sq, value=-1.0 / ctx.cap ** 2).mul_(w[rows, None])   # * (1 - tanh^2) * g
+        return grad, None, None, None
 
 
 class KVCache:
@@ -211,11 +229,12 @@ class CausalSelfAttention(nn.Module):
 
     def forward(self, x, cos, sin, cache: KVCache | None = None, layer: int = 0, mask=None):
         B, T, C = x.shape
-        q = self.c_q(x).view(B, T, self.n_head, self.head_dim)
-        k = self.c_k(x).view(B, T, self.n_head, self.head_dim)
-        v = self.c_v(x).view(B, T, self.n_head, self.head_dim)
-        q, k = rms_norm(q, self.eps), rms_norm(k, self.eps)           # QK-norm
-        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        # one matmul for q, k and v (three separate weights: the same parameters, names and
+        # Muon updates as three projections), then QK-norm and RoPE on q and k at once
+        w = torch.cat([self.c_q.weight, self.c_k.weight, self.c_v.weight])
+        qkv = F.linear(x, w).view(B, T, 3, self.n_head, self.head_dim)
+        qk = apply_rope(rms_norm(qkv[:, :, :2], self.eps), cos[:, :, None], sin[:, :, None])
+        q, k, v = qk[:, :, 0], qk[:, :, 1], qkv[:, :, 2]
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, H, T, D)
         if cache is None:
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
@@ -334,9 +353,9 @@ class GPT(nn.Module):
             logits = self._logits(x)
             return logits, F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1),
                                            ignore_index=-1, reduction=reduction)
-        raw = self.lm_head(rms_norm(x, self.config.norm_eps)).float()
-        loss, logits = _SoftcapCrossEntropy.apply(raw.view(-1, raw.size(-1)), targets.reshape(-1), float(c), reduction)
-        return logits.view(raw.shape), loss
+        raw = self.lm_head(rms_norm(x, self.config.norm_eps).view(-1, x.size(-1)))    # (B*T, V), not a view
+        loss, logits = _SoftcapCrossEntropy.apply(raw, targets.reshape(-1), float(c), reduction)
+        return logits.view(*x.shape[:-1], -1), loss
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, reduction: str = "mean"):
         """idx, targets: (B, T) int64. Returns (logits (B, T, V) float32, loss or None).
