@@ -4,7 +4,15 @@ nanoGPT-style loader (random windows of one flat token array, no document alignm
 shards as the reference point. With a CUDA GPU: tokens/s and MFU of a ~124M GPT (12 layers, 768
 wide, seq 1024) in bf16 with torch.compile.
 
+Side by side with nanoGPT (``--nanogpt DIR``: a nanoGPT checkout or bare git mirror; default the
+mirror at /work/.mirror/karpathy+nanoGPT/repo): its model.py/train.py/configurator.py are copied
+into a scratch folder (never into this repository), our shards' train/val tokens are written as
+its train.bin/val.bin, and both trainers run as they ship (our ``train pretrain``, its
+``train.py``) on the same config, float32, one thread each, in interleaved rounds; tokens/s is
+the median over the steps after warm-up of what each trainer times for itself.
+
     .venv/bin/python bench/pretrain.py [--shards DIR] [--seconds 10] [--gpu-only] [--no-compile]
+        [--nanogpt DIR | --no-nanogpt] [--iters 30] [--rounds 3] [--vocab 4096]
 
 Without --shards it builds small shards from the Python stdlib's docstrings (tests/train_fixtures.py).
 Timings on a shared machine are noisy: read them as orders of magnitude.
@@ -13,6 +21,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
+import os
+import pickle
+import re
+import shutil
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -33,12 +48,120 @@ from train.optim import build_optimizers  # noqa: E402
 from train.pretrain import DEFAULTS, peak_flops  # noqa: E402
 
 CPU_CONFIG = {"depth": 2, "seq_len": 256, "batch": 8}
+# the side-by-side config (the issue's): 4 layers, 256 wide, 4 heads, block 256, batch 8
+VS_CONFIG = {"n_layer": 4, "n_head": 4, "n_embd": 256, "block_size": 256, "batch_size": 8}
+NANOGPT_MIRROR = Path("/work/.mirror/karpathy+nanoGPT/repo")
+NANOGPT_FILES = ("model.py", "train.py", "configurator.py")
+# what still differs between the two models at equal sizes (ours -> nanoGPT's)
+DIFFERENCES = [
+    ("logit_softcap", "logits 15*tanh(x/15)", "none"),
+    ("tie_embeddings", "separate input/output embeddings (+V*d params in AdamW, same matmul FLOPs)", "tied"),
+    ("attention", "QK-norm (RMSNorm on q and k) + RoPE", "learned position embeddings"),
+    ("mlp", "ReLU^2", "GELU"),
+    ("norm", "RMSNorm without weights", "LayerNorm with weights, no bias"),
+    ("data", "best-fit packed documents (TokenLoader, prefetch thread)", "random windows of one flat array"),
+]
 
 
-def make_shards(tmp: Path) -> Path:
+def make_shards(tmp: Path, vocab: int = 768) -> Path:
     sys.path.insert(0, str(ROOT / "tests"))
     from train_fixtures import write_shards
-    return write_shards(tmp, vocab_size=768)
+    return write_shards(tmp, vocab_size=vocab)
+
+
+def _one_thread_env() -> dict:
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    return env
+
+
+def fetch_nanogpt(src: Path, scratch: Path) -> None:
+    """nanoGPT's files into ``scratch``: ``git archive`` from a (bare) git dir, else a copy."""
+    if (src / "HEAD").is_file() and (src / "objects").is_dir():
+        archive = subprocess.run(["git", "--git-dir", str(src), "archive", "HEAD", *NANOGPT_FILES],
+                                 check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(scratch)], input=archive, check=True)
+    else:
+        for name in NANOGPT_FILES:
+            shutil.copy(src / name, scratch / name)
+
+
+def write_nanogpt_data(shards: Path, data_dir: Path) -> int:
+    """Our shards' tokens as nanoGPT's data/<name>/{train,val}.bin (flat uint16) + meta.pkl."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    vocab = 0
+    for split, name in (("train", "train.bin"), ("val", "val.bin")):
+        sp = Split(shards, split, shuffle=False)
+        np.concatenate([sp._group(g)[1] for g in range(len(sp.groups))]).astype(np.uint16).tofile(data_dir / name)
+        vocab = int(sp.manifest["tokenizer"]["vocab_size"])
+    with open(data_dir / "meta.pkl", "wb") as f:
+        pickle.dump({"vocab_size": vocab}, f)
+    return vocab
+
+
+def run_nanogpt(scratch: Path, iters: int, warmup: int) -> float:
+    c = VS_CONFIG
+    args = [f"--{k}={v}" for k, v in c.items()] + [
+        "--dataset=c2t", "--device=cpu", "--dtype=float32", "--compile=False", "--dropout=0.0", "--bias=False",
+        "--gradient_accumulation_steps=1", f"--max_iters={iters}", "--eval_interval=1000000", "--eval_iters=1",
+        "--log_interval=1", "--always_save_checkpoint=False", f"--out_dir={scratch / 'out'}"]
+    out = subprocess.run([sys.executable, "train.py", *args], cwd=scratch, env=_one_thread_env(),
+                         capture_output=True, text=True)
+    if out.returncode:
+        raise RuntimeError(f"nanoGPT train.py failed: {out.stderr[-2000:]}")
+    ms = [float(m.group(2)) for m in re.finditer(r"iter (\d+): loss [\d.]+, time ([\d.]+)ms", out.stdout)
+          if int(m.group(1)) >= warmup]
+    return c["batch_size"] * c["block_size"] / (statistics.median(ms) / 1e3)
+
+
+def run_ours(shards: Path, scratch: Path, iters: int, warmup: int, n: int) -> float:
+    c = VS_CONFIG
+    run_dir = scratch / f"ours-{n}"
+    pipeline = {"output": str(scratch / "out"), "train": {"pretrain": {
+        "shards": str(shards), "out_dir": str(run_dir), "n_layer": c["n_layer"], "n_head": c["n_head"],
+        "n_embd": c["n_embd"], "seq_len": c["block_size"], "device_batch_size": c["batch_size"],
+        "max_steps": iters, "device": "cpu", "threads": 1, "log_every": 1000000, "eval_every": 1000000,
+        "ckpt_every": 1000000, "eval_tokens": 1000, "grad_clip": 1.0}}}
+    (scratch / "ours.json").write_text(json.dumps(pipeline))
+    out = subprocess.run([sys.executable, "-m", "train.cli", "pretrain", str(scratch / "ours.json")],
+                         cwd=ROOT, env=_one_thread_env(), capture_output=True, text=True)
+    if out.returncode:
+        raise RuntimeError(f"train pretrain failed: {out.stderr[-2000:]}")
+    records = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
+    dts = [r["dt"] for r in records if "dt" in r and r["step"] > warmup]
+    shutil.rmtree(run_dir)
+    return c["batch_size"] * c["block_size"] / statistics.median(dts)
+
+
+def nanogpt_bench(shards: Path, src: Path | None, iters: int, rounds: int) -> None:
+    """Both trainers as they ship, interleaved rounds; prints the medians, their ratio and the
+    differences that remain."""
+    if src is None or not src.exists():
+        print(f"nanoGPT side by side: skipped (no nanoGPT checkout at {src or NANOGPT_MIRROR}; pass --nanogpt DIR)")
+        return
+    warmup = min(5, iters // 3)
+    with tempfile.TemporaryDirectory(prefix="nanogpt-") as tmp:
+        scratch = Path(tmp)
+        fetch_nanogpt(src, scratch)
+        vocab = write_nanogpt_data(shards, scratch / "data" / "c2t")
+        ours, theirs = [], []
+        for r in range(rounds):
+            pair = [(ours, lambda: run_ours(shards, scratch, iters, warmup, r)),
+                    (theirs, lambda: run_nanogpt(scratch, iters, warmup))]
+            for store, fn in (pair if r % 2 == 0 else pair[::-1]):
+                store.append(fn())
+            print(f"  round {r + 1}: ours {ours[-1]:,.0f} tok/s, nanoGPT {theirs[-1]:,.0f} tok/s", flush=True)
+    c = VS_CONFIG
+    o, t = statistics.median(ours), statistics.median(theirs)
+    print(f"nanoGPT side by side (CPU, 1 thread each, float32, no compile): {c['n_layer']} layers, {c['n_embd']} wide, "
+          f"{c['n_head']} heads, block {c['block_size']}, batch {c['batch_size']}, vocab {vocab}, {iters} steps "
+          f"(median after {warmup}), {rounds} interleaved rounds")
+    print(f"  ours `train pretrain`       {o:12,.0f} tok/s")
+    print(f"  nanoGPT train.py            {t:12,.0f} tok/s")
+    print(f"  ratio ours / nanoGPT        {o / t:12.2f}x")
+    print("  differences that remain (ours vs nanoGPT):")
+    for key, mine, theirs_ in DIFFERENCES:
+        print(f"    {key:15s} {mine}  vs  {theirs_}")
 
 
 def trainer_throughput(model: GPT, loader, steps: int, seconds: float, device, autocast) -> tuple[float, int]:
@@ -148,15 +271,27 @@ def main() -> int:
     ap.add_argument("--gpu-only", action="store_true")
     ap.add_argument("--no-compile", action="store_true")
     ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    ap.add_argument("--nanogpt", type=Path, help=f"nanoGPT checkout or git dir (default: {NANOGPT_MIRROR} if present)")
+    ap.add_argument("--no-nanogpt", action="store_true", help="skip the side by side with nanoGPT")
+    ap.add_argument("--iters", type=int, default=30, help="steps per trainer per round in the side by side")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the side by side")
+    ap.add_argument("--vocab", type=int, default=768, help="vocab of the generated shards (without --shards)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    nanogpt = args.nanogpt or (NANOGPT_MIRROR if NANOGPT_MIRROR.exists() else None)
+
+    def cpu_all(shards: Path) -> None:
+        cpu_bench(shards, args.seconds)
+        if not args.no_nanogpt:
+            nanogpt_bench(shards, nanogpt, args.iters, args.rounds)
+
     if not args.gpu_only:
         if args.shards:
-            cpu_bench(args.shards, args.seconds)
+            cpu_all(args.shards)
         else:
             with tempfile.TemporaryDirectory() as tmp:
-                cpu_bench(make_shards(Path(tmp)), args.seconds)
+                cpu_all(make_shards(Path(tmp), args.vocab))
     if torch.cuda.is_available():
         gpu_bench(args.seconds, not args.no_compile)
     elif args.gpu_only:
