@@ -8,8 +8,10 @@ Side by side with nanoGPT (``--nanogpt DIR``: a nanoGPT checkout or bare git mir
 mirror at /work/.mirror/karpathy+nanoGPT/repo): its model.py/train.py/configurator.py are copied
 into a scratch folder (never into this repository), our shards' train/val tokens are written as
 its train.bin/val.bin, and both trainers run as they ship (our ``train pretrain``, its
-``train.py``) on the same config, float32, one thread each, in interleaved rounds; tokens/s is
-the median over the steps after warm-up of what each trainer times for itself.
+``train.py``) on the same config, float32, one thread each, in interleaved rounds. The machine
+is shared, so the figure is tokens per CPU-second of the whole process, per step: each trainer
+runs twice, for W and W + N steps, and N steps' tokens are divided by the difference of the
+two runs' CPU time (start-up, imports, warm-up and final eval cancel out).
 
     .venv/bin/python bench/pretrain.py [--shards DIR] [--seconds 10] [--gpu-only] [--no-compile]
         [--nanogpt DIR | --no-nanogpt] [--iters 30] [--rounds 3] [--vocab 4096]
@@ -24,7 +26,7 @@ import contextlib
 import json
 import os
 import pickle
-import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -99,38 +101,45 @@ def write_nanogpt_data(shards: Path, data_dir: Path) -> int:
     return vocab
 
 
-def run_nanogpt(scratch: Path, iters: int, warmup: int) -> float:
+def _child_cpu(cmd: list[str], cwd: Path, what: str) -> float:
+    """CPU seconds (user + system) of one run of ``cmd``, one thread."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = subprocess.run(cmd, cwd=cwd, env=_one_thread_env(), capture_output=True, text=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if out.returncode:
+        raise RuntimeError(f"{what} failed: {out.stderr[-2000:]}")
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def run_nanogpt(scratch: Path, iters: int) -> float:
     c = VS_CONFIG
     args = [f"--{k}={v}" for k, v in c.items()] + [
         "--dataset=c2t", "--device=cpu", "--dtype=float32", "--compile=False", "--dropout=0.0", "--bias=False",
         "--gradient_accumulation_steps=1", f"--max_iters={iters}", "--eval_interval=1000000", "--eval_iters=1",
         "--log_interval=1", "--always_save_checkpoint=False", f"--out_dir={scratch / 'out'}"]
-    out = subprocess.run([sys.executable, "train.py", *args], cwd=scratch, env=_one_thread_env(),
-                         capture_output=True, text=True)
-    if out.returncode:
-        raise RuntimeError(f"nanoGPT train.py failed: {out.stderr[-2000:]}")
-    ms = [float(m.group(2)) for m in re.finditer(r"iter (\d+): loss [\d.]+, time ([\d.]+)ms", out.stdout)
-          if int(m.group(1)) >= warmup]
-    return c["batch_size"] * c["block_size"] / (statistics.median(ms) / 1e3)
+    return _child_cpu([sys.executable, "train.py", *args], scratch, "nanoGPT train.py")
 
 
-def run_ours(shards: Path, scratch: Path, iters: int, warmup: int, n: int) -> float:
+def run_ours(shards: Path, scratch: Path, iters: int) -> float:
     c = VS_CONFIG
-    run_dir = scratch / f"ours-{n}"
+    run_dir = scratch / "ours"
     pipeline = {"output": str(scratch / "out"), "train": {"pretrain": {
         "shards": str(shards), "out_dir": str(run_dir), "n_layer": c["n_layer"], "n_head": c["n_head"],
         "n_embd": c["n_embd"], "seq_len": c["block_size"], "device_batch_size": c["batch_size"],
         "max_steps": iters, "device": "cpu", "threads": 1, "log_every": 1000000, "eval_every": 1000000,
         "ckpt_every": 1000000, "eval_tokens": 1000, "grad_clip": 1.0}}}
     (scratch / "ours.json").write_text(json.dumps(pipeline))
-    out = subprocess.run([sys.executable, "-m", "train.cli", "pretrain", str(scratch / "ours.json")],
-                         cwd=ROOT, env=_one_thread_env(), capture_output=True, text=True)
-    if out.returncode:
-        raise RuntimeError(f"train pretrain failed: {out.stderr[-2000:]}")
-    records = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
-    dts = [r["dt"] for r in records if "dt" in r and r["step"] > warmup]
+    shutil.rmtree(run_dir, ignore_errors=True)
+    cpu = _child_cpu([sys.executable, "-m", "train.cli", "pretrain", str(scratch / "ours.json")], ROOT,
+                     "train pretrain")
     shutil.rmtree(run_dir)
-    return c["batch_size"] * c["block_size"] / statistics.median(dts)
+    return cpu
+
+
+def per_cpu_second(run, warmup: int, iters: int) -> float:
+    """Tokens per CPU-second of ``iters`` steps: runs of warmup and warmup + iters steps, differenced."""
+    tokens = VS_CONFIG["batch_size"] * VS_CONFIG["block_size"] * iters
+    return tokens / max(1e-9, run(warmup + iters) - run(warmup))
 
 
 def nanogpt_bench(shards: Path, src: Path | None, iters: int, rounds: int) -> None:
@@ -139,25 +148,25 @@ def nanogpt_bench(shards: Path, src: Path | None, iters: int, rounds: int) -> No
     if src is None or not src.exists():
         print(f"nanoGPT side by side: skipped (no nanoGPT checkout at {src or NANOGPT_MIRROR}; pass --nanogpt DIR)")
         return
-    warmup = min(5, iters // 3)
+    warmup = 5
     with tempfile.TemporaryDirectory(prefix="nanogpt-") as tmp:
         scratch = Path(tmp)
         fetch_nanogpt(src, scratch)
         vocab = write_nanogpt_data(shards, scratch / "data" / "c2t")
         ours, theirs = [], []
         for r in range(rounds):
-            pair = [(ours, lambda: run_ours(shards, scratch, iters, warmup, r)),
-                    (theirs, lambda: run_nanogpt(scratch, iters, warmup))]
+            pair = [(ours, lambda: per_cpu_second(lambda n: run_ours(shards, scratch, n), warmup, iters)),
+                    (theirs, lambda: per_cpu_second(lambda n: run_nanogpt(scratch, n), warmup, iters))]
             for store, fn in (pair if r % 2 == 0 else pair[::-1]):
                 store.append(fn())
-            print(f"  round {r + 1}: ours {ours[-1]:,.0f} tok/s, nanoGPT {theirs[-1]:,.0f} tok/s", flush=True)
+            print(f"  round {r + 1}: ours {ours[-1]:,.0f}, nanoGPT {theirs[-1]:,.0f} tokens/CPU-s", flush=True)
     c = VS_CONFIG
     o, t = statistics.median(ours), statistics.median(theirs)
     print(f"nanoGPT side by side (CPU, 1 thread each, float32, no compile): {c['n_layer']} layers, {c['n_embd']} wide, "
           f"{c['n_head']} heads, block {c['block_size']}, batch {c['batch_size']}, vocab {vocab}, {iters} steps "
-          f"(median after {warmup}), {rounds} interleaved rounds")
-    print(f"  ours `train pretrain`       {o:12,.0f} tok/s")
-    print(f"  nanoGPT train.py            {t:12,.0f} tok/s")
+          f"per round (after {warmup}), median of {rounds} interleaved rounds")
+    print(f"  ours `train pretrain`       {o:12,.0f} tokens/CPU-s")
+    print(f"  nanoGPT train.py            {t:12,.0f} tokens/CPU-s")
     print(f"  ratio ours / nanoGPT        {o / t:12.2f}x")
     print("  differences that remain (ours vs nanoGPT):")
     for key, mine, theirs_ in DIFFERENCES:
