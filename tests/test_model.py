@@ -266,3 +266,17 @@ def test_eager_fast_path_matches_the_plain_formulas(monkeypatch, mlp, reduction)
             assert torch.allclose(got.double(), want.double(), rtol=1e-4, atol=1e-5), fast
     if reduction == "none":
         assert torch.all(run(torch.float32, True)[1][1, :5] == 0)
+
+
+def test_bf16_autocast_keeps_float32_logits_and_the_plain_loss():
+    """Under autocast (the GPU trainer's bf16) the output head runs in bf16: the loss must come
+    from float32 logits as before, not from the in-place float32-only path."""
+    model = _model()
+    idx = torch.randint(0, 300, (2, 16))
+    _, want = model(idx, idx.roll(-1, 1))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits, loss = model(idx, idx.roll(-1, 1))
+    assert logits.dtype == torch.float32 and loss.dtype == torch.float32
+    assert abs(float(loss) - float(want)) < 0.05
+    loss.backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())

@@ -342,20 +342,22 @@ class GPT(nn.Module):
 
     # -- training forward ---------------------------------------------------------------------
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
-        logits = self.lm_head(rms_norm(x, self.config.norm_eps)).float()
+        return self._cap(self.lm_head(rms_norm(x, self.config.norm_eps)).float())
+
+    def _cap(self, logits: torch.Tensor) -> torch.Tensor:
         c = self.config.logit_softcap
         if c:
             logits = c * torch.tanh(logits / c)
         return logits
 
     def _logits_and_loss(self, x: torch.Tensor, targets: torch.Tensor, reduction: str):
-        c = self.config.logit_softcap
-        if not (c and _fast(x) and _needs_grad(x)):
-            logits = self._logits(x)
-            return logits, F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1),
-                                           ignore_index=-1, reduction=reduction)
         raw = self.lm_head(rms_norm(x, self.config.norm_eps).view(-1, x.size(-1)))    # (B*T, V), not a view
-        loss, logits = _SoftcapCrossEntropy.apply(raw, targets.reshape(-1), float(c), reduction)
+        c = self.config.logit_softcap
+        if c and _fast(raw) and _needs_grad(raw):   # float32 (not bf16 autocast), eager, training
+            loss, logits = _SoftcapCrossEntropy.apply(raw, targets.reshape(-1), float(c), reduction)
+        else:
+            logits = self._cap(raw.float())
+            loss = F.cross_entropy(logits, targets.reshape(-1), ignore_index=-1, reduction=reduction)
         return logits.view(*x.shape[:-1], -1), loss
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, reduction: str = "mean"):
