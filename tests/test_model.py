@@ -277,6 +277,6 @@ def test_bf16_autocast_keeps_float32_logits_and_the_plain_loss():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         logits, loss = model(idx, idx.roll(-1, 1))
     assert logits.dtype == torch.float32 and loss.dtype == torch.float32
-    assert abs(float(loss) - float(want)) < 0.05
+    assert abs(loss.item() - want.item()) < 0.05
     loss.backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
