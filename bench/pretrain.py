@@ -4,7 +4,17 @@ nanoGPT-style loader (random windows of one flat token array, no document alignm
 shards as the reference point. With a CUDA GPU: tokens/s and MFU of a ~124M GPT (12 layers, 768
 wide, seq 1024) in bf16 with torch.compile.
 
+Side by side with nanoGPT (``--nanogpt DIR``: a nanoGPT checkout or bare git mirror; default the
+mirror at /work/.mirror/karpathy+nanoGPT/repo): its model.py/train.py/configurator.py are copied
+into a scratch folder (never into this repository), our shards' train/val tokens are written as
+its train.bin/val.bin, and both trainers run as they ship (our ``train pretrain``, its
+``train.py``) on the same config, float32, one thread each, in interleaved rounds. The machine
+is shared, so the figure is tokens per CPU-second of the whole process, per step: each trainer
+runs twice, for W and W + N steps, and N steps' tokens are divided by the difference of the
+two runs' CPU time (start-up, imports, warm-up and final eval cancel out).
+
     .venv/bin/python bench/pretrain.py [--shards DIR] [--seconds 10] [--gpu-only] [--no-compile]
+        [--nanogpt DIR | --no-nanogpt] [--iters 30] [--rounds 3] [--vocab 4096]
 
 Without --shards it builds small shards from the Python stdlib's docstrings (tests/train_fixtures.py).
 Timings on a shared machine are noisy: read them as orders of magnitude.
@@ -13,6 +23,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
+import os
+import pickle
+import resource
+import shutil
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -33,12 +50,127 @@ from train.optim import build_optimizers  # noqa: E402
 from train.pretrain import DEFAULTS, peak_flops  # noqa: E402
 
 CPU_CONFIG = {"depth": 2, "seq_len": 256, "batch": 8}
+# the side-by-side config (the issue's): 4 layers, 256 wide, 4 heads, block 256, batch 8
+VS_CONFIG = {"n_layer": 4, "n_head": 4, "n_embd": 256, "block_size": 256, "batch_size": 8}
+NANOGPT_MIRROR = Path("/work/.mirror/karpathy+nanoGPT/repo")
+NANOGPT_FILES = ("model.py", "train.py", "configurator.py")
+# what still differs between the two models at equal sizes (ours -> nanoGPT's)
+DIFFERENCES = [
+    ("logit_softcap", "logits 15*tanh(x/15)", "none"),
+    ("tie_embeddings", "separate input/output embeddings (+V*d params in AdamW, same matmul FLOPs)", "tied"),
+    ("attention", "QK-norm (RMSNorm on q and k) + RoPE", "learned position embeddings"),
+    ("mlp", "ReLU^2", "GELU"),
+    ("norm", "RMSNorm without weights", "LayerNorm with weights, no bias"),
+    ("data", "best-fit packed documents (TokenLoader, prefetch thread)", "random windows of one flat array"),
+]
 
 
-def make_shards(tmp: Path) -> Path:
+def make_shards(tmp: Path, vocab: int = 768) -> Path:
     sys.path.insert(0, str(ROOT / "tests"))
     from train_fixtures import write_shards
-    return write_shards(tmp, vocab_size=768)
+    return write_shards(tmp, vocab_size=vocab)
+
+
+def _one_thread_env() -> dict:
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    return env
+
+
+def fetch_nanogpt(src: Path, scratch: Path) -> None:
+    """nanoGPT's files into ``scratch``: ``git archive`` from a (bare) git dir, else a copy."""
+    if (src / "HEAD").is_file() and (src / "objects").is_dir():
+        archive = subprocess.run(["git", "--git-dir", str(src), "archive", "HEAD", *NANOGPT_FILES],
+                                 check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(scratch)], input=archive, check=True)
+    else:
+        for name in NANOGPT_FILES:
+            shutil.copy(src / name, scratch / name)
+
+
+def write_nanogpt_data(shards: Path, data_dir: Path) -> int:
+    """Our shards' tokens as nanoGPT's data/<name>/{train,val}.bin (flat uint16) + meta.pkl."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    vocab = 0
+    for split, name in (("train", "train.bin"), ("val", "val.bin")):
+        sp = Split(shards, split, shuffle=False)
+        np.concatenate([sp._group(g)[1] for g in range(len(sp.groups))]).astype(np.uint16).tofile(data_dir / name)
+        vocab = int(sp.manifest["tokenizer"]["vocab_size"])
+    with open(data_dir / "meta.pkl", "wb") as f:
+        pickle.dump({"vocab_size": vocab}, f)
+    return vocab
+
+
+def _child_cpu(cmd: list[str], cwd: Path, what: str) -> float:
+    """CPU seconds (user + system) of one run of ``cmd``, one thread."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = subprocess.run(cmd, cwd=cwd, env=_one_thread_env(), capture_output=True, text=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if out.returncode:
+        raise RuntimeError(f"{what} failed: {out.stderr[-2000:]}")
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def run_nanogpt(scratch: Path, iters: int) -> float:
+    c = VS_CONFIG
+    args = [f"--{k}={v}" for k, v in c.items()] + [
+        "--dataset=c2t", "--device=cpu", "--dtype=float32", "--compile=False", "--dropout=0.0", "--bias=False",
+        "--gradient_accumulation_steps=1", f"--max_iters={iters}", "--eval_interval=1000000", "--eval_iters=1",
+        "--log_interval=1", "--always_save_checkpoint=False", f"--out_dir={scratch / 'out'}"]
+    return _child_cpu([sys.executable, "train.py", *args], scratch, "nanoGPT train.py")
+
+
+def run_ours(shards: Path, scratch: Path, iters: int) -> float:
+    c = VS_CONFIG
+    run_dir = scratch / "ours"
+    pipeline = {"output": str(scratch / "out"), "train": {"pretrain": {
+        "shards": str(shards), "out_dir": str(run_dir), "n_layer": c["n_layer"], "n_head": c["n_head"],
+        "n_embd": c["n_embd"], "seq_len": c["block_size"], "device_batch_size": c["batch_size"],
+        "max_steps": iters, "device": "cpu", "threads": 1, "log_every": 1000000, "eval_every": 1000000,
+        "ckpt_every": 1000000, "eval_tokens": 1000, "grad_clip": 1.0}}}
+    (scratch / "ours.json").write_text(json.dumps(pipeline))
+    shutil.rmtree(run_dir, ignore_errors=True)
+    cpu = _child_cpu([sys.executable, "-m", "train.cli", "pretrain", str(scratch / "ours.json")], ROOT,
+                     "train pretrain")
+    shutil.rmtree(run_dir)
+    return cpu
+
+
+def per_cpu_second(run, warmup: int, iters: int) -> float:
+    """Tokens per CPU-second of ``iters`` steps: runs of warmup and warmup + iters steps, differenced."""
+    tokens = VS_CONFIG["batch_size"] * VS_CONFIG["block_size"] * iters
+    return tokens / max(1e-9, run(warmup + iters) - run(warmup))
+
+
+def nanogpt_bench(shards: Path, src: Path | None, iters: int, rounds: int) -> None:
+    """Both trainers as they ship, interleaved rounds; prints the medians, their ratio and the
+    differences that remain."""
+    if src is None or not src.exists():
+        print(f"nanoGPT side by side: skipped (no nanoGPT checkout at {src or NANOGPT_MIRROR}; pass --nanogpt DIR)")
+        return
+    warmup = 5
+    with tempfile.TemporaryDirectory(prefix="nanogpt-") as tmp:
+        scratch = Path(tmp)
+        fetch_nanogpt(src, scratch)
+        vocab = write_nanogpt_data(shards, scratch / "data" / "c2t")
+        ours, theirs = [], []
+        for r in range(rounds):
+            pair = [(ours, lambda: per_cpu_second(lambda n: run_ours(shards, scratch, n), warmup, iters)),
+                    (theirs, lambda: per_cpu_second(lambda n: run_nanogpt(scratch, n), warmup, iters))]
+            for store, fn in (pair if r % 2 == 0 else pair[::-1]):
+                store.append(fn())
+            print(f"  round {r + 1}: ours {ours[-1]:,.0f}, nanoGPT {theirs[-1]:,.0f} tokens/CPU-s", flush=True)
+    c = VS_CONFIG
+    o, t = statistics.median(ours), statistics.median(theirs)
+    print(f"nanoGPT side by side (CPU, 1 thread each, float32, no compile): {c['n_layer']} layers, {c['n_embd']} wide, "
+          f"{c['n_head']} heads, block {c['block_size']}, batch {c['batch_size']}, vocab {vocab}, {iters} steps "
+          f"per round (after {warmup}), median of {rounds} interleaved rounds")
+    print(f"  ours `train pretrain`       {o:12,.0f} tokens/CPU-s")
+    print(f"  nanoGPT train.py            {t:12,.0f} tokens/CPU-s")
+    print(f"  ratio ours / nanoGPT        {o / t:12.2f}x")
+    print("  differences that remain (ours vs nanoGPT):")
+    for key, mine, theirs_ in DIFFERENCES:
+        print(f"    {key:15s} {mine}  vs  {theirs_}")
 
 
 def trainer_throughput(model: GPT, loader, steps: int, seconds: float, device, autocast) -> tuple[float, int]:
@@ -148,15 +280,27 @@ def main() -> int:
     ap.add_argument("--gpu-only", action="store_true")
     ap.add_argument("--no-compile", action="store_true")
     ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    ap.add_argument("--nanogpt", type=Path, help=f"nanoGPT checkout or git dir (default: {NANOGPT_MIRROR} if present)")
+    ap.add_argument("--no-nanogpt", action="store_true", help="skip the side by side with nanoGPT")
+    ap.add_argument("--iters", type=int, default=30, help="steps per trainer per round in the side by side")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the side by side")
+    ap.add_argument("--vocab", type=int, default=768, help="vocab of the generated shards (without --shards)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    nanogpt = args.nanogpt or (NANOGPT_MIRROR if NANOGPT_MIRROR.exists() else None)
+
+    def cpu_all(shards: Path) -> None:
+        cpu_bench(shards, args.seconds)
+        if not args.no_nanogpt:
+            nanogpt_bench(shards, nanogpt, args.iters, args.rounds)
+
     if not args.gpu_only:
         if args.shards:
-            cpu_bench(args.shards, args.seconds)
+            cpu_all(args.shards)
         else:
             with tempfile.TemporaryDirectory() as tmp:
-                cpu_bench(make_shards(Path(tmp)), args.seconds)
+                cpu_all(make_shards(Path(tmp), args.vocab))
     if torch.cuda.is_available():
         gpu_bench(args.seconds, not args.no_compile)
     elif args.gpu_only:

@@ -217,3 +217,66 @@ def test_checkpoint_loading_is_weights_only(shards, tmp_path):
         load_training_state(d, model, opt)
     assert not marker.exists()
     assert json.loads((d / "state.json").read_text())["meta"]["model_config"]["n_layer"] == 2
+
+
+def _graph_kinds(loss: torch.Tensor) -> list[str]:
+    seen, stack = set(), [loss.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is not None and node not in seen:
+            seen.add(node)
+            stack.extend(n for n, _ in node.next_functions)
+    return [type(n).__name__ for n in seen]
+
+
+def test_eager_training_graph_has_no_element_wise_chains():
+    """Speed on CPU without compile: each norm, RoPE, ReLU^2 and the capped cross-entropy is one
+    autograd node, not a chain of pow/mean/rsqrt/mul/tanh/div nodes (each a full-size pass)."""
+    model = _model()
+    idx = torch.randint(0, 300, (2, 16))
+    _, loss = model(idx, idx.roll(-1, 1))
+    elementwise = ("Mul", "Pow", "Mean", "Rsqrt", "Div", "Sub", "Tanh", "Relu", "LogSoftmax", "NllLoss")
+    chains = [k for k in _graph_kinds(loss) if k.startswith(elementwise)]
+    assert chains == []
+
+
+@pytest.mark.parametrize("mlp,reduction", [("relu2", "mean"), ("relu2", "none"), ("swiglu", "mean")])
+def test_eager_fast_path_matches_the_plain_formulas(monkeypatch, mlp, reduction):
+    """Loss, logits and every gradient of the hand-written backward equal autograd's through
+    the plain ops (the float64 run is the reference; both float32 runs sit next to it)."""
+    import train.model as tm
+    idx = torch.randint(0, 300, (3, 24))
+    targets = idx.roll(-1, 1)
+    targets[1, :5] = -1
+    targets[2, -3:] = -1
+
+    def run(dtype, fast):
+        model = _model(mlp=mlp).to(dtype)
+        with monkeypatch.context() as m:
+            if not fast:
+                m.setattr(tm, "_fast", lambda x: False)
+            logits, loss = model(idx, targets, reduction=reduction)
+            weights = torch.linspace(0.5, 1.5, loss.numel(), dtype=dtype).view(loss.shape)
+            (loss * weights).sum().backward()
+        return [logits.detach(), loss.detach()] + [p.grad for p in model.parameters()]
+
+    ref = run(torch.float64, False)
+    for fast in (True, False):
+        for got, want in zip(run(torch.float32, fast), ref):
+            assert torch.allclose(got.double(), want.double(), rtol=1e-4, atol=1e-5), fast
+    if reduction == "none":
+        assert torch.all(run(torch.float32, True)[1][1, :5] == 0)
+
+
+def test_bf16_autocast_keeps_float32_logits_and_the_plain_loss():
+    """Under autocast (the GPU trainer's bf16) the output head runs in bf16: the loss must come
+    from float32 logits as before, not from the in-place float32-only path."""
+    model = _model()
+    idx = torch.randint(0, 300, (2, 16))
+    _, want = model(idx, idx.roll(-1, 1))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits, loss = model(idx, idx.roll(-1, 1))
+    assert logits.dtype == torch.float32 and loss.dtype == torch.float32
+    assert abs(loss.item() - want.item()) < 0.05
+    loss.backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())

@@ -75,15 +75,147 @@ class GPTConfig:
         return asdict(self)
 
 
+# Eager speed (the CPU trainer runs without compile): autograd records every element-wise op of
+# the norms, RoPE, ReLU^2 and the logit cap as its own kernel, each with its own full-size
+# temporary. The Functions below compute the same maths with a hand-written backward of fewer
+# passes. They serve eager float32 training only; under torch.compile (which fuses the plain
+# ops itself), in other dtypes or without grad the plain formulas run.
+
+
+def _fast(x: torch.Tensor) -> bool:
+    return x.dtype == torch.float32 and not torch.compiler.is_compiling()
+
+
+def _needs_grad(x: torch.Tensor) -> bool:
+    return torch.is_grad_enabled() and x.requires_grad
+
+
+class _RMSNorm(torch.autograd.Function):
+    """y = x * r, r = 1 / sqrt(mean(x^2) + eps) in two passes (F.rms_norm's CPU forward takes
+    four); backward dx = r * (g - y * mean(g * y))."""
+
+    @staticmethod
+    def forward(ctx, x, eps):
+        r = torch.linalg.vector_norm(x, dim=-1, keepdim=True).square_().div_(x.size(-1)).add_(eps).rsqrt_()
+        y = x * r
+        ctx.save_for_backward(y, r)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        y, r = ctx.saved_tensors
+        m = torch.linalg.vecdot(g, y, dim=-1).unsqueeze(-1).div_(y.size(-1))
+        return torch.addcmul(g, y, m, value=-1).mul_(r), None
+
+
 def rms_norm(x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    if _fast(x) and _needs_grad(x):
+        return _RMSNorm.apply(x, eps)
     return F.rms_norm(x, (x.size(-1),), eps=eps)
+
+
+def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """[x1 cos + x2 sin, x2 cos - x1 sin] into one new tensor, no temporaries."""
+    d = x.size(-1) // 2
+    x1, x2 = x[..., :d], x[..., d:]
+    out = torch.empty_like(x)
+    o1, o2 = out[..., :d], out[..., d:]
+    torch.mul(x1, cos, out=o1).addcmul_(x2, sin)
+    torch.mul(x2, cos, out=o2).addcmul_(x1, sin, value=-1)
+    return out
+
+
+class _Rope(torch.autograd.Function):
+    """A rotation: its backward is the rotation by the opposite angle."""
+
+    @staticmethod
+    def forward(ctx, x, cos, sin):
+        ctx.save_for_backward(cos, sin)
+        return _rotate(x, cos, sin)
+
+    @staticmethod
+    def backward(ctx, g):
+        cos, sin = ctx.saved_tensors
+        return _rotate(g, cos, -sin), None, None
 
 
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """Rotate pairs (first half, second half) of the head dim. x: (B, T, H, D); cos/sin: (B|1, T, 1, D/2)."""
+    if _fast(x):
+        return _Rope.apply(x, cos, sin) if _needs_grad(x) else _rotate(x, cos, sin)
     d = x.size(-1) // 2
     x1, x2 = x[..., :d], x[..., d:]
     return torch.cat([x1 * cos + x2 * sin, x2 * cos - x1 * sin], dim=-1).type_as(x)
+
+
+class _ReluSquared(torch.autograd.Function):
+    """relu(u)^2 keeping 2 * relu(u) for the backward (one multiply instead of three ops)."""
+
+    @staticmethod
+    def forward(ctx, u):
+        h = F.relu(u)
+        y = h.square()
+        ctx.save_for_backward(h.mul_(2))
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (h2,) = ctx.saved_tensors
+        return g * h2
+
+
+def relu_squared(u: torch.Tensor) -> torch.Tensor:
+    if _fast(u) and _needs_grad(u):
+        return _ReluSquared.apply(u)
+    return F.relu(u).square()
+
+
+class _SoftcapCrossEntropy(torch.autograd.Function):
+    """Cross-entropy of c * tanh(x / c) in one node, for rows x of raw logits (N, V). The cap is
+    applied in place (tanh(y) = 2 sigmoid(2y) - 1: torch's CPU tanh is ~6x slower than its
+    sigmoid), the log-sum-exp and the gradient (softmax - onehot) * (1 - tanh^2) are made in
+    cache-sized row chunks: one new (N, V) tensor per step (the gradient) instead of five,
+    whose page faults cost more than their arithmetic on CPU. Returns (loss, capped logits =
+    x itself); the logits carry no gradient."""
+
+    @staticmethod
+    def _chunks(n: int, v: int):
+        step = max(1, (1 << 18) // v)
+        return [slice(i, min(n, i + step)) for i in range(0, n, step)]
+
+    @staticmethod
+    def forward(ctx, x, targets, cap, reduction):
+        ctx.mark_dirty(x)
+        lse = x.new_empty(x.size(0))
+        for rows in _SoftcapCrossEntropy._chunks(*x.shape):
+            z = x[rows].mul_(2.0 / cap).sigmoid_().mul_(2.0 * cap).sub_(cap)
+            lsm = torch.log_softmax(z, -1)         # one fused kernel: 2x faster than logsumexp
+            torch.sub(z[:, 0], lsm[:, 0], out=lse[rows])
+        valid = targets != -1
+        nll = (lse - x.gather(1, targets.clamp(min=0)[:, None]).squeeze(1)) * valid
+        loss = nll.sum() / valid.sum() if reduction == "mean" else nll
+        ctx.save_for_backward(x, lse, targets)
+        ctx.cap, ctx.reduction = cap, reduction
+        ctx.mark_non_differentiable(x)
+        return loss, x
+
+    @staticmethod
+    def backward(ctx, g, _):
+        z, lse, targets = ctx.saved_tensors
+        valid = targets != -1
+        w = valid.to(z.dtype) * (g / valid.sum() if ctx.reduction == "mean" else g)
+        hit = valid.to(z.dtype).neg()[:, None]
+        idx = targets.clamp(min=0)[:, None]
+        grad = torch.empty_like(z)
+        chunks = _SoftcapCrossEntropy._chunks(*z.shape)
+        square = z.new_empty((chunks[0].stop - chunks[0].start, z.size(1)))
+        for rows in chunks:
+            gc, zc = grad[rows], z[rows]
+            torch.sub(zc, lse[rows, None], out=gc).exp_()                # softmax
+            gc.scatter_add_(1, idx[rows], hit[rows])                      # - onehot
+            sq = torch.mul(zc, zc, out=square[:zc.size(0)])
+            gc.addcmul_(gc, sq, value=-1.0 / ctx.cap ** 2).mul_(w[rows, None])   # * (1 - tanh^2) * g
+        return grad, None, None, None
 
 
 class KVCache:
@@ -111,11 +243,12 @@ class CausalSelfAttention(nn.Module):
 
     def forward(self, x, cos, sin, cache: KVCache | None = None, layer: int = 0, mask=None):
         B, T, C = x.shape
-        q = self.c_q(x).view(B, T, self.n_head, self.head_dim)
-        k = self.c_k(x).view(B, T, self.n_head, self.head_dim)
-        v = self.c_v(x).view(B, T, self.n_head, self.head_dim)
-        q, k = rms_norm(q, self.eps), rms_norm(k, self.eps)           # QK-norm
-        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        # one matmul for q, k and v (three separate weights: the same parameters, names and
+        # Muon updates as three projections), then QK-norm and RoPE on q and k at once
+        w = torch.cat([self.c_q.weight, self.c_k.weight, self.c_v.weight])
+        qkv = F.linear(x, w).view(B, T, 3, self.n_head, self.head_dim)
+        qk = apply_rope(rms_norm(qkv[:, :, :2], self.eps), cos[:, :, None], sin[:, :, None])
+        q, k, v = qk[:, :, 0], qk[:, :, 1], qkv[:, :, 2]
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, H, T, D)
         if cache is None:
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
@@ -145,7 +278,7 @@ class MLP(nn.Module):
 
     def forward(self, x):
         if self.kind == "relu2":
-            h = F.relu(self.c_fc(x)).square()
+            h = relu_squared(self.c_fc(x))
         else:
             h = F.silu(self.c_gate(x)) * self.c_fc(x)
         return self.c_proj(h)
@@ -222,15 +355,28 @@ class GPT(nn.Module):
 
     # -- training forward ---------------------------------------------------------------------
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
-        logits = self.lm_head(rms_norm(x, self.config.norm_eps)).float()
+        return self._cap(self.lm_head(rms_norm(x, self.config.norm_eps)).float())
+
+    def _cap(self, logits: torch.Tensor) -> torch.Tensor:
         c = self.config.logit_softcap
         if c:
             logits = c * torch.tanh(logits / c)
         return logits
 
+    def _logits_and_loss(self, x: torch.Tensor, targets: torch.Tensor, reduction: str):
+        raw = self.lm_head(rms_norm(x, self.config.norm_eps).view(-1, x.size(-1)))    # (B*T, V), not a view
+        c = self.config.logit_softcap
+        if c and _fast(raw) and _needs_grad(raw):   # float32 (not bf16 autocast), eager, training
+            loss, logits = _SoftcapCrossEntropy.apply(raw, targets.reshape(-1), float(c), reduction)
+        else:
+            logits = self._cap(raw.float())
+            loss = F.cross_entropy(logits, targets.reshape(-1), ignore_index=-1, reduction=reduction)
+        return logits.view(*x.shape[:-1], -1), loss
+
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, reduction: str = "mean"):
         """idx, targets: (B, T) int64. Returns (logits (B, T, V) float32, loss or None).
-        targets == -1 are ignored; ``reduction="none"`` gives (B, T) with 0 where ignored."""
+        targets == -1 are ignored; ``reduction="none"`` gives (B, T) with 0 where ignored. In eager
+        float32 training the logits returned beside a loss carry no gradient (the loss does)."""
         B, T = idx.shape
         if T > self._rope_len:
             self._grow_rope(T)
@@ -239,11 +385,9 @@ class GPT(nn.Module):
         x = rms_norm(self.wte(idx), self.config.norm_eps)
         for block in self.blocks:
             x = block(x, cos, sin)
-        logits = self._logits(x)
         if targets is None:
-            return logits, None
-        loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1),
-                               ignore_index=-1, reduction=reduction)
+            return self._logits(x), None
+        logits, loss = self._logits_and_loss(x, targets, reduction)
         if reduction == "none":
             loss = loss.view(B, T)
         return logits, loss
