@@ -196,16 +196,22 @@ def _expand_remote(pattern: str) -> list[str]:
 
 def _expand_local(pattern: str) -> list[str]:
     """A local file, glob or directory (its crawl files) as absolute, storable names."""
+    return expand_local(pattern, CRAWL_SUFFIXES, "crawl file")
+
+
+def expand_local(pattern: str, suffixes: tuple[str, ...], what: str, recursive: bool = False) -> list[str]:
+    """A local file, glob or directory (the files in it ending in ``suffixes``, in every
+    subfolder but hidden ones when ``recursive``) as absolute, storable names."""
     shown = safe_name(pattern)
     pattern = os.path.expanduser(pattern)
-    if os.path.isdir(pattern):  # a directory: the crawl files in it
-        matches = sorted(p for p in glob.glob(os.path.join(pattern, "*"))
-                         if p.endswith(CRAWL_SUFFIXES))
+    if os.path.isdir(pattern):
+        listing = os.path.join(pattern, "**", "*") if recursive else os.path.join(pattern, "*")
+        matches = sorted(p for p in glob.glob(listing, recursive=recursive)
+                         if p.endswith(suffixes) and "/." not in p[len(pattern):])
         if not matches:
-            raise InputError(f"input {shown}: directory holds no crawl file "
-                             f"({', '.join(CRAWL_SUFFIXES)})")
+            raise InputError(f"input {shown}: directory holds no {what} ({', '.join(suffixes)})")
     elif _has_glob(pattern):
-        matches = sorted(glob.glob(pattern))
+        matches = sorted(glob.glob(pattern, recursive=recursive))
         if not matches:
             raise InputError(f"input {shown}: no file matches this pattern")
     elif os.path.exists(pattern):
@@ -213,6 +219,7 @@ def _expand_local(pattern: str) -> list[str]:
     else:
         raise InputError(f"input {shown}: no such file")
     return [safe_name(os.path.abspath(m)) for m in matches]
+
 
 def _remote_error(source: str, err: Exception, timeout: float | None) -> InputError:
     if isinstance(err, ImportError):  # s3:// without s3fs, gs:// without gcsfs...

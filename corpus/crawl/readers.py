@@ -12,7 +12,6 @@ A row without usable text is counted as an error with its file and row: the book
 from __future__ import annotations
 
 import datetime as dt
-import glob
 import hashlib
 import json
 import os
@@ -20,7 +19,7 @@ from typing import Any, Iterator
 
 from contract.settings import ConfigError, Key, Section, is_str_list, one_of, string
 
-from .inputs import InputError, describe_error, is_remote, safe_name
+from .inputs import InputError, describe_error, expand_local, is_remote, safe_name
 
 FORMATS = ("warc", "jsonl", "parquet", "hf")
 #: What a directory given as input contributes, per format.
@@ -69,22 +68,7 @@ def resolve(patterns: list[str], fmt: str) -> list[str]:
 
 
 def _local(pattern: str, fmt: str) -> list[str]:
-    shown = safe_name(pattern)
-    pattern = os.path.expanduser(pattern)
-    if os.path.isdir(pattern):
-        found = sorted(p for p in glob.glob(os.path.join(pattern, "**", "*"), recursive=True)
-                       if p.endswith(SUFFIXES[fmt]) and "/." not in p[len(pattern):])
-        if not found:
-            raise InputError(f"input {shown}: directory holds no {fmt} file ({', '.join(SUFFIXES[fmt])})")
-    elif any(c in pattern for c in "*?["):
-        found = sorted(glob.glob(pattern, recursive=True))
-        if not found:
-            raise InputError(f"input {shown}: no file matches this pattern")
-    elif os.path.exists(pattern):
-        found = [pattern]
-    else:
-        raise InputError(f"input {shown}: no such file")
-    return [safe_name(os.path.abspath(p)) for p in found]
+    return expand_local(pattern, SUFFIXES[fmt], f"{fmt} file", recursive=True)
 
 
 def _remote(pattern: str) -> list[str]:
