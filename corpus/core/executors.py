@@ -125,8 +125,8 @@ def _ray_runtime_env(ship_code: bool) -> dict:
     env = {k: v for k, v in os.environ.items() if k.startswith(FORWARDED_ENV)}
     runtime_env: dict[str, Any] = {"env_vars": env} if env else {}
     if ship_code:
-        import contract
-        import corpus
+        import contract  # cycle: the packages themselves, shipped to the cluster
+        import corpus  # cycle: the packages themselves, shipped to the cluster
 
         runtime_env["py_modules"] = [corpus, contract]
     return runtime_env

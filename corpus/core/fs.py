@@ -61,7 +61,7 @@ class Remote:
     @property
     def fs(self):
         if self._fs is None:
-            import fsspec  # loaded only for URL outputs
+            import fsspec  # heavy: loaded only for URL outputs
 
             self._fs, self._root = fsspec.core.url_to_fs(self.url)
             self._root = self._root.rstrip("/")

@@ -137,7 +137,7 @@ def write_hf_files(directory: Path, specials: dict[str, int]) -> list[str]:
     """The model also as Hugging Face files (``AutoTokenizer.from_pretrained(directory)``),
     when the ``tokenizers`` package is installed (the ``hf`` extra); else none."""
     try:
-        import tokenizers  # noqa: F401
+        import tokenizers  # noqa: F401  # optional: the hf extra
     except ImportError:
         log.info("tokenizer: `tokenizers` not installed, no Hugging Face tokenizer files written")
         return []

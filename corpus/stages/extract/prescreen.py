@@ -123,7 +123,7 @@ def _renderer() -> tuple[str, Callable[[str], str]]:
     """resiliparse's plain text when the optional package is there, else lxml's."""
     try:
         from resiliparse.extract.html2text import extract_plain_text  # heavy: optional extra
-        from resiliparse.parse.html import HTMLTree
+        from resiliparse.parse.html import HTMLTree  # optional: the resiliparse extra
     except ImportError:
         return "lxml", _lxml_text
 
@@ -134,7 +134,7 @@ def _renderer() -> tuple[str, Callable[[str], str]]:
 
 
 def _lxml_text(html: str) -> str:
-    import lxml.etree
+    import lxml.etree  # heavy: loaded on use
     import lxml.html  # heavy: loaded on use (trafilatura loads it anyway)
 
     tree = lxml.html.document_fromstring(html.encode("utf-8", "surrogatepass"),
