@@ -41,12 +41,12 @@ PIPELINE = ROOT / "pipelines" / "sample.yaml"
 
 PRETRAIN = {"threads": 1, "depth": 2}
 SFT = {"threads": 1, "steps": 1500, "batch_size": 32, "lr": 2e-3, "max_seconds": 0,
-       "builtin": {"n": 6000, "seed": 0, "arithmetic_levels": [1],
+       "builtin": {"n": 6000, "seed": 0, "arithmetic_levels": [1, 2],
                    "mix": {"greeting": 0.04, "identity": 0.04, "instruction": 0.08, "arithmetic": 0.8,
                            "unknowable": 0.04}}}
-RL = {"threads": 1, "task": "arithmetic", "level": 1, "steps": 100, "prompts_per_step": 32, "group_size": 8,
-      "max_new_tokens": 24, "lr": 3e-4, "scale_by_std": True,
-      "eval_problems": 200, "eval_samples": 8, "eval_every": 25}
+RL = {"threads": 1, "task": "arithmetic", "level": 2, "steps": 100, "prompts_per_step": 32, "group_size": 8,
+      "max_new_tokens": 40, "lr": 3e-4, "scale_by_std": True,
+      "eval_problems": 200, "eval_samples": 8, "eval_every": 100}
 
 
 def sets(phase: str, params: dict) -> list[str]:
