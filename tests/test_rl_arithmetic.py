@@ -144,3 +144,36 @@ def test_split_is_deterministic_across_processes():
     env["PYTHONPATH"] = os.environ.get("PYTHONPATH", "")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
     assert out.strip() == str([p["key"] for p in make_problems(30, seed=5, level=[1, 2, 3, 4], split="test")])
+
+
+def test_bench_rl_tests_new_problems_built_from_steps_sft_taught():
+    # bench/rl.py (issue #14): at level 1 (~120 rl problems) the small model memorised problems
+    # and RL did not transfer. The bench must RL on a pool too big to memorise, score test
+    # problems that no SFT conversation holds, yet whose single steps SFT taught (so RL can
+    # reinforce chaining them), and leave room for the whole worked solution.
+    import importlib.util
+    from pathlib import Path
+
+    from train.sft_data import builtin_conversations
+    path = Path(__file__).resolve().parent.parent / "bench" / "rl.py"
+    spec = importlib.util.spec_from_file_location("bench_rl", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    sft, rl = bench.SFT["builtin"], bench.RL
+    convs = builtin_conversations(sft["n"], seed=sft["seed"], mix=sft["mix"],
+                                  arithmetic_levels=tuple(sft["arithmetic_levels"]))
+    sols = [m["content"] for c in convs if c["source"] == "builtin:arithmetic"
+            for m in c["messages"] if m["role"] == "assistant"]
+    taught = {line for s in sols for line in s.split("\n")[:-1]}
+    seen = {_operations({"solution": s}) for s in sols}
+    pool = {p["key"] for p in make_problems(2000, seed=0, level=rl["level"], split="rl")}
+    assert len(pool) >= 500
+    test = make_problems(200, seed=1, level=rl["level"], split="test")
+    assert not {_operations(p) for p in test} & seen
+    steps_taught = [all(line in taught for line in p["solution"].split("\n")[:-1]) for p in test]
+    assert sum(steps_taught) >= 0.9 * len(test)
+    assert all(len(p["solution"].split("\n")) >= 3 for p in test)      # chains: two steps at least
+    # a token is at least one character: the budget must hold the longest solution and its end
+    longest = max(len(p["solution"]) for lv in (rl["level"],) for split in ("rl", "test")
+                  for p in make_problems(500, seed=0, level=lv, split=split))
+    assert rl["max_new_tokens"] >= longest + 1
