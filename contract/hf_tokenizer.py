@@ -42,16 +42,30 @@ ROLES = ("system", "user", "assistant")
 
 def chat_template() -> str:
     """Jinja rendering ``train.chat_format``: bos, then ``<|role_start|>text<|role_end|>`` per
-    message, and ``<|assistant_start|>`` for a generation prompt."""
+    message (an assistant's tool calls before its text), and ``<|assistant_start|>`` for a
+    generation prompt."""
     parts = ["{{- bos_token -}}", "{%- for message in messages -%}"]
     for i, role in enumerate(ROLES):
         start, end = SPECIAL_TOKENS[f"{role}_start"], SPECIAL_TOKENS[f"{role}_end"]
         parts.append(("{%- if" if i == 0 else "{%- elif") + f" message['role'] == '{role}' -%}}")
-        parts.append(f"{{{{- '{start}' + message['content'] + '{end}' -}}}}")
+        parts.append(f"{{{{- '{start}' -}}}}")
+        if role == "assistant":
+            parts.append(_tool_calls_template())
+        parts.append(f"{{{{- message['content'] + '{end}' -}}}}")
     parts += ["{%- else -%}{{- raise_exception('unknown role: ' + message['role']) -}}",
               "{%- endif -%}", "{%- endfor -%}",
               "{%- if add_generation_prompt -%}{{- '" + SPECIAL_TOKENS["assistant_start"] + "' -}}{%- endif -%}"]
     return "".join(parts)
+
+
+def _tool_calls_template() -> str:
+    """An assistant message's ``tool_calls`` before its content, as ``train.chat_format`` renders
+    them: ``<|search_start|>query<|search_end|><|result_start|>result<|result_end|>`` each."""
+    t = SPECIAL_TOKENS
+    return ("{%- for call in message.get('tool_calls') or [] -%}"
+            f"{{{{- '{t['search_start']}' + call['query'] + '{t['search_end']}'"
+            f" + '{t['result_start']}' + call['result'] + '{t['result_end']}' -}}}}"
+            "{%- endfor -%}")
 
 
 def _merges(pieces: list[str], scores: list[float], normal: set[int]) -> list[tuple[str, str]]:

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from .cli import run_stages
+from .cli import DEFAULT_PIPELINE, pipeline_path, run_stages
 from .core import config as cfg
 from .core import registry
 
@@ -37,11 +37,20 @@ def rl_verdicts(log: Path) -> list[str]:
     return next((r.get("verdict", []) for r in reversed(records) if r.get("summary")), [])
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The demo's arguments; the pipeline resolved as `corpus run` does, so the built-in
+    sample (the default) is found from any folder."""
     parser = argparse.ArgumentParser(prog="python -m corpus.demo", description=__doc__)
-    parser.add_argument("pipeline", nargs="?", default="pipelines/sample.yaml")
+    parser.add_argument("pipeline", nargs="?", default=DEFAULT_PIPELINE,
+                        help=f"pipeline file or built-in name (default: {DEFAULT_PIPELINE})")
     parser.add_argument("--set", action="append", dest="overrides", default=[])
     args = parser.parse_args(argv)
+    args.pipeline = pipeline_path(args.pipeline)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
                         datefmt="%H:%M:%S")
     config = cfg.load_pipeline(args.pipeline, args.overrides)

@@ -113,3 +113,39 @@ def test_export_refuses_to_overwrite_and_names_bad_inputs(run, tmp_path, capsys)
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 4 and all(line.startswith("error: ") for line in err)
     assert not (tmp_path / "x").exists()
+
+
+def test_hf_export_trains_with_transformers_trainer(run, tmp_path):
+    """The HF export feeds ``transformers.Trainer`` as it is: a few steps of a tiny Qwen3 of our
+    vocabulary give a finite loss, and the Trainer hands the collator ``input_ids`` (it drops
+    the columns the model's forward does not take, so the name matters)."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("accelerate")       # Trainer needs it (the dev extra carries it)
+    from datasets import load_from_disk
+
+    assert main(["export", str(run), "--format", "hf", "--to", str(tmp_path / "hf")]) == 0
+    train = load_from_disk(str(tmp_path / "hf"))["train"]
+    block, seen = 32, set()
+
+    def collate(rows):
+        seen.update(*(r.keys() for r in rows))
+        ids = torch.zeros(len(rows), block, dtype=torch.long)
+        labels = torch.full((len(rows), block), -100, dtype=torch.long)
+        for i, r in enumerate(rows):
+            row = torch.as_tensor(r["input_ids"][:block])
+            ids[i, :len(row)], labels[i, :len(row)] = row, row
+        return {"input_ids": ids, "labels": labels, "attention_mask": (labels != -100).long()}
+
+    torch.manual_seed(0)
+    config = transformers.Qwen3Config(vocab_size=read_manifest(run / "shards").vocab_size, hidden_size=32,
+                                      intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                                      num_key_value_heads=1, head_dim=16, max_position_embeddings=block)
+    args = transformers.TrainingArguments(output_dir=str(tmp_path / "trainer"), max_steps=3,
+                                          per_device_train_batch_size=4, report_to=[], use_cpu=True,
+                                          save_strategy="no", logging_steps=1, disable_tqdm=True)
+    trainer = transformers.Trainer(model=transformers.Qwen3ForCausalLM(config), args=args,
+                                   train_dataset=train, data_collator=collate)
+    result = trainer.train()
+    assert result.global_step == 3 and np.isfinite(result.training_loss)
+    assert seen == {"input_ids"}            # kept; the string `id` column is the one dropped

@@ -106,6 +106,26 @@ def test_chat_template_renders_our_ids(toks):
     assert prompt == render_prompt(CONVERSATION[:4], ours)
 
 
+TOOL_CONVERSATION = [
+    {"role": "user", "content": "Who wrote Dune?"},
+    {"role": "assistant", "content": "Frank Herbert.",
+     "tool_calls": [{"query": "Dune author", "result": "Dune is a 1965 novel by Frank Herbert."},
+                    {"query": " second search ", "result": ""}]},
+    {"role": "user", "content": "Thanks"},
+    {"role": "assistant", "content": "", "tool_calls": [{"query": "", "result": "日本 \u2581"}]},
+]
+
+
+def test_chat_template_renders_tool_calls_as_our_ids(toks):
+    ours, hf = toks
+    assert ours.has_tools
+    ids = hf.apply_chat_template(TOOL_CONVERSATION, tokenize=True, return_dict=False)
+    assert ids == render(TOOL_CONVERSATION, ours)[0]
+    prompt = hf.apply_chat_template(TOOL_CONVERSATION[:3], add_generation_prompt=True, tokenize=True,
+                                    return_dict=False)
+    assert prompt == render_prompt(TOOL_CONVERSATION[:3], ours)
+
+
 def test_chat_template_spells_typed_special_pieces_as_text(toks):
     """With ``sanitize_control_tokens`` (transformers' switch for untrusted text), a special piece
     typed in a message is bytes, as our renderer makes it: it cannot end a turn."""
