@@ -189,9 +189,10 @@ def test_bench_search_figures_and_the_report_card_section(searcher_run, tmp_path
     from train.checkpoint import load_checkpoint
     from train.tools import SearchTool
 
-    truth = {"pages": {DOCS[d]["url"]: {"facts": [{"kind": "who", "question": q, "answer": a, "sentence": ""}]}
-                       for q, _, a, d in QUESTIONS},
-             "unanswerable": [{"kind": "when", "question": "When was the Zorb Tower in Quux built?"}]}
+    truth = {"pages": {f"id{d}": {"url": DOCS[d]["url"], "language": "en", "facts": [
+        {"kind": "who", "question": q, "answer": a, "sentence": "", "urls": [DOCS[d]["url"]]}]}
+        for q, _, a, d in QUESTIONS},
+        "unanswerable": [{"kind": "when", "question": "When was the Zorb Tower in Quux built?", "lang": "en"}]}
     model, tok, _ = load_checkpoint(searcher_run / "train" / "sft", "cpu")
     tool = SearchTool(open_searcher(searcher_run / "index"), tok)
     with one_thread():
@@ -200,6 +201,7 @@ def test_bench_search_figures_and_the_report_card_section(searcher_run, tmp_path
     assert acc["n"] == 3 and acc["share"] >= 2 / 3 and acc["se"] == acc["se"]
     assert res["dont_know"]["n"] == 1 and res["targets"]["enough_questions"] is False
     assert set(res["eval_documents"]) == {d["url"] for d in DOCS}
+    assert res["searched"]["share"] == 1 and res["answer_in_result"]["n"] == 3
     assert "accuracy with search" in bench_search.report(res)
     # the report card shows the figures once the file exists
     (searcher_run / "train" / "search").mkdir(parents=True, exist_ok=True)
