@@ -106,7 +106,7 @@ def test_answered_and_refused_conversations(corpus, tool_tok):
         assert len(result) <= 130 and not any(mask[ids.index(tool_tok.special["result_start"]):][:len(result)])
     for c in refused:
         assert c["messages"][1]["content"] == DONT_KNOW and c["messages"][1]["tool_calls"]
-    assert make_query("When was the Orlen Bridge in Halsby opened?") == "Orlen Bridge Halsby opened"
+    assert make_query(" When was the Orlen Bridge\nin Halsby opened?") == "When was the Orlen Bridge in Halsby opened?"
 
 
 def test_search_kind_in_the_builtin_mix(corpus):

@@ -207,4 +207,14 @@ def test_bench_search_figures_and_the_report_card_section(searcher_run, tmp_path
     (searcher_run / "train" / "search").mkdir(parents=True, exist_ok=True)
     (searcher_run / "train" / "search" / "search_eval.json").write_text(json.dumps(res))
     md, _ = report.write_card(str(searcher_run), tmp_path / "card")
-    assert "exact answers, with search" in md.read_text()
+    card = md.read_text()
+    assert "exact answers, with search" in card and "gold answer inside the inserted hit" in card
+
+
+def test_bench_search_runs_as_a_script():
+    # run as `python bench/search.py`, bench/ is first on sys.path, and bench/tokenize.py must
+    # not shadow the standard library's tokenize (torch's import reads it)
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "search.py"), "--help"], capture_output=True,
+                       text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert "--no-tools" in r.stdout or "no-tools" in r.stdout

@@ -4,7 +4,7 @@ From the checkable facts a corpus records (the sample's ``truth.json``: ``pages[
 = [{"kind", "question", "answer", "sentence", "urls"}]``, where ``urls`` lists every page that
 states the fact: its page and that page's copies) and the corpus's own search index:
 
-- a question about the corpus: the assistant searches (a query made from the question), reads
+- a question about the corpus: the assistant searches (the question as asked), reads
   the real top hit the index returns, and answers ``Answer: X`` then ``Source: URL`` (the
   ``Answer:`` line is what the benchmark and the probe check);
 - a question no document answers: it searches, finds nothing about it, says "I don't know".
@@ -33,8 +33,6 @@ from train.tools import HITS, SearchTool, format_hits
 EVAL_PERCENT = 30
 LANGS = ("en",)
 DONT_KNOW = "I don't know: the search found nothing about that."
-QUESTION_WORDS = set("""a an the of in on at to for by from with and or is are was were be been do does did
-what when where who whom whose which why how many much there their its it this that these those""".split())
 
 
 def split_of(key: str, eval_percent: int = EVAL_PERCENT) -> str:
@@ -49,10 +47,11 @@ def cluster_of(fact: dict) -> str:
 
 
 def make_query(question: str) -> str:
-    """The search query the assistant writes: the question's content words, in order."""
-    words = re.findall(r"\w+", question)
-    kept = [w for w in words if w.lower() not in QUESTION_WORDS]
-    return " ".join(kept or words)
+    """The search query the assistant writes: the question as asked. BM25 ranks by the rare
+    words (the names) anyway, and a small model copies a whole span far more reliably than it
+    picks words out of it (a word picked first would also tokenize differently, without the
+    space before it, so not even its pieces could be copied)."""
+    return " ".join(question.split())
 
 
 def answer_text(fact: dict, url: str) -> str:
