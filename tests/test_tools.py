@@ -218,3 +218,25 @@ def test_bench_search_runs_as_a_script():
                        text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr
     assert "--no-tools" in r.stdout or "no-tools" in r.stdout
+
+
+def test_demo_asks_a_held_out_question_through_a_search(searcher_run, tmp_path):
+    from corpus.demo import search_demo
+    url = DOCS[0]["url"]
+    truth = {"pages": {"p0": {"url": url, "language": "en", "facts": [
+        {"kind": "when", "question": QUESTIONS[0][0], "answer": "1931", "sentence": "", "urls": [url]}]}},
+        "unanswerable": [{"kind": "when", "question": "When was the Zorb Tower in Quux built?", "lang": "en"}]}
+    (tmp_path / "truth.json").write_text(json.dumps(truth))
+    config = {"output": str(searcher_run), "sample": {"dir": str(tmp_path)},
+              "train": {"sft": {"builtin": {"mix": {"search": 1}, "search": {"eval_percent": 99}}}}}
+    pipeline = tmp_path / "pipeline.json"
+    pipeline.write_text(json.dumps(config))
+    summary: list = []
+    lines = search_demo(config, str(pipeline), ["--set", "train.chat.threads=1"], summary)
+    assert lines[0] == f"search: Q {QUESTIONS[0][0]!r} (truth: 1931)"
+    assert lines[1] == f"        query 'Orlen Bridge Halsby opened' -> hit {url}", lines
+    assert lines[2].startswith("        answer '1931")
+    assert lines[3].startswith("search: Q 'When was the Zorb Tower in Quux built?' (in no document)")
+    assert [name for name, *_ in summary] == ["search"]
+    # without the search kind in the SFT mix, the demo asks nothing
+    assert search_demo({**config, "train": {}}, str(pipeline), [], []) == []
