@@ -66,16 +66,18 @@ def search_demo(config: dict, pipeline: str, overrides: list[str], summary: list
     truth_path = Path(sample.get("dir") or Path(config["output"]) / "crawl") / "truth.json"
     if not (builtin.get("mix") or {}).get("search") or not truth_path.exists():
         return []
-    from train import search_data   # the demo runs `train` anyway; corpus itself never needs it
-    truth = search_data.load_truth(truth_path)
     block = builtin.get("search") if isinstance(builtin.get("search"), dict) else {}
-    langs = block.get("langs") or search_data.LANGS
-    langs = None if langs == "all" else tuple(langs)
-    held_out = search_data.facts(truth, "eval", block.get("eval_percent", search_data.EVAL_PERCENT), langs)[:1]
-    missing = search_data.unanswerable(truth, langs)[:1]
+    langs = block.get("langs") or ["en"]
+    pick = subprocess.run([sys.executable, "-m", "train.search_data", str(truth_path),
+                           "--eval-percent", str(block.get("eval_percent", 30)),
+                           "--langs", langs if langs == "all" else ",".join(langs)],
+                          stdout=subprocess.PIPE, text=True)
+    if pick.returncode != 0:
+        return [f"search: picking the questions exited with status {pick.returncode}"]
+    questions = [(q["question"], q["answer"]) for q in json.loads(pick.stdout)]
     out = []
     t0 = time.monotonic()
-    for q, gold in [(f["question"], f["answer"]) for f in held_out] + [(u["question"], None) for u in missing]:
+    for q, gold in questions:
         rc, stdout = _chat_capture(["chat", pipeline, "--prompt", q, "--temperature", "0", *overrides])
         if rc != 0:
             out.append(f"search: train chat exited with status {rc} on {q!r}")

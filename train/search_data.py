@@ -20,6 +20,7 @@ states an eval fact is on the eval side, and any tool can recompute the split (:
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import random
@@ -202,3 +203,20 @@ def _cycle(items: list, n: int, r: random.Random) -> list:
         r.shuffle(batch)
         out += batch[: n - len(out)]
     return out
+
+
+def demo_questions(truth: dict, eval_percent: int = EVAL_PERCENT, langs=LANGS) -> list[dict]:
+    """The first held-out fact question and the first unanswerable one: what ``make demo``
+    asks (``python -m train.search_data TRUTH``, so ``corpus`` never imports ``train``)."""
+    held = [{"question": f["question"], "answer": f["answer"]} for f in facts(truth, "eval", eval_percent, langs)[:1]]
+    return held + [{"question": q["question"], "answer": None} for q in unanswerable(truth, langs)[:1]]
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description="print the demo's two search questions as JSON")
+    ap.add_argument("truth")
+    ap.add_argument("--eval-percent", type=int, default=EVAL_PERCENT)
+    ap.add_argument("--langs", default=",".join(LANGS), help="comma-separated, or all")
+    a = ap.parse_args()
+    print(json.dumps(demo_questions(load_truth(a.truth), a.eval_percent,
+                                    None if a.langs == "all" else tuple(a.langs.split(","))), ensure_ascii=False))
