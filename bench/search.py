@@ -2,13 +2,15 @@
 and say "I don't know" when the search finds nothing?
 
     .venv/bin/python bench/search.py PIPELINE.yaml|CKPT --truth truth.json [--index PATH]
-                     [--questions 200] [--unanswerable 100] [--eval-percent 30] [--out FILE]
+                     [--questions 200] [--unanswerable 100] [--eval-percent 30] [--langs en]
+                     [--out FILE]
 
 On held-out questions (facts of the eval documents: no SFT question came from them, split by a
-hash of the URL, train/search_data.py) it measures exact-answer accuracy with search and, on
+hash of each fact's cluster of URLs, train/search_data.py) it measures exact-answer accuracy with search and, on
 the same checkpoint, with ``--no-tools``; on questions whose answer is in no document, the
 share answered "I don't know" and the share answered with a made-up fact. Each figure has its
-standard error over questions. Greedy decoding. Targets: accuracy with search >= 50% and >= 5x
+standard error over questions. It also says how often the model searched and how often the
+gold answer was inside the inserted result (what bounds the accuracy). Greedy decoding. Targets: accuracy with search >= 50% and >= 5x
 the no-tools accuracy; made-up answers <= 20% with search. The figures go to ``--out``
 (default ``<output>/train/search/search_eval.json`` for a pipeline, which the report card
 shows).
@@ -23,13 +25,15 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# bench/tokenize.py would shadow the standard library's tokenize (torch reads it on import)
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 
 from train import common, tools  # noqa: E402
 from train import config as train_config  # noqa: E402
-from train.chat_format import decode_reply, render_prompt, stop_ids  # noqa: E402
+from train.chat_format import parse_reply, render_prompt, stop_ids  # noqa: E402
 from train.probe import is_right, normalize  # noqa: E402
-from train.search_data import EVAL_PERCENT, facts, load_truth, unanswerable  # noqa: E402
+from train.search_data import EVAL_PERCENT, LANGS, facts, load_truth, shows, unanswerable  # noqa: E402
 
 TARGETS = {"accuracy": 0.5, "ratio": 5.0, "made_up": 0.2}
 RESULT_FILE = "search_eval.json"
@@ -52,30 +56,38 @@ def _pick(items: list[dict], n: int | None) -> list[dict]:
     return sorted(items, key=key)[:n] if n else items
 
 
-def replies(model, tok, questions: list[str], tool, max_new_tokens: int, batch: int) -> list[str]:
+def replies(model, tok, questions: list[str], tool, max_new_tokens: int, batch: int) -> list[tuple[str, list]]:
+    """(the reply's text, its tool calls) per question, greedy."""
     out = []
     for s in range(0, len(questions), batch):
         prompts = [render_prompt([{"role": "user", "content": q}], tok) for q in questions[s:s + batch]]
         gens = tools.generate(model, tok, prompts, tool, max_new_tokens, temperature=0, stop_ids=stop_ids(tok))
-        out += [decode_reply(g, tok) for g in gens]
+        out += [parse_reply(g, tok) for g in gens]
     return out
 
 
 def evaluate(model, tok, tool, truth: dict, *, n_questions: int | None = None, n_unanswerable: int | None = None,
-             eval_percent: int = EVAL_PERCENT, max_new_tokens: int = 48, batch: int = 32) -> dict:
+             eval_percent: int = EVAL_PERCENT, langs=LANGS, max_new_tokens: int = 48, batch: int = 32) -> dict:
     """The figures (see the module docstring) of one checkpoint, with and without ``tool``."""
-    qs = _pick(facts(truth, "eval", eval_percent), n_questions)
-    un = _pick(unanswerable(truth, "eval", eval_percent), n_unanswerable)
-    res = {"eval_percent": eval_percent, "eval_documents": sorted({q["url"] for q in qs})}
+    qs = _pick(facts(truth, "eval", eval_percent, langs), n_questions)
+    un = _pick(unanswerable(truth, langs), n_unanswerable)
+    res = {"eval_percent": eval_percent, "langs": None if langs is None else list(langs),
+           "eval_documents": sorted({u for q in qs for u in q["urls"]})}
     for mode, t in (("search", tool), ("no_tools", None)):
         got = replies(model, tok, [q["question"] for q in qs], t, max_new_tokens, batch)
-        res[f"accuracy_{mode}"] = share([is_right(r, str(q["answer"])) for r, q in zip(got, qs)])
-        res[f"examples_{mode}"] = [{"question": q["question"], "answer": q["answer"], "reply": r}
-                                   for q, r in zip(qs[:5], got[:5])]
+        res[f"accuracy_{mode}"] = share([is_right(r, str(q["answer"])) for (r, _), q in zip(got, qs)])
+        res[f"examples_{mode}"] = [{"question": q["question"], "answer": q["answer"], "reply": r, "calls": c}
+                                   for q, (r, c) in zip(qs[:5], got[:5])]
+        if mode == "search":
+            res["searched"] = share([bool(c) for _, c in got])
+            res["answer_in_result"] = share([any(shows(x["result"], str(q["answer"])) for x in c)
+                                             for (_, c), q in zip(got, qs)])
     got = replies(model, tok, [q["question"] for q in un], tool, max_new_tokens, batch)
-    idk = [says_dont_know(r) for r in got]
+    idk = [says_dont_know(r) for r, _ in got]
     res["dont_know"] = share(idk)
-    res["made_up"] = share([not k and bool(r.strip()) for k, r in zip(idk, got)])
+    res["made_up"] = share([not k and bool(r.strip()) for k, (r, _) in zip(idk, got)])
+    res["examples_unanswerable"] = [{"question": q["question"], "reply": r, "calls": c}
+                                    for q, (r, c) in zip(un[:5], got[:5])]
     a, b = res["accuracy_search"]["share"], res["accuracy_no_tools"]["share"]
     res["ratio"] = a / b if b else (math.inf if a else float("nan"))
     res["targets"] = {"accuracy": a >= TARGETS["accuracy"], "ratio": res["ratio"] >= TARGETS["ratio"],
@@ -89,6 +101,7 @@ def report(res: dict) -> str:
     return "\n".join([
         f"accuracy with search:  {f(res['accuracy_search'])}",
         f"accuracy, --no-tools:  {f(res['accuracy_no_tools'])}   ratio {res['ratio']:.1f}x",
+        f"searched: {f(res['searched'])}; gold answer inside the inserted hit: {f(res['answer_in_result'])}",
         f"unanswerable: \"I don't know\" {f(res['dont_know'])}, made-up {f(res['made_up'])}",
         "targets: " + ", ".join(f"{k} {'met' if v else 'NOT met'}" for k, v in res["targets"].items())])
 
@@ -104,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--questions", type=int, default=None, help="held-out questions (default all)")
     ap.add_argument("--unanswerable", type=int, default=None)
     ap.add_argument("--eval-percent", type=int, default=EVAL_PERCENT)
+    ap.add_argument("--langs", default=",".join(LANGS), help="languages of the questions, comma-separated, or all")
     ap.add_argument("--max-new-tokens", type=int, default=48)
     ap.add_argument("--out")
     args = ap.parse_args(argv)
@@ -118,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             raise common.InputError("no search tool for this checkpoint (see the note above)")
         res = evaluate(model, tok, tool, load_truth(args.truth), n_questions=args.questions,
                        n_unanswerable=args.unanswerable, eval_percent=args.eval_percent,
+                       langs=None if args.langs == "all" else tuple(args.langs.split(",")),
                        max_new_tokens=args.max_new_tokens)
         res["checkpoint"] = str(path)
         out = Path(args.out or (train_config.output_dir(train_config.load(args.target), "search") / RESULT_FILE

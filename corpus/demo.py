@@ -1,7 +1,8 @@
 """`make demo`: the whole crawl-to-chat path on one pipeline, with a summary at the end.
 
 sample crawl -> extract -> filter -> dedup -> tokenizer -> tokenize -> stats
--> pretrain -> SFT -> RL -> a one-shot chat answer from the final model -> the report card
+-> pretrain -> SFT -> RL -> a one-shot chat answer from the final model -> a question answered
+through a search of the corpus's index and one "I don't know" -> the report card
 (`train report`: report.md + report.html with plots, in <output>/card).
 """
 from __future__ import annotations
@@ -49,6 +50,59 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def _chat_capture(args: list[str]) -> tuple[int, str]:
+    """``train chat ARGS``: its output shown as it would be, and returned."""
+    print(f"\n$ train {' '.join(args)}", flush=True)
+    r = subprocess.run([sys.executable, "-m", "train.cli", *args], stdout=subprocess.PIPE, text=True)
+    print(r.stdout, end="", flush=True)
+    return r.returncode, r.stdout
+
+
+def read_search_reply(stdout: str) -> dict:
+    """The query, hit URLs and answer of a ``train chat --prompt`` reply (its [search]/[hit] lines)."""
+    lines = stdout.splitlines()
+    query = next((ln[len("[search] "):] for ln in lines if ln.startswith("[search] ")), None)
+    hits = [ln[ln.rfind("<") + 1:-1] if ln.endswith(">") else ln[len("[hit] "):]
+            for ln in lines if ln.startswith("[hit] ")]
+    answer = " ".join(ln.strip() for ln in lines if ln.strip() and not ln.startswith(("[search] ", "[hit] ")))
+    return {"query": query, "hits": hits, "answer": answer}
+
+
+def search_demo(config: dict, pipeline: str, overrides: list[str], summary: list) -> list[str]:
+    """One held-out question about the corpus and one about nothing in it, asked through
+    ``train chat`` with the run's index: the summary shows the query, the hit and the answer.
+    Only when the SFT mix taught searching (``train.sft.builtin.search``) and the sample's
+    truth.json is there; the questions come from the eval split, never asked in SFT."""
+    builtin = ((config.get("train") or {}).get("sft") or {}).get("builtin") or {}
+    sample = config.get("sample") if isinstance(config.get("sample"), dict) else {}
+    truth_path = Path(sample.get("dir") or Path(config["output"]) / "crawl") / "truth.json"
+    if not (builtin.get("mix") or {}).get("search") or not truth_path.exists():
+        return []
+    block = builtin.get("search") if isinstance(builtin.get("search"), dict) else {}
+    langs = block.get("langs") or ["en"]
+    pick = subprocess.run([sys.executable, "-m", "train.search_data", str(truth_path),
+                           "--eval-percent", str(block.get("eval_percent", 30)),
+                           "--langs", langs if langs == "all" else ",".join(langs)],
+                          stdout=subprocess.PIPE, text=True)
+    if pick.returncode != 0:
+        return [f"search: picking the questions exited with status {pick.returncode}"]
+    questions = [(q["question"], q["answer"]) for q in json.loads(pick.stdout)]
+    out = []
+    t0 = time.monotonic()
+    for q, gold in questions:
+        rc, stdout = _chat_capture(["chat", pipeline, "--prompt", q, "--temperature", "0", *overrides])
+        if rc != 0:
+            out.append(f"search: train chat exited with status {rc} on {q!r}")
+            continue
+        r = read_search_reply(stdout)
+        out.append(f"search: Q {q!r}" + (f" (truth: {gold})" if gold else " (in no document)"))
+        out.append(f"        query {r['query']!r} -> hit {r['hits'][0] if r['hits'] else '(none)'}"
+                   if r["query"] is not None else "        (no search)")
+        out.append(f"        answer {r['answer']!r}")
+    summary.append(("search", time.monotonic() - t0, "a held-out question and an unanswerable one"))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
@@ -84,12 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     summary.append(("chat", time.monotonic() - t0, f"one-shot answer to {prompt!r}"))
     if rc != 0:
         return rc
-    # HOOK (issue 15, search): once the `corpus index` stage is on main and the sample pipeline's
-    # SFT mix has the `search` kind (train.sft.builtin.search: {truth, index}), ask here through
-    # `train chat PIPELINE --prompt Q` one eval-split fact question (train.search_data.facts(truth,
-    # "eval")[0]["question"]: prints the [search] query, the [hit] lines and the answer) and one
-    # truth["unanswerable"] question of the eval split (expected: "I don't know"), and add both
-    # to the summary.
+    search_lines = search_demo(config, args.pipeline, overrides, summary)
     card = Path(config["output"]) / "card"
     rc = _run_train(["report", args.pipeline, *overrides, "--out", str(card)])
     if rc != 0:
@@ -102,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  {'total':<10} {time.monotonic() - t_all:7.1f}s  (corpus stages {corpus_s:.1f}s)")
     for note in notes:
         print(f"  rl held-out {note}")
+    for line in search_lines:
+        print(f"  {line}")
     report = Path(config["output"]) / "report" / "index.html"
     if report.exists():
         print(f"  report: {report}")

@@ -18,23 +18,31 @@ SYL = ["or", "len", "hal", "var", "num", "kor", "im", "bra", "tes", "sel", "bren
 
 
 def fake_corpus(n_pages: int = 60, seed: int = 0) -> tuple[dict, list[dict]]:
-    """A truth.json (pages with when/who facts, unanswerable questions) and its documents."""
+    """A truth.json as the sample writes it (pages keyed by document id, each fact with the
+    ``urls`` of its page and the page's copies; a copy repeats its source's facts) and the
+    documents the index holds (dedup kept one page of each cluster: not always the first URL)."""
     r = random.Random(seed)
     name = lambda: "".join(r.choice(SYL) for _ in range(3)).title()   # noqa: E731
     pages, docs = {}, []
     for i in range(n_pages):
         bridge, town, person, year = name(), name(), f"{name()} {name()}", str(1800 + r.randrange(200))
         url = f"https://{town.lower()}.example/page-{i}"
+        copies = [f"https://mirror{j}.example/{town.lower()}-{i}" for j in range(i % 3)]
         s1 = f"The {bridge} Bridge in {town} was opened in {year}."
         s2 = f"It was designed by {person}."
         text = f"{s1} It crosses the river in {r.randint(2, 9)} arches. {s2} Walkers use it every day."
-        pages[url] = {"lang": "en", "main_text": text, "facts": [
+        urls = sorted([url] + copies)
+        page_facts = [
             {"kind": "when", "question": f"When was the {bridge} Bridge in {town} opened?", "answer": year,
-             "sentence": s1},
+             "sentence": s1, "urls": urls},
             {"kind": "who", "question": f"Who designed the {bridge} Bridge in {town}?", "answer": person,
-             "sentence": s1 + " " + s2}]}
-        docs.append({"id": f"d{i}", "url": url, "title": f"{bridge} Bridge", "text": text, "lang": "en"})
-    missing = [{"kind": "when", "question": f"When was the {name()} Tower in {name()} built?"} for _ in range(30)]
+             "sentence": s1 + " " + s2, "urls": urls}]
+        for j, u in enumerate([url] + copies):
+            pages[f"id-{i}-{j}"] = {"url": u, "language": "en", "main_text": text, "facts": page_facts}
+        kept = urls[-1]                                  # the copy dedup kept, not the sorted first
+        docs.append({"id": f"d{i}", "url": kept, "title": f"{bridge} Bridge", "text": text, "lang": "en"})
+    missing = [{"kind": "when", "question": f"When was the {name()} Tower in {name()} built?", "lang": "en"}
+               for _ in range(30)]
     return {"pages": pages, "unanswerable": missing}, docs
 
 
@@ -55,21 +63,29 @@ def tool_tok(tmp_path_factory):
     return load_tokenizer(train_tiny_tokenizer(tmp_path_factory.mktemp("tok"), pieces=TOOL_PIECES))
 
 
-def test_sft_and_eval_documents_are_disjoint_by_url_hash(corpus):
+def test_sft_and_eval_facts_are_disjoint_by_cluster(corpus):
     truth = json.loads((corpus / "truth.json").read_text())
-    sft_urls = {f["url"] for f in facts(truth, "sft")}
-    eval_urls = {f["url"] for f in facts(truth, "eval")}
-    assert sft_urls and eval_urls and not sft_urls & eval_urls
-    assert sft_urls | eval_urls == set(truth["pages"])
-    assert all(split_of(u) == "eval" for u in eval_urls)      # recomputable from the URL alone
+    every = [f for p in truth["pages"].values() for f in p["facts"]]
+    sft, ev = facts(truth, "sft"), facts(truth, "eval")
+    assert sft and ev
+    # each fact once (copies repeat their source's questions), every fact on one side
+    assert sorted(f["question"] for f in sft + ev) == sorted({f["question"] for f in every})
+    sft_urls = {u for f in sft for u in f["urls"]}
+    eval_urls = {u for f in ev for u in f["urls"]}
+    assert not sft_urls & eval_urls                       # a page and its copies on one side
+    assert sft_urls | eval_urls == {p["url"] for p in truth["pages"].values()}
+    assert all(split_of(min(f["urls"])) == "eval" for f in ev)      # recomputable from the URLs alone
     data = SearchData(corpus / "truth.json", corpus / "index")
-    convs = data.conversations(80, seed=1)
-    assert convs == SearchData(corpus / "truth.json", corpus / "index").conversations(80, seed=1)
+    convs = data.conversations(200, seed=1)
+    assert convs == SearchData(corpus / "truth.json", corpus / "index").conversations(200, seed=1)
     used = {c["url"] for c in convs if c["url"]}
     assert used and used <= sft_urls
+    assert len(used) == len({min(f["urls"]) for f in sft})          # every SFT fact's page answers
     asked = {c["messages"][0]["content"] for c in convs}
-    assert not asked & {f["question"] for f in facts(truth, "eval")}
-    assert not asked & {q["question"] for q in unanswerable(truth, "eval")}
+    assert not asked & {f["question"] for f in ev}
+    assert not asked & {q["question"] for q in unanswerable(truth)}   # all kept for evaluation
+    seen = " ".join(c["messages"][1]["tool_calls"][0]["result"] for c in convs)
+    assert not any(f["sentence"] in seen for f in ev)               # no eval page's text in SFT
 
 
 def test_answered_and_refused_conversations(corpus, tool_tok):
@@ -90,7 +106,7 @@ def test_answered_and_refused_conversations(corpus, tool_tok):
         assert len(result) <= 130 and not any(mask[ids.index(tool_tok.special["result_start"]):][:len(result)])
     for c in refused:
         assert c["messages"][1]["content"] == DONT_KNOW and c["messages"][1]["tool_calls"]
-    assert make_query("When was the Orlen Bridge in Halsby opened?") == "Orlen Bridge Halsby opened"
+    assert make_query(" When was the Orlen Bridge\nin Halsby opened?") == "When was the Orlen Bridge in Halsby opened?"
 
 
 def test_search_kind_in_the_builtin_mix(corpus):
@@ -116,3 +132,18 @@ def test_sft_reads_the_search_block(corpus, tool_tok):
     params["builtin"]["search"] = {"truth": str(corpus / "truth.json")}
     with pytest.raises(ConfigError, match="builtin.search"):
         gather_conversations(params, tool_tok)
+
+
+def test_sft_search_block_finds_truth_and_index_from_the_pipeline(corpus, tool_tok):
+    from train.config import ConfigError
+    from train.sft import gather_conversations
+    config = {"output": str(corpus), "sample": {"dir": str(corpus)}}   # <output>/index, <sample.dir>/truth.json
+    params = {"builtin": {"n": 20, "seed": 0, "mix": {"search": 1, "greeting": 1}, "search": {"langs": ["en"]}}}
+    convs = gather_conversations(params, tool_tok, config)
+    assert sum(c["source"] == "builtin:search" for c in convs) == 10
+    params["builtin"]["search"] = {"lang": ["en"]}
+    with pytest.raises(ConfigError, match=r"builtin\.search\.lang: unknown key"):
+        gather_conversations(params, tool_tok, config)
+    params["builtin"]["search"] = {"langs": ["de"]}             # no facts in that language
+    with pytest.raises(ValueError, match="no usable facts"):
+        gather_conversations(params, tool_tok, config)

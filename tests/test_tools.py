@@ -189,9 +189,10 @@ def test_bench_search_figures_and_the_report_card_section(searcher_run, tmp_path
     from train.checkpoint import load_checkpoint
     from train.tools import SearchTool
 
-    truth = {"pages": {DOCS[d]["url"]: {"facts": [{"kind": "who", "question": q, "answer": a, "sentence": ""}]}
-                       for q, _, a, d in QUESTIONS},
-             "unanswerable": [{"kind": "when", "question": "When was the Zorb Tower in Quux built?"}]}
+    truth = {"pages": {f"id{d}": {"url": DOCS[d]["url"], "language": "en", "facts": [
+        {"kind": "who", "question": q, "answer": a, "sentence": "", "urls": [DOCS[d]["url"]]}]}
+        for q, _, a, d in QUESTIONS},
+        "unanswerable": [{"kind": "when", "question": "When was the Zorb Tower in Quux built?", "lang": "en"}]}
     model, tok, _ = load_checkpoint(searcher_run / "train" / "sft", "cpu")
     tool = SearchTool(open_searcher(searcher_run / "index"), tok)
     with one_thread():
@@ -200,9 +201,42 @@ def test_bench_search_figures_and_the_report_card_section(searcher_run, tmp_path
     assert acc["n"] == 3 and acc["share"] >= 2 / 3 and acc["se"] == acc["se"]
     assert res["dont_know"]["n"] == 1 and res["targets"]["enough_questions"] is False
     assert set(res["eval_documents"]) == {d["url"] for d in DOCS}
+    assert res["searched"]["share"] == 1 and res["answer_in_result"]["n"] == 3
     assert "accuracy with search" in bench_search.report(res)
     # the report card shows the figures once the file exists
     (searcher_run / "train" / "search").mkdir(parents=True, exist_ok=True)
     (searcher_run / "train" / "search" / "search_eval.json").write_text(json.dumps(res))
     md, _ = report.write_card(str(searcher_run), tmp_path / "card")
-    assert "exact answers, with search" in md.read_text()
+    card = md.read_text()
+    assert "exact answers, with search" in card and "gold answer inside the inserted hit" in card
+
+
+def test_bench_search_runs_as_a_script():
+    # run as `python bench/search.py`, bench/ is first on sys.path, and bench/tokenize.py must
+    # not shadow the standard library's tokenize (torch's import reads it)
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "search.py"), "--help"], capture_output=True,
+                       text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert "--no-tools" in r.stdout or "no-tools" in r.stdout
+
+
+def test_demo_asks_a_held_out_question_through_a_search(searcher_run, tmp_path):
+    from corpus.demo import search_demo
+    url = DOCS[0]["url"]
+    truth = {"pages": {"p0": {"url": url, "language": "en", "facts": [
+        {"kind": "when", "question": QUESTIONS[0][0], "answer": "1931", "sentence": "", "urls": [url]}]}},
+        "unanswerable": [{"kind": "when", "question": "When was the Zorb Tower in Quux built?", "lang": "en"}]}
+    (tmp_path / "truth.json").write_text(json.dumps(truth))
+    config = {"output": str(searcher_run), "sample": {"dir": str(tmp_path)},
+              "train": {"sft": {"builtin": {"mix": {"search": 1}, "search": {"eval_percent": 99}}}}}
+    pipeline = tmp_path / "pipeline.json"
+    pipeline.write_text(json.dumps(config))
+    summary: list = []
+    lines = search_demo(config, str(pipeline), ["--set", "train.chat.threads=1"], summary)
+    assert lines[0] == f"search: Q {QUESTIONS[0][0]!r} (truth: 1931)"
+    assert lines[1] == f"        query 'Orlen Bridge Halsby opened' -> hit {url}", lines
+    assert lines[2].startswith("        answer '1931")
+    assert lines[3].startswith("search: Q 'When was the Zorb Tower in Quux built?' (in no document)")
+    assert [name for name, *_ in summary] == ["search"]
+    # without the search kind in the SFT mix, the demo asks nothing
+    assert search_demo({**config, "train": {}}, str(pipeline), [], []) == []

@@ -485,10 +485,15 @@ def search_section(run: Run, headline: list) -> Section | None:
         return None
     s = Section("Search (answers looked up in the corpus)")
     f = lambda d: f"{100 * d['share']:.1f}% ± {100 * d['se']:.1f} (n={d['n']})"   # noqa: E731
-    s.table(["", "value"], [["exact answers, with search", f(res["accuracy_search"])],
-                            ["exact answers, --no-tools", f(res["accuracy_no_tools"])],
-                            ["unanswerable: \"I don't know\"", f(res["dont_know"])],
-                            ["unanswerable: made-up answer", f(res["made_up"])]])
+    rows = [["exact answers, with search", f(res["accuracy_search"])],
+            ["exact answers, --no-tools", f(res["accuracy_no_tools"])],
+            ["unanswerable: \"I don't know\"", f(res["dont_know"])],
+            ["unanswerable: made-up answer", f(res["made_up"])]]
+    for key, label in (("searched", "held-out questions searched"),
+                       ("answer_in_result", "gold answer inside the inserted hit")):
+        if res.get(key):     # figures of bench/search.py since it reports them
+            rows.append([label, f(res[key])])
+    s.table(["", "value"], rows)
     s.p("Held-out questions come from documents no SFT question came from; ± is one standard error. "
         "Targets: with search >= 50% and >= 5x --no-tools; made-up <= 20%.")
     headline.append(("search accuracy (with / without)", f"{f(res['accuracy_search'])} / "

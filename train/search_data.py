@@ -1,53 +1,68 @@
 """SFT conversations that teach when and how to search, generated from the corpus itself.
 
-From the checkable facts a corpus records per page (the sample's ``truth.json``:
-``pages[url]["facts"] = [{"kind", "question", "answer", "sentence"}]``, and top-level
-``unanswerable = [{"kind", "question"}]``) and the corpus's own search index:
+From the checkable facts a corpus records (the sample's ``truth.json``: ``pages[doc_id]["facts"]
+= [{"kind", "question", "answer", "sentence", "urls"}]``, where ``urls`` lists every page that
+states the fact: its page and that page's copies) and the corpus's own search index:
 
-- a question about the corpus: the assistant searches (a query made from the question), reads
-  the real top hits the index returns, and answers quoting the source: ``According to URL:
-  SENTENCE`` then ``Answer: X`` (the last line, as the arithmetic answers);
-- a question no document answers: it searches, finds nothing relevant, says "I don't know";
+- a question about the corpus: the assistant searches (the question as asked), reads
+  the real top hit the index returns, and answers ``Answer: X`` then ``Source: URL`` (the
+  ``Answer:`` line is what the benchmark and the probe check);
+- a question no document answers: it searches, finds nothing about it, says "I don't know".
+  SFT asks about invented names (an SFT question's names swapped for made-up ones, so the
+  hits look like a real answer's but are about something else); ``truth.json``'s own
+  ``unanswerable`` questions are all kept for evaluation;
 - small talk and arithmetic, which never search, come from the rest of the built-in mix.
 
-Documents whose facts are used for SFT and documents used for evaluation (``bench/search.py``)
-are disjoint: a page is in the eval split when a hash of its URL falls below ``eval_percent``
-(the unanswerable questions are split by a hash of the question), so the split is recorded by
-the URL alone and any tool can recompute it (:func:`split_of`).
+Facts used for SFT and facts used for evaluation (``bench/search.py``) come from disjoint
+documents: a fact is in the eval split when a hash of its cluster (the first of its sorted
+``urls``: the same for a page and its copies) falls below ``eval_percent``, so every page that
+states an eval fact is on the eval side, and any tool can recompute the split (:func:`split_of`).
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import random
 import re
+from collections import defaultdict
 from pathlib import Path
 
 from contract.search import open_searcher
-from train.tools import SearchTool, format_hits
+from train.tools import HITS, SearchTool, format_hits
 
 EVAL_PERCENT = 30
+LANGS = ("en",)
 DONT_KNOW = "I don't know: the search found nothing about that."
-QUESTION_WORDS = set("""a an the of in on at to for by from with and or is are was were be been do does did
-what when where who whom whose which why how many much there their its it this that these those""".split())
 
 
 def split_of(key: str, eval_percent: int = EVAL_PERCENT) -> str:
-    """``"eval"`` or ``"sft"`` for a page URL (or an unanswerable question), by its hash."""
+    """``"eval"`` or ``"sft"`` for a fact's cluster key (:func:`cluster_of`), by its hash."""
     h = int.from_bytes(hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest(), "big")
     return "eval" if h % 100 < eval_percent else "sft"
 
 
+def cluster_of(fact: dict) -> str:
+    """The key a fact is split by: the first of the URLs stating it (a page and its copies agree)."""
+    return min(fact["urls"])
+
+
 def make_query(question: str) -> str:
-    """The search query the assistant writes: the question's content words, in order."""
-    words = re.findall(r"\w+", question)
-    kept = [w for w in words if w.lower() not in QUESTION_WORDS]
-    return " ".join(kept or words)
+    """The search query the assistant writes: the question as asked. BM25 ranks by the rare
+    words (the names) anyway, and a small model copies a whole span far more reliably than it
+    picks words out of it (a word picked first would also tokenize differently, without the
+    space before it, so not even its pieces could be copied)."""
+    return " ".join(question.split())
 
 
 def answer_text(fact: dict, url: str) -> str:
     """Short (a small model's context also holds the hits): the answer, then its source."""
     return f"Answer: {fact['answer']}\nSource: {url}"
+
+
+def shows(text: str, answer: str) -> bool:
+    """Whether ``answer`` stands in ``text`` as whole words (a year "1903", not the "3" of a URL)."""
+    return re.search(rf"(?<!\w){re.escape(answer)}(?!\w)", text) is not None
 
 
 def load_truth(path: str | Path) -> dict:
@@ -57,50 +72,101 @@ def load_truth(path: str | Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def facts(truth: dict, split: str, eval_percent: int = EVAL_PERCENT) -> list[dict]:
-    """Every fact of the pages in ``split``, each with its page's ``url``, in URL order."""
-    out = []
-    for url in sorted(truth.get("pages") or {}):
-        if split_of(url, eval_percent) == split:
-            for f in truth["pages"][url].get("facts") or []:
-                out.append({**f, "url": url})
+def all_facts(truth: dict, langs=None) -> list[dict]:
+    """Every fact once (copies repeat their source's), with ``urls`` and its page's ``lang``,
+    in page-id order. ``langs``: only facts of pages in these languages (None: all)."""
+    out, seen = [], set()
+    for pid in sorted(truth.get("pages") or {}):
+        page = truth["pages"][pid]
+        lang = page.get("language") or page.get("lang") or ""
+        if langs is not None and lang not in langs:
+            continue
+        for f in page.get("facts") or []:
+            if f["question"] in seen:
+                continue
+            seen.add(f["question"])
+            out.append({**f, "urls": sorted(f.get("urls") or [page["url"]]), "lang": lang})
     return out
 
 
-def unanswerable(truth: dict, split: str, eval_percent: int = EVAL_PERCENT) -> list[dict]:
-    return [q for q in truth.get("unanswerable") or [] if split_of(q["question"], eval_percent) == split]
+def facts(truth: dict, split: str, eval_percent: int = EVAL_PERCENT, langs=None) -> list[dict]:
+    """The facts of one split (see :func:`all_facts` and :func:`split_of`)."""
+    return [f for f in all_facts(truth, langs) if split_of(cluster_of(f), eval_percent) == split]
+
+
+def unanswerable(truth: dict, langs=None) -> list[dict]:
+    """``truth.json``'s questions about entities in no document: all held out for evaluation."""
+    return [q for q in truth.get("unanswerable") or [] if langs is None or q.get("lang", "") in langs]
+
+
+def invented_questions(pool: list[dict], seed: int = 0) -> list[dict]:
+    """Questions about things no document names: each question of ``pool`` with its names (the
+    words no other cluster's question uses) swapped for made-up ones, cut and joined from the
+    other names. Languages written with spaces only (a CJK question is one long "word")."""
+    clusters: dict[str, set] = defaultdict(set)
+    for f in pool:
+        for w in re.findall(r"\w+", f["question"]):
+            clusters[w.lower()].add(cluster_of(f))
+    names = sorted(w for w, c in clusters.items() if len(c) == 1 and len(w) >= 4 and w.isalpha() and w.isascii())
+    r = random.Random(seed)
+    out = []
+    for f in pool:
+        words = [w for w in re.findall(r"\w+", f["question"]) if w.lower() in names]
+        if not words or not names:
+            continue
+        q = f["question"]
+        for w in words:
+            for _ in range(20):
+                a, b = r.choice(names), r.choice(names)
+                new = (a[: max(2, len(a) // 2)] + b[len(b) // 2:]).capitalize()
+                if new.lower() not in clusters:
+                    break
+            else:
+                continue
+            q = re.sub(rf"\b{re.escape(w)}\b", new, q)
+        if q != f["question"]:
+            out.append({"kind": f.get("kind", ""), "question": q, "lang": f.get("lang", ""),
+                        "names": [w.lower() for w in re.findall(r"\w+", q) if w.lower() not in clusters]})
+    return out
 
 
 class SearchData:
     """The ``search`` kind of the built-in SFT mix: conversations from the SFT split only."""
 
     def __init__(self, truth: str | Path | dict, index: str | Path, tokenizer=None,
-                 eval_percent: int = EVAL_PERCENT, unanswerable_share: float = 0.25):
+                 eval_percent: int = EVAL_PERCENT, unanswerable_share: float = 0.3, langs=LANGS):
         self.truth = truth if isinstance(truth, dict) else load_truth(truth)
         self.searcher = open_searcher(index)
         self.tool = SearchTool(self.searcher, tokenizer) if tokenizer is not None else None
         self.eval_percent, self.unanswerable_share = eval_percent, unanswerable_share
+        self.langs = None if langs is None else tuple(langs)
         self.skipped = 0     # facts whose answer the top hits do not show: no honest answer to teach
+        self.eval_urls = {u for f in facts(self.truth, "eval", eval_percent) for u in f["urls"]}
 
     def result(self, query: str) -> tuple[str, list]:
         """What the runtime would insert for ``query`` (bounded by the tokenizer when known)."""
         if self.tool is not None:
             r = self.tool.run(query)
             return self.tool.tok.decode(r.ids[1:-1]), r.hits
-        hits = self.searcher.search(query, 2)
+        hits = self.searcher.search(query, HITS)
         return format_hits(hits), hits
 
     def answered(self, fact: dict) -> dict | None:
         query = make_query(fact["question"])
         result, hits = self.result(query)
-        if fact["url"] not in {h.url for h in hits} or str(fact["answer"]) not in result:
+        url = next((h.url for h in hits if h.url in fact["urls"]), None)
+        if url is None or not shows(result.replace(url, " "), str(fact["answer"])):
             self.skipped += 1
             return None
-        return self._conversation(fact["question"], query, result, answer_text(fact, fact["url"]), fact["url"])
+        return self._conversation(fact["question"], query, result, answer_text(fact, url), url)
 
-    def refused(self, q: dict) -> dict:
+    def refused(self, q: dict) -> dict | None:
         query = make_query(q["question"])
-        result, _ = self.result(query)
+        result, hits = self.result(query)
+        if any(n in result.lower() for n in q.get("names", [])):   # an invented name that exists after all
+            return None
+        if any(h.url in self.eval_urls for h in hits):   # an eval page's text never shows in SFT
+            return None
         return self._conversation(q["question"], query, result, DONT_KNOW, None)
 
     @staticmethod
@@ -111,18 +177,46 @@ class SearchData:
                 "source": "builtin:search", "url": url}
 
     def conversations(self, n: int, seed: int = 0) -> list[dict]:
-        """``n`` conversations (about ``unanswerable_share`` of them "I don't know"), deterministic."""
+        """``n`` conversations (about ``unanswerable_share`` of them "I don't know"), deterministic:
+        each SFT fact once before any repeats, likewise each invented question."""
         r = random.Random(seed)
-        pool = [c for c in (self.answered(f) for f in facts(self.truth, "sft", self.eval_percent)) if c]
-        refusals = [self.refused(q) for q in unanswerable(self.truth, "sft", self.eval_percent)]
-        if not pool and not refusals:
-            raise ValueError("search SFT data: no usable facts in the SFT split (truth.json has no facts, "
-                             "or the index does not find their pages)")
+        sft = facts(self.truth, "sft", self.eval_percent, self.langs)
+        pool = [c for c in (self.answered(f) for f in sft) if c]
+        refusals = [c for c in (self.refused(q) for q in invented_questions(sft, seed)) if c]
+        if not pool:
+            raise ValueError("search SFT data: no usable facts in the SFT split (truth.json has no facts "
+                             f"in {self.langs or 'any language'}, or the index does not find their pages)")
         n_refuse = round(n * self.unanswerable_share) if refusals else 0
-        n_refuse = n if not pool else n_refuse
-        out = [r.choice(pool) for _ in range(n - n_refuse)] + [r.choice(refusals) for _ in range(n_refuse)]
+        out = _cycle(pool, n - n_refuse, r) + _cycle(refusals, n_refuse, r)
         r.shuffle(out)
         return out
 
     def close(self) -> None:
         self.searcher.close()
+
+
+def _cycle(items: list, n: int, r: random.Random) -> list:
+    """``n`` items drawn as shuffled passes over ``items`` (every one once before any twice)."""
+    out: list = []
+    while items and len(out) < n:
+        batch = list(items)
+        r.shuffle(batch)
+        out += batch[: n - len(out)]
+    return out
+
+
+def demo_questions(truth: dict, eval_percent: int = EVAL_PERCENT, langs=LANGS) -> list[dict]:
+    """The first held-out fact question and the first unanswerable one: what ``make demo``
+    asks (``python -m train.search_data TRUTH``, so ``corpus`` never imports ``train``)."""
+    held = [{"question": f["question"], "answer": f["answer"]} for f in facts(truth, "eval", eval_percent, langs)[:1]]
+    return held + [{"question": q["question"], "answer": None} for q in unanswerable(truth, langs)[:1]]
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description="print the demo's two search questions as JSON")
+    ap.add_argument("truth")
+    ap.add_argument("--eval-percent", type=int, default=EVAL_PERCENT)
+    ap.add_argument("--langs", default=",".join(LANGS), help="comma-separated, or all")
+    a = ap.parse_args()
+    print(json.dumps(demo_questions(load_truth(a.truth), a.eval_percent,
+                                    None if a.langs == "all" else tuple(a.langs.split(","))), ensure_ascii=False))

@@ -48,12 +48,12 @@ DEFAULTS = train_config.defaults("sft")
 
 # --- data -----------------------------------------------------------------------------------
 
-def gather_conversations(params: dict, tokenizer=None) -> list[dict]:
+def gather_conversations(params: dict, tokenizer=None, config: dict | None = None) -> list[dict]:
     """Built-in conversations, then every user and extra file, in a fixed order."""
     convs: list[dict] = []
     b = params.get("builtin")
     if b and int(b.get("n", 0)) > 0:
-        search = search_source(b.get("search"), tokenizer)
+        search = search_source(b.get("search"), tokenizer, config) if (b.get("mix") or {}).get("search") else None
         convs += builtin_conversations(int(b["n"]), int(b.get("seed", 0)), b.get("mix"),
                                        tuple(b.get("arithmetic_levels") or (1,)), search=search)
     for key in ("data", "extra_data"):
@@ -67,15 +67,42 @@ def gather_conversations(params: dict, tokenizer=None) -> list[dict]:
     return convs
 
 
-def search_source(block: dict | None, tokenizer):
-    """``train.sft.builtin.search: {truth, index, eval_percent}`` as a SearchData, or None."""
-    if not block:
-        return None
-    if not isinstance(block, dict) or not block.get("truth") or not block.get("index"):
-        raise train_config.ConfigError("train.sft.builtin.search: needs truth (a truth.json with facts) "
-                                       "and index (the corpus's search index)")
-    from train.search_data import EVAL_PERCENT, SearchData
-    return SearchData(block["truth"], block["index"], tokenizer, int(block.get("eval_percent", EVAL_PERCENT)))
+SEARCH_KEYS = ("truth", "index", "eval_percent", "langs", "unanswerable_share")
+
+
+def search_source(block: dict | None, tokenizer, config: dict | None = None):
+    """``train.sft.builtin.search: {truth, index, langs, eval_percent, unanswerable_share}`` as a
+    SearchData. ``truth`` defaults to the pipeline's sample crawl (``sample.dir``, else
+    ``<output>/crawl``) and ``index`` to the run's ``<output>/index``, so a pipeline need not
+    repeat its own paths."""
+    from train.search_data import EVAL_PERCENT, LANGS, SearchData
+    from train.tools import INDEX_FOLDER
+    key = "train.sft.builtin.search"
+    block = {} if block is None or block is True else block
+    if not isinstance(block, dict):
+        raise train_config.ConfigError(f"{key}: must be a mapping such as {{langs: [en]}}")
+    unknown = sorted(set(block) - set(SEARCH_KEYS))
+    if unknown:
+        raise train_config.ConfigError(f"{key}.{unknown[0]}: unknown key (use {', '.join(SEARCH_KEYS)})")
+    output = (config or {}).get("output")
+    truth, index = block.get("truth"), block.get("index")
+    if not truth and config is not None and isinstance(config.get("sample"), dict):
+        truth = Path(config["sample"].get("dir") or Path(output) / "crawl") / "truth.json"
+    if not index and output:
+        index = Path(output) / INDEX_FOLDER
+    if not truth or not index:
+        raise train_config.ConfigError(f"{key}: needs truth (a truth.json with facts) and index (the "
+                                       "corpus's search index), or a pipeline with a sample crawl")
+    langs = block.get("langs", list(LANGS))
+    if langs != "all" and not (isinstance(langs, list) and all(isinstance(x, str) for x in langs)):
+        raise train_config.ConfigError(f"{key}.langs: must be a list of language codes or 'all', got {langs!r}")
+    share = block.get("unanswerable_share", 0.3)
+    if not isinstance(share, (int, float)) or not 0 <= share <= 1:
+        raise train_config.ConfigError(f"{key}.unanswerable_share: must be a number from 0 to 1, got {share!r}")
+    pct = block.get("eval_percent", EVAL_PERCENT)
+    if not isinstance(pct, int) or not 0 <= pct < 100:
+        raise train_config.ConfigError(f"{key}.eval_percent: must be an integer from 0 to 99, got {pct!r}")
+    return SearchData(truth, index, tokenizer, pct, float(share), None if langs == "all" else langs)
 
 
 def encode_conversations(convs: list[dict], tokenizer, max_len: int, overflow: str):
@@ -227,12 +254,12 @@ def starting_point(config: dict, params: dict, out_dir: Path, resume: bool, init
     return start, resume_from
 
 
-def build_data(params: dict, tokenizer, seq_len: int) -> SftData:
+def build_data(params: dict, tokenizer, seq_len: int, config: dict | None = None) -> SftData:
     """Gather, split and encode the conversations within the model's context."""
     max_len = int(params["max_len"] or seq_len)
     if max_len > seq_len:
         raise train_config.ConfigError(f"train.sft.max_len: {max_len} exceeds the model's seq_len {seq_len}")
-    convs = gather_conversations(params, tokenizer)
+    convs = gather_conversations(params, tokenizer, config)
     train_convs, val_convs = split_val(convs, float(params["val_fraction"]))
     examples, counts = encode_conversations(train_convs, tokenizer, max_len, params["overflow"])
     val_examples, val_counts = encode_conversations(val_convs, tokenizer, max_len, params["overflow"])
@@ -332,7 +359,7 @@ def run(config: dict, resume: bool = False, init: str | None = None) -> Path:
     start, resume_from = starting_point(config, params, out_dir, resume, init)
     model, meta = load_model(start, device)
     tokenizer = Tokenizer.from_checkpoint(start)
-    data = build_data(params, tokenizer, int(model.config.seq_len))
+    data = build_data(params, tokenizer, int(model.config.seq_len), config)
     schedule = Schedule([len(x) for x, _ in data.examples], int(params["batch_size"]), int(params["seed"]))
     total = int(params["steps"] or max(1, round(float(params["epochs"]) * schedule.per_epoch)))
     optimizer = build_optimizer(model, params)
