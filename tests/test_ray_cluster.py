@@ -1,0 +1,203 @@
+"""The Ray executor on a real cluster: a worker killed mid-stage costs a retry, not the run;
+and a two-node cluster, each node in a network namespace of its own that shares no folder
+with the other, writes through an S3 server the same rows as the local executor.
+
+Every service (Ray nodes, the S3 server) is started and stopped here. A node is stopped by
+its own process group, never by ``ray stop``: that kills every Ray process on the machine
+(network namespaces do not separate processes), other users' too.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from contract.layout import MANIFEST, REJECTED
+from s3_server import (BUCKET, PAGES, ROOT, assert_same_rows, assert_same_tables, corpus,
+                       free_port, read_local, s3_env, start_moto)
+
+pytestmark = pytest.mark.slow
+
+VENV_BIN = str(Path(sys.executable).parent)
+#: Every process of a test cluster: no token authentication (Ray 2.60 turns it on when
+#: ~/.ray/auth_token exists), a cluster even where Ray would default to loopback only.
+RAY_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+           "RAY_USAGE_STATS_ENABLED": "0", "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}"}
+WAIT_S = 300  # generous: the machine may be busy; nothing here measures time
+
+
+def _short_tmp() -> Path:
+    """A short folder under /tmp: Ray's socket paths must stay under 108 bytes."""
+    return Path(tempfile.mkdtemp(prefix="c2t-", dir="/tmp"))
+
+
+def wait_for(what: str, check, proc: subprocess.Popen | None = None, timeout: float = WAIT_S):
+    """Poll ``check()`` until it returns something true; fail early if ``proc`` died."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if proc is not None and proc.poll() is not None:
+            pytest.fail(f"{what}: the process ended first (exit {proc.returncode}): "
+                        f"{_tail(proc)}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: not within {timeout}s")
+        time.sleep(0.5)
+
+
+def _tail(proc: subprocess.Popen) -> str:
+    log = getattr(proc, "log_path", None)
+    if log and Path(log).exists():
+        return Path(log).read_text(errors="replace")[-3000:]
+    return ""
+
+
+class RayNode:
+    """``ray start --block`` in a session of its own (``prefix``: e.g. ``ip netns exec NS``);
+    ``stop()`` ends its process group: the node's raylet, GCS, agents and workers."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log: Path,
+                 prefix: list[str] | None = None):
+        full = {**RAY_ENV, **env}
+        cmd = [*(prefix or []), "env", *(f"{k}={v}" for k, v in full.items()),
+               f"{VENV_BIN}/ray", "start", "--block", "--disable-usage-stats",
+               "--object-store-memory=100000000", *args]
+        self.log = open(log, "wb")
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        self.proc.log_path = log
+
+    def stop(self) -> None:
+        pgid = self.proc.pid  # a session leader: its process group has its pid
+        for sig, grace in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
+            try:
+                os.killpg(pgid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                self.proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                pass
+        try:  # whatever of the group outlived its leader
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
+        self.log.close()
+
+
+#: Ray's state API (the dashboard's), asked from a process of the cluster's network:
+#: the alive nodes, every task with its state, node and worker, and each worker's pid.
+STATE_SCRIPT = """
+import json, sys
+from ray.util.state import list_nodes, list_tasks, list_workers
+addr = sys.argv[1]
+nodes = [n.node_id for n in list_nodes(address=addr, filters=[("state", "=", "ALIVE")])]
+tasks = [dict(name=t.name, state=t.state, node_id=t.node_id, worker_id=t.worker_id,
+              attempt=t.attempt_number) for t in list_tasks(address=addr, limit=10000)]
+workers = {w.worker_id: w.pid for w in list_workers(address=addr, limit=10000)}
+print(json.dumps(dict(nodes=nodes, tasks=tasks, workers=workers)))
+"""
+
+
+def ray_state(dashboard: str, prefix: list[str] | None = None) -> dict | None:
+    """The cluster as the state API sees it; None while the dashboard does not answer."""
+    env = {**os.environ, **RAY_ENV}
+    res = subprocess.run([*(prefix or []), "env", *(f"{k}={v}" for k, v in env.items()),
+                          sys.executable, "-c", STATE_SCRIPT, dashboard],
+                         capture_output=True, text=True, timeout=120)
+    if res.returncode != 0:
+        return None
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def _is_stage_task(task: dict) -> bool:
+    return task["name"].endswith(("_call_task", "call_with_remote"))
+
+
+# --- 1. a worker killed mid-stage ------------------------------------------------------
+
+@pytest.fixture
+def ray_head(tmp_path):
+    """A one-node Ray cluster on 127.0.0.1 with the dashboard (the state API):
+    (GCS address, dashboard URL)."""
+    base = _short_tmp()
+    port, dash = free_port(), free_port()
+    ports = {"--ray-client-server-port": free_port(), "--dashboard-agent-listen-port": free_port(),
+             "--dashboard-agent-grpc-port": free_port(), "--metrics-export-port": free_port(),
+             "--runtime-env-agent-port": free_port()}
+    node = RayNode(["--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2",
+                    "--include-dashboard=true", "--dashboard-host=127.0.0.1",
+                    f"--dashboard-port={dash}", f"--temp-dir={base}/ray",
+                    *(f"{k}={v}" for k, v in ports.items())],
+                   {"TMPDIR": str(base)}, tmp_path / "head.log")
+    try:
+        url = f"http://127.0.0.1:{dash}"
+        wait_for("the Ray head's state API", lambda: (ray_state(url) or {}).get("nodes"), node.proc)
+        yield f"127.0.0.1:{port}", url
+    finally:
+        node.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _blocked_task_pid(dashboard: str, hooked_pid: int) -> int | None:
+    """The pid of the one stage task still running once all others finished (the hooked
+    one), as Ray's state API reports it; None until the cluster is in that state."""
+    state = ray_state(dashboard)
+    if not state:
+        return None
+    tasks = [t for t in state["tasks"] if _is_stage_task(t)]
+    open_ = [t for t in tasks if t["state"] != "FINISHED"]
+    if len(open_) != 1 or open_[0]["state"] != "RUNNING" or len(tasks) < 2:
+        return None
+    pid = state["workers"].get(open_[0]["worker_id"])
+    return pid if pid == hooked_pid else None
+
+
+def test_a_killed_worker_costs_a_retry_not_the_run(ray_head, tmp_path):
+    address, dashboard = ray_head
+    args = ["extract", str(ROOT / "pipelines/sample.yaml"), "--set", f"sample.pages={PAGES}",
+            "--workers", "2", "--quiet"]
+    ref = corpus([*args, "--output", str(tmp_path / "local")], {}, ROOT)
+    assert ref.returncode == 0, ref.stderr
+
+    block = tmp_path / "block"
+    block.mkdir()
+    out = tmp_path / "ray"
+    env = {**os.environ, **RAY_ENV, "PYTHONPATH": str(ROOT), "CORPUS_TEST_BLOCK_ONE_TASK": str(block)}
+    log = tmp_path / "driver.log"
+    with open(log, "wb") as fh:
+        driver = subprocess.Popen([sys.executable, "-m", "corpus.cli", *args, "--output", str(out),
+                                   "--executor", "ray", "--ray-address", address],
+                                  cwd=tmp_path, env=env, stdout=fh, stderr=subprocess.STDOUT)
+    driver.log_path = log
+    try:
+        hooked = wait_for("the hooked task to block", lambda: (block / "blocked").exists()
+                          and (block / "blocked").read_text(), driver)
+        pid = wait_for("the blocked task alone running, per the state API",
+                       lambda: _blocked_task_pid(dashboard, int(hooked)), driver)
+        os.kill(pid, signal.SIGKILL)
+        rc = driver.wait(WAIT_S)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            driver.wait()
+    assert rc == 0, _tail(driver)
+
+    manifest = json.loads((out / "extract" / MANIFEST).read_text())
+    assert manifest["executor"]["type"] == "ray"
+    assert manifest["retries"] == 1
+    for rel in ("extract", f"extract/{REJECTED}"):
+        assert_same_tables(rel, read_local(tmp_path / "local", rel), read_local(out, rel))
+    retried = [t for t in ray_state(dashboard)["tasks"] if _is_stage_task(t) and t["attempt"] > 0]
+    assert len(retried) == 1 and retried[0]["state"] == "FINISHED", retried
