@@ -19,6 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import fsspec
 import pytest
 
 from contract.layout import MANIFEST, REJECTED
@@ -29,8 +30,9 @@ pytestmark = pytest.mark.slow
 
 VENV_BIN = str(Path(sys.executable).parent)
 #: Every process of a test cluster: no token authentication (Ray 2.60 turns it on when
-#: ~/.ray/auth_token exists), a cluster even where Ray would default to loopback only.
-RAY_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+#: ~/.ray/auth_token exists), and multi-node clusters allowed (``=0`` would forbid them
+#: even on Linux: Ray then refuses any node but the head).
+RAY_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "1",
            "RAY_USAGE_STATS_ENABLED": "0", "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}"}
 WAIT_S = 300  # generous: the machine may be busy; nothing here measures time
 
@@ -201,3 +203,115 @@ def test_a_killed_worker_costs_a_retry_not_the_run(ray_head, tmp_path):
         assert_same_tables(rel, read_local(tmp_path / "local", rel), read_local(out, rel))
     retried = [t for t in ray_state(dashboard)["tasks"] if _is_stage_task(t) and t["attempt"] > 0]
     assert len(retried) == 1 and retried[0]["state"] == "FINISHED", retried
+
+
+# --- 2. two nodes, each in its own network namespace ------------------------------------
+
+def _ip(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["ip", *args], capture_output=True, text=True)
+
+
+@pytest.fixture
+def two_namespaces():
+    """Two network namespaces joined by a veth pair, addresses on a /24 of 10.251 picked
+    here: (head namespace, node namespace, head ip, node ip). Removed after, whatever happened."""
+    tag = secrets.token_hex(3)
+    head, node = f"c2t-head-{tag}", f"c2t-node-{tag}"
+    subnet = f"10.251.{int(tag, 16) % 250 + 1}"
+    made = _ip("netns", "add", head)
+    if made.returncode != 0:
+        pytest.skip(f"this machine forbids network namespaces (ip netns add: {made.stderr.strip()})")
+    try:
+        steps = [("netns", "add", node),
+                 ("link", "add", f"c2th{tag}", "type", "veth", "peer", "name", f"c2tn{tag}"),
+                 ("link", "set", f"c2th{tag}", "netns", head),
+                 ("link", "set", f"c2tn{tag}", "netns", node)]
+        for ns, dev, ip in ((head, f"c2th{tag}", f"{subnet}.1"), (node, f"c2tn{tag}", f"{subnet}.2")):
+            steps += [("-n", ns, "addr", "add", f"{ip}/24", "dev", dev),
+                      ("-n", ns, "link", "set", "lo", "up"), ("-n", ns, "link", "set", dev, "up")]
+        for step in steps:
+            res = _ip(*step)
+            assert res.returncode == 0, f"ip {' '.join(step)}: {res.stderr}"
+        yield head, node, f"{subnet}.1", f"{subnet}.2"
+    finally:
+        for ns in (node, head):  # the veth pair goes with them
+            _ip("netns", "delete", ns)
+
+
+def _in_ns(ns: str) -> list[str]:
+    return ["ip", "netns", "exec", ns]
+
+
+S3_SCRIPT = """
+import sys, s3fs
+fs = s3fs.S3FileSystem(key="testing", secret="testing", endpoint_url=sys.argv[1])
+if sys.argv[2] == "mkdir":
+    fs.mkdir(sys.argv[3])
+else:
+    fs.get(sys.argv[3], sys.argv[4], recursive=True)
+"""
+
+
+def _s3(ns: str, endpoint: str, *args: str) -> None:
+    res = subprocess.run([*_in_ns(ns), sys.executable, "-c", S3_SCRIPT, endpoint, *args],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+
+
+def test_two_nodes_in_their_own_namespaces_write_through_s3(two_namespaces, tmp_path):
+    head_ns, node_ns, head_ip, node_ip = two_namespaces
+    pipeline = ["run", str(ROOT / "pipelines/sample.yaml"), "--set", f"sample.pages={PAGES}",
+                "--workers", "2", "--quiet"]
+    local = tmp_path / "local"
+    ref = corpus([*pipeline, "--output", str(local)], {}, ROOT)
+    assert ref.returncode == 0, ref.stderr
+
+    base = _short_tmp()
+    for d in ("head", "driver", "got"):
+        (base / d).mkdir()
+    endpoint, dashboard = f"http://{head_ip}:9000", f"http://{head_ip}:8265"
+    # the worker node sees its own empty tmpfs where the head and the driver keep their
+    # files: it shares no folder with them, only the S3 server
+    private = ["sh", "-c", 'mount -t tmpfs c2t-private "$0" && mkdir "$0/node" && exec "$@"',
+               str(base)]
+    moto = head = node = None
+    try:
+        moto = start_moto(head_ip, 9000, _in_ns(head_ns))
+        _s3(head_ns, endpoint, "mkdir", BUCKET)
+        head = RayNode(["--head", f"--node-ip-address={head_ip}", "--port=6379", "--num-cpus=1",
+                        "--include-dashboard=true", f"--dashboard-host={head_ip}",
+                        "--dashboard-port=8265", f"--temp-dir={base}/head/ray"],
+                       {"TMPDIR": f"{base}/head", "HOME": os.environ.get("HOME", "/root")},
+                       tmp_path / "head.log", _in_ns(head_ns))
+        state = lambda: ray_state(dashboard, _in_ns(head_ns)) or {}  # noqa: E731
+        wait_for("the Ray head", lambda: state().get("nodes"), head.proc)
+        node = RayNode([f"--address={head_ip}:6379", f"--node-ip-address={node_ip}", "--num-cpus=1"],
+                       {"TMPDIR": f"{base}/node", "HOME": os.environ.get("HOME", "/root")},
+                       tmp_path / "node.log", [*_in_ns(node_ns), *private])
+        nodes = wait_for("the worker node to join",
+                         lambda: (n := state().get("nodes", [])) and len(n) == 2 and n, node.proc)
+
+        url = f"s3://{BUCKET}/two-nodes"
+        res = corpus([*pipeline, "--output", url, "--executor", "ray", "--ray-address",
+                      f"{head_ip}:6379"],
+                     {**s3_env(endpoint), **RAY_ENV, "TMPDIR": f"{base}/driver"}, base / "driver",
+                     _in_ns(head_ns))
+        assert res.returncode == 0, res.stderr[-3000:]
+        assert not any((base / "driver").iterdir()), "the driver left files behind"
+
+        ran_on = {t["node_id"] for t in state()["tasks"]
+                  if _is_stage_task(t) and t["state"] == "FINISHED"}
+        assert ran_on == set(nodes), f"tasks ran on {ran_on}, the nodes are {nodes}"
+        got = base / "got"
+        _s3(head_ns, endpoint, "get", url.removeprefix("s3://") + "/", f"{got}/")
+        assert_same_rows(local, fsspec.filesystem("file"), str(got))
+        manifest = json.loads((got / "filter" / MANIFEST).read_text())
+        assert manifest["executor"]["type"] == "ray" and manifest["retries"] == 0
+    finally:
+        for proc in (node, head):
+            if proc is not None:
+                proc.stop()
+        if moto is not None:
+            moto.kill()
+            moto.wait()
+        shutil.rmtree(base, ignore_errors=True)
