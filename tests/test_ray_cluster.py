@@ -24,7 +24,7 @@ import pytest
 
 from contract.layout import MANIFEST, REJECTED
 from s3_server import (BUCKET, PAGES, ROOT, assert_same_rows, assert_same_tables, corpus,
-                       free_port, read_local, s3_env, start_moto)
+                       filesystem, free_port, read_local, read_remote, s3_env, start_moto)
 
 pytestmark = pytest.mark.slow
 
@@ -166,21 +166,50 @@ def _blocked_task_pid(dashboard: str, hooked_pid: int) -> int | None:
     return pid if pid == hooked_pid else None
 
 
-def test_a_killed_worker_costs_a_retry_not_the_run(ray_head, tmp_path):
-    address, dashboard = ray_head
-    args = ["extract", str(ROOT / "pipelines/sample.yaml"), "--set", f"sample.pages={PAGES}",
-            "--workers", "2", "--quiet"]
-    ref = corpus([*args, "--output", str(tmp_path / "local")], {}, ROOT)
-    assert ref.returncode == 0, ref.stderr
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory) -> Path:
+    """The sample pipeline with the local executor: the rows every cluster run must match."""
+    out = tmp_path_factory.mktemp("local") / "out"
+    res = corpus(["run", str(ROOT / "pipelines/sample.yaml"), "--output", str(out), "--set",
+                  f"sample.pages={PAGES}", "--workers", "2", "--quiet"], {}, ROOT)
+    assert res.returncode == 0, res.stderr
+    return out
 
+
+@pytest.fixture(scope="module")
+def s3():
+    """A moto S3 server on a free loopback port with one bucket: (env, fs)."""
+    port = free_port()
+    proc = start_moto("127.0.0.1", port)
+    endpoint = f"http://127.0.0.1:{port}"
+    fs = filesystem(endpoint)
+    fs.mkdir(BUCKET)
+    try:
+        yield s3_env(endpoint), fs
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.mark.parametrize("output", ["local", "s3"])
+def test_a_killed_worker_costs_a_retry_not_the_run(output, ray_head, local_run, tmp_path, request):
+    address, dashboard = ray_head
+    env = {**os.environ, **RAY_ENV, "PYTHONPATH": str(ROOT)}
+    if output == "s3":
+        s3_vars, fs = request.getfixturevalue("s3")
+        url = f"s3://{BUCKET}/killed"
+        env.update(s3_vars, TMPDIR=str(tmp_path))
+    else:
+        url = str(tmp_path / "ray")
     block = tmp_path / "block"
     block.mkdir()
-    out = tmp_path / "ray"
-    env = {**os.environ, **RAY_ENV, "PYTHONPATH": str(ROOT), "CORPUS_TEST_BLOCK_ONE_TASK": str(block)}
+    env["CORPUS_TEST_BLOCK_ONE_TASK"] = str(block)
     log = tmp_path / "driver.log"
     with open(log, "wb") as fh:
-        driver = subprocess.Popen([sys.executable, "-m", "corpus.cli", *args, "--output", str(out),
-                                   "--executor", "ray", "--ray-address", address],
+        driver = subprocess.Popen([sys.executable, "-m", "corpus.cli", "extract",
+                                   str(ROOT / "pipelines/sample.yaml"), "--set",
+                                   f"sample.pages={PAGES}", "--workers", "2", "--quiet",
+                                   "--output", url, "--executor", "ray", "--ray-address", address],
                                   cwd=tmp_path, env=env, stdout=fh, stderr=subprocess.STDOUT)
     driver.log_path = log
     try:
@@ -196,11 +225,16 @@ def test_a_killed_worker_costs_a_retry_not_the_run(ray_head, tmp_path):
             driver.wait()
     assert rc == 0, _tail(driver)
 
-    manifest = json.loads((out / "extract" / MANIFEST).read_text())
+    if output == "s3":
+        manifest = json.loads(fs.cat_file(f"{url.removeprefix('s3://')}/extract/{MANIFEST}"))
+        read = lambda rel: read_remote(fs, url, rel)  # noqa: E731
+    else:
+        manifest = json.loads((Path(url) / "extract" / MANIFEST).read_text())
+        read = lambda rel: read_local(Path(url), rel)  # noqa: E731
     assert manifest["executor"]["type"] == "ray"
     assert manifest["retries"] == 1
     for rel in ("extract", f"extract/{REJECTED}"):
-        assert_same_tables(rel, read_local(tmp_path / "local", rel), read_local(out, rel))
+        assert_same_tables(rel, read_local(local_run, rel), read(rel))
     retried = [t for t in ray_state(dashboard)["tasks"] if _is_stage_task(t) and t["attempt"] > 0]
     assert len(retried) == 1 and retried[0]["state"] == "FINISHED", retried
 
@@ -258,13 +292,10 @@ def _s3(ns: str, endpoint: str, *args: str) -> None:
     assert res.returncode == 0, res.stderr[-2000:]
 
 
-def test_two_nodes_in_their_own_namespaces_write_through_s3(two_namespaces, tmp_path):
+def test_two_nodes_in_their_own_namespaces_write_through_s3(two_namespaces, local_run, tmp_path):
     head_ns, node_ns, head_ip, node_ip = two_namespaces
     pipeline = ["run", str(ROOT / "pipelines/sample.yaml"), "--set", f"sample.pages={PAGES}",
                 "--workers", "2", "--quiet"]
-    local = tmp_path / "local"
-    ref = corpus([*pipeline, "--output", str(local)], {}, ROOT)
-    assert ref.returncode == 0, ref.stderr
 
     base = _short_tmp()
     for d in ("head", "driver", "got"):
@@ -304,7 +335,7 @@ def test_two_nodes_in_their_own_namespaces_write_through_s3(two_namespaces, tmp_
         assert ran_on == set(nodes), f"tasks ran on {ran_on}, the nodes are {nodes}"
         got = base / "got"
         _s3(head_ns, endpoint, "get", url.removeprefix("s3://") + "/", f"{got}/")
-        assert_same_rows(local, fsspec.filesystem("file"), str(got))
+        assert_same_rows(local_run, fsspec.filesystem("file"), str(got))
         manifest = json.loads((got / "filter" / MANIFEST).read_text())
         assert manifest["executor"]["type"] == "ray" and manifest["retries"] == 0
     finally:
