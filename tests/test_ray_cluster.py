@@ -333,6 +333,11 @@ def test_two_nodes_in_their_own_namespaces_write_through_s3(two_namespaces, loca
         ran_on = {t["node_id"] for t in state()["tasks"]
                   if _is_stage_task(t) and t["state"] == "FINISHED"}
         assert ran_on == set(nodes), f"tasks ran on {ran_on}, the nodes are {nodes}"
+        # the worker node fetched into a mirror of its own (the driver's path, on its
+        # private tmpfs); nothing of it stays on the node once the run is over
+        node_view = Path(f"/proc/{node.proc.pid}/root{base}/driver")
+        left = [str(p) for p in node_view.rglob("*")] if node_view.exists() else []
+        assert not left, f"left on the worker node: {left[:5]} ({len(left)} files)"
         got = base / "got"
         _s3(head_ns, endpoint, "get", url.removeprefix("s3://") + "/", f"{got}/")
         assert_same_rows(local_run, fsspec.filesystem("file"), str(got))
@@ -346,3 +351,16 @@ def test_two_nodes_in_their_own_namespaces_write_through_s3(two_namespaces, loca
             moto.kill()
             moto.wait()
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_node_drops_its_copy_of_the_mirror_but_never_the_drivers(tmp_path, monkeypatch):
+    from corpus.core import fs
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    mine = fs.mirror_for(f"s3://{BUCKET}/drop")  # this process is the driver
+    (Path(mine) / "extract").mkdir()
+    elsewhere = tmp_path / "crawl2tokens-0000-copy"  # a worker node's copy: no driver mark
+    (elsewhere / "extract").mkdir(parents=True)
+    (elsewhere / "extract" / "part-00000.parquet").write_bytes(b"x")
+    assert fs.drop_worker_copies([mine, str(elsewhere)]) == [str(elsewhere)]
+    assert (Path(mine) / "extract").is_dir() and not elsewhere.exists()
