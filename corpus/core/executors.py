@@ -146,6 +146,7 @@ class RayExecutor:
         import ray  # heavy: loaded only with executor: ray
 
         self.ray = ray
+        self.address = address
         self.workers = workers or default_workers()
         self._started_here = False
         if not ray.is_initialized():
@@ -170,7 +171,28 @@ class RayExecutor:
 
     def close(self) -> None:
         if self._started_here and self.ray.is_initialized():
+            if self.address:
+                self._drop_worker_copies()
             self.ray.shutdown()
+
+    def _drop_worker_copies(self) -> None:
+        """A URL output's tasks fetch into a copy of the driver's mirror on every node they
+        run on; nothing else would ever remove it there. One task per node removes it
+        (:func:`fs.drop_worker_copies`; the driver's own machine keeps its mirror)."""
+        from . import fs
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        mirrors = fs.driver_mirrors()
+        if not mirrors:
+            return
+        drop = self.ray.remote(num_cpus=0)(fs.drop_worker_copies)
+        try:
+            refs = [drop.options(scheduling_strategy=NodeAffinitySchedulingStrategy(
+                        node["NodeID"], soft=False)).remote(mirrors)
+                    for node in self.ray.nodes() if node.get("Alive")]
+            self.ray.get(refs)
+        except Exception as err:  # a node gone meanwhile: its copy went with it
+            log.warning("could not clear the worker nodes' copies of %s: %s", mirrors, err)
 
 
 def make_executor(config: dict):

@@ -177,14 +177,40 @@ def snapshot(root: Path, prefix: str = "") -> dict[str, tuple[int, int]]:
 _remotes: dict[str, Remote] = {}
 
 
+#: Beside a driver's mirror (outside it, so never published): "this machine's copy is the
+#: driver's own". A machine without it holds only what its tasks fetched and wrote.
+DRIVER_MARK = ".driver"
+
+
 def mirror_for(url: str) -> str:
     """A fresh temporary mirror for ``url`` (removed when this process ends)."""
     url = url.rstrip("/")
     tag = hashlib.sha256(url.encode()).hexdigest()[:8]
     mirror = tempfile.mkdtemp(prefix=f"crawl2tokens-{tag}-")
+    Path(mirror + DRIVER_MARK).touch()
     _remotes[mirror] = Remote(url, mirror)
     atexit.register(shutil.rmtree, mirror, True)
+    atexit.register(Path(mirror + DRIVER_MARK).unlink, True)
     return mirror
+
+
+def driver_mirrors() -> list[str]:
+    """The mirrors this process made for its URL outputs."""
+    return [m for m in _remotes if os.path.exists(m + DRIVER_MARK)]
+
+
+def drop_worker_copies(mirrors: list[str]) -> list[str]:
+    """Run on each node of a cluster once a stage is over: remove what tasks fetched and
+    wrote into the driver's mirror paths on a machine that is not the driver's (no driver
+    mark), so that worker nodes do not pile up the corpus run after run. Returns what it removed."""
+    removed = []
+    for mirror in mirrors:
+        if os.path.exists(mirror + DRIVER_MARK) or not os.path.isdir(mirror):
+            continue
+        shutil.rmtree(mirror, ignore_errors=True)
+        _remotes.pop(mirror, None)
+        removed.append(mirror)
+    return removed
 
 
 def remote_for(config_or_dir: Any) -> Remote | None:
