@@ -7,6 +7,7 @@ import re
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -33,9 +34,13 @@ def s3_env(endpoint: str) -> dict[str, str]:
 
 
 def start_moto(host: str, port: int, prefix: list[str] | None = None) -> subprocess.Popen:
-    """moto's server on ``host:port`` (``prefix``: e.g. ``ip netns exec NS``), up and answering."""
+    """moto's server on ``host:port`` (``prefix``: e.g. ``ip netns exec NS``), up and answering.
+
+    Its log (a line per request) goes to an unlinked file, not a pipe: nobody reads a pipe
+    while tests run, and once its buffer is full the server blocks, and every run with it."""
+    log = tempfile.TemporaryFile()
     proc = subprocess.Popen([*(prefix or []), sys.executable, "-m", "moto.server", "-H", host,
-                             "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                             "-p", str(port)], stdout=subprocess.DEVNULL, stderr=log)
     deadline = time.monotonic() + 60
     while True:
         probe = [*(prefix or []), sys.executable, "-c",
@@ -44,7 +49,8 @@ def start_moto(host: str, port: int, prefix: list[str] | None = None) -> subproc
             return proc
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
-            pytest.fail(f"moto server did not start: {proc.stderr.read().decode()[-2000:]}")
+            log.seek(0)
+            pytest.fail(f"moto server did not start: {log.read().decode()[-2000:]}")
         time.sleep(0.2)
 
 
