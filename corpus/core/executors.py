@@ -179,8 +179,8 @@ class RayExecutor:
         """A URL output's tasks fetch into a copy of the driver's mirror on every node they
         run on; nothing else would ever remove it there. One task per node removes it
         (:func:`fs.drop_worker_copies`; the driver's own machine keeps its mirror)."""
-        from . import fs
-        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+        from . import fs  # heavy: fsspec, only for URL outputs on a cluster
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy  # heavy: ray
 
         mirrors = fs.driver_mirrors()
         if not mirrors:
