@@ -15,6 +15,8 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any, Callable, Iterator, Sequence
 
+from . import fs
+
 log = logging.getLogger("corpus")
 
 
@@ -179,7 +181,6 @@ class RayExecutor:
         """A URL output's tasks fetch into a copy of the driver's mirror on every node they
         run on; nothing else would ever remove it there. One task per node removes it
         (:func:`fs.drop_worker_copies`; the driver's own machine keeps its mirror)."""
-        from . import fs  # heavy: fsspec, only for URL outputs on a cluster
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy  # heavy: ray
 
         mirrors = fs.driver_mirrors()
