@@ -121,3 +121,12 @@ def _portable(table):
                for i, r in zip(table["id"].to_pylist(), table["reason"].to_pylist())]
         table = table.set_column(table.column_names.index("id"), "id", [ids])
     return table
+
+
+def local_sample_run(out: Path) -> Path:
+    """The sample pipeline with the local executor into ``out``: the rows every S3 or cluster
+    run must match."""
+    res = corpus(["run", str(ROOT / "pipelines/sample.yaml"), "--output", str(out), "--set",
+                  f"sample.pages={PAGES}", "--workers", "2", "--quiet"], {}, ROOT)
+    assert res.returncode == 0, res.stderr
+    return out

@@ -23,8 +23,8 @@ import fsspec
 import pytest
 
 from contract.layout import MANIFEST, REJECTED
-from s3_server import (BUCKET, PAGES, ROOT, assert_same_rows, assert_same_tables, corpus,
-                       filesystem, free_port, read_local, read_remote, s3_env, start_moto)
+from s3_server import (BUCKET, PAGES, ROOT, assert_same_rows, assert_same_tables, corpus, filesystem,
+                       free_port, local_sample_run, read_local, read_remote, s3_env, start_moto)
 
 pytestmark = pytest.mark.slow
 
@@ -168,12 +168,7 @@ def _blocked_task_pid(dashboard: str, hooked_pid: int) -> int | None:
 
 @pytest.fixture(scope="module")
 def local_run(tmp_path_factory) -> Path:
-    """The sample pipeline with the local executor: the rows every cluster run must match."""
-    out = tmp_path_factory.mktemp("local") / "out"
-    res = corpus(["run", str(ROOT / "pipelines/sample.yaml"), "--output", str(out), "--set",
-                  f"sample.pages={PAGES}", "--workers", "2", "--quiet"], {}, ROOT)
-    assert res.returncode == 0, res.stderr
-    return out
+    return local_sample_run(tmp_path_factory.mktemp("local") / "out")
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import pytest
 
 from contract.layout import MANIFEST
 from s3_server import (BUCKET, PAGES, ROOT, assert_same_rows, corpus, filesystem, free_port,
-                       s3_env, start_moto)
+                       local_sample_run, s3_env, start_moto)
 
 pytestmark = pytest.mark.slow
 
@@ -34,11 +34,7 @@ def s3(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def local_run(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("local") / "out"
-    res = corpus(["run", str(ROOT / "pipelines/sample.yaml"), "--output", str(out), "--set",
-                  f"sample.pages={PAGES}", "--workers", "2", "--quiet"], {}, ROOT)
-    assert res.returncode == 0, res.stderr
-    return out
+    return local_sample_run(tmp_path_factory.mktemp("local") / "out")
 
 
 def _run_on_s3(s3, tmp_path, url: str, *extra: str):
