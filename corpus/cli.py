@@ -26,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 
+from contract.pipelines import BUILTIN_PIPELINES, pipeline_path  # noqa: F401  (re-exported)
+
 from .core import config as cfg
 from .core import registry
 from .core.manifest import BalanceError
@@ -41,20 +43,8 @@ log = logging.getLogger("corpus")
 
 #: The pipelines that come with the package (``corpus/pipelines/*.yaml``; ``pipelines/`` in a
 #: checkout links there): a name (``sample``) or its old relative path works from any folder.
-BUILTIN_PIPELINES = Path(__file__).resolve().parent / "pipelines"
 DEFAULT_PIPELINE = "sample"
 
-
-def pipeline_path(arg: str) -> str:
-    """``arg`` when it is a file; else the built-in pipeline it names (``sample``,
-    ``sample.yaml``, ``pipelines/sample.yaml``), else ``arg`` (the loader names it missing)."""
-    if Path(arg).exists():
-        return arg
-    name = Path(arg).name
-    builtin = BUILTIN_PIPELINES / (name if name.endswith((".yaml", ".yml")) else f"{name}.yaml")
-    if builtin.is_file() and arg in (builtin.stem, builtin.name, f"pipelines/{builtin.name}"):
-        return str(builtin)
-    return arg
 
 #: Exit status for an input that matches nothing (always), or when a stage finished but some
 #: input could not be read (unless --tolerate-failures).

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from contract.pipelines import pipeline_path
 from contract.settings import (ConfigError, Key, Section, apply_overrides, boolean,  # noqa: F401
                                check_value, deep_merge, fraction, integer, load_file, mapping, number,
                                one_of, str_list, string)
@@ -14,7 +15,7 @@ from contract.settings import (ConfigError, Key, Section, apply_overrides, boole
 
 def load(path: str | None, overrides: list[str] | None = None) -> dict:
     """The whole pipeline dict (``output``, ``train``, ...) with overrides applied."""
-    config = deep_merge({"output": "out", "train": {}}, load_file(path) if path else {})
+    config = deep_merge({"output": "out", "train": {}}, load_file(pipeline_path(path)) if path else {})
     return apply_overrides(config, overrides)
 
 
