@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -130,3 +131,18 @@ def local_sample_run(out: Path) -> Path:
                   f"sample.pages={PAGES}", "--workers", "2", "--quiet"], {}, ROOT)
     assert res.returncode == 0, res.stderr
     return out
+
+
+@contextmanager
+def moto_bucket():
+    """A moto S3 server on a free loopback port holding one bucket: (endpoint, env, fs)."""
+    port = free_port()
+    proc = start_moto("127.0.0.1", port)
+    endpoint = f"http://127.0.0.1:{port}"
+    fs = filesystem(endpoint)
+    fs.mkdir(BUCKET)
+    try:
+        yield endpoint, s3_env(endpoint), fs
+    finally:
+        proc.kill()
+        proc.wait()

@@ -23,8 +23,8 @@ import fsspec
 import pytest
 
 from contract.layout import MANIFEST, REJECTED
-from s3_server import (BUCKET, PAGES, ROOT, assert_same_rows, assert_same_tables, corpus, filesystem,
-                       free_port, local_sample_run, read_local, read_remote, s3_env, start_moto)
+from s3_server import (BUCKET, PAGES, ROOT, assert_same_rows, assert_same_tables, corpus,
+                       free_port, local_sample_run, moto_bucket, read_local, read_remote, s3_env, start_moto)
 
 pytestmark = pytest.mark.slow
 
@@ -174,16 +174,8 @@ def local_run(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def s3():
     """A moto S3 server on a free loopback port with one bucket: (env, fs)."""
-    port = free_port()
-    proc = start_moto("127.0.0.1", port)
-    endpoint = f"http://127.0.0.1:{port}"
-    fs = filesystem(endpoint)
-    fs.mkdir(BUCKET)
-    try:
-        yield s3_env(endpoint), fs
-    finally:
-        proc.kill()
-        proc.wait()
+    with moto_bucket() as (_, env, fs):
+        yield env, fs
 
 
 @pytest.mark.parametrize("output", ["local", "s3"])

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from contract.layout import MANIFEST
-from s3_server import (BUCKET, PAGES, ROOT, assert_same_rows, corpus, filesystem, free_port,
-                       local_sample_run, s3_env, start_moto)
+from s3_server import (BUCKET, PAGES, ROOT, assert_same_rows, corpus,
+                       local_sample_run, moto_bucket)
 
 pytestmark = pytest.mark.slow
 
@@ -20,16 +20,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory):
     """A moto S3 server on a free loopback port with one bucket: (endpoint, env, fs)."""
-    port = free_port()
-    proc = start_moto("127.0.0.1", port)
-    endpoint = f"http://127.0.0.1:{port}"
-    fs = filesystem(endpoint)
-    fs.mkdir(BUCKET)
-    try:
-        yield endpoint, s3_env(endpoint), fs
-    finally:
-        proc.kill()
-        proc.wait()
+    with moto_bucket() as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
