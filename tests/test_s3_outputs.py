@@ -13,7 +13,7 @@ import pytest
 
 from contract.layout import DEDUP_INDEX, MANIFEST
 from s3_server import (BUCKET, PAGES, ROOT, assert_same_rows, corpus,
-                       local_sample_run, moto_bucket)
+                       local_sample_run, moto_bucket, read_remote)
 
 pytestmark = pytest.mark.slow
 
@@ -90,6 +90,22 @@ def test_driver_never_fetches_the_documents_of_a_url_output(s3, local_run, tmp_p
                        for info in fs.find(f"{BUCKET}/driver-fetches/{top}", detail=True).values())
     pulled = sum(r["size"] for r in driver if r["rel"].split("/")[0] in ("crawl", "extract", "filter", "dedup"))
     assert pulled < corpus_bytes / 10, (pulled, corpus_bytes)
+
+    # a rebuild with other settings swaps the new output in on the store too: no old part or
+    # staging folder is left (the workers here share the driver's disk; where they do not,
+    # test_ray_cluster's two-node test checks the same)
+    res = corpus(["dedup", str(ROOT / "pipelines/sample.yaml"), "--output", url, "--set",
+                  f"sample.pages={PAGES}", "--set", "stages.dedup.minhash=false", "--workers", "2",
+                  "--quiet"], s3[1], tmp_path)
+    assert res.returncode == 0, res.stderr
+    base = f"{BUCKET}/driver-fetches"
+    manifest = json.loads(fs.cat_file(f"{base}/dedup/{MANIFEST}"))
+    assert manifest["config"]["minhash"] is False
+    kept = read_remote(fs, url, "dedup")
+    assert [f"part-{i:05d}.parquet" for i in range(len(kept))] == [o["part"] for o in manifest["outputs"]["kept"]]
+    assert sum(t.num_rows for t in kept) == manifest["counts"]["kept"]
+    assert not fs.exists(f"{base}/dedup/.work/near_members.npy")  # the old build's, gone
+    assert not [p for p in fs.find(base) if "/.dedup.new" in p]
 
 
 def test_ray_executor_writes_the_same_rows_to_s3(s3, local_run, tmp_path):
