@@ -330,6 +330,20 @@ def test_two_nodes_in_their_own_namespaces_write_through_s3(two_namespaces, loca
         assert_same_rows(local_run, fsspec.filesystem("file"), str(got))
         manifest = json.loads((got / "filter" / MANIFEST).read_text())
         assert manifest["executor"]["type"] == "ray" and manifest["retries"] == 0
+
+        # a rebuild with other settings: the staging parts the node wrote (and the driver's
+        # mirror never held) are swapped into place on the store too
+        res = corpus(["dedup", *pipeline[1:], "--set", "stages.dedup.minhash=false", "--output",
+                      url, "--executor", "ray", "--ray-address", f"{head_ip}:6379"],
+                     {**s3_env(endpoint), **RAY_ENV, "TMPDIR": f"{base}/driver"}, base / "driver",
+                     _in_ns(head_ns))
+        assert res.returncode == 0, res.stderr[-3000:]
+        shutil.rmtree(got)
+        _s3(head_ns, endpoint, "get", url.removeprefix("s3://") + "/", f"{got}/")
+        manifest = json.loads((got / "dedup" / MANIFEST).read_text())
+        assert manifest["config"]["minhash"] is False
+        assert sum(t.num_rows for t in read_local(got, "dedup")) == manifest["counts"]["kept"]
+        assert not (got / ".dedup.new").exists()
     finally:
         for proc in (node, head):
             if proc is not None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import json
 import os
 import shutil
 import socket
@@ -30,6 +31,10 @@ LOCK = ".lock"
 DONE_DIR = ".parts"
 #: Files a worker fetches only when a task names them (the data); everything else is small.
 DATA_SUFFIXES = (".parquet", ".npy", *CRAWL_SUFFIXES)
+#: Test hook: with ``CORPUS_TEST_FETCH_LOG=FILE`` every data file a pull fetches (or finds
+#: already put there by another process of this machine, which a driver on a machine of its
+#: own would have fetched) appends a JSON line ``{role, rel, size, how}`` to FILE.
+FETCH_LOG = "CORPUS_TEST_FETCH_LOG"
 
 
 def is_url(path: Any) -> bool:
@@ -51,6 +56,7 @@ class Remote:
         self.mirror = Path(mirror)
         self._fs = None
         self.synced: dict[str, tuple[int, int]] = {}  # rel -> local (size, mtime_ns) = remote
+        self.elsewhere: dict[str, int] = {}  # rel -> size: on the store, not fetched here
 
     def __getstate__(self):
         return {"url": self.url, "mirror": self.mirror}
@@ -105,23 +111,45 @@ class Remote:
                 out[rel] = int(info.get("size") or 0)
         return out
 
-    def pull(self, prefix: str = "", want=None) -> list[str]:
+    def pull(self, prefix: str = "", want=None, role: str = "driver") -> list[str]:
         """Fetch what the URL holds under ``prefix`` and the mirror lacks (or holds at
-        another size); returns what was fetched. Each file lands whole (temp, then rename)."""
+        another size); returns what was fetched. Each file lands whole (temp, then rename).
+        A file ``want`` declines stays on the store only (:meth:`elsewhere_under` lists it),
+        unless a task of this machine already put it here. ``role``: "task" when a task
+        fetches its inputs (a worker's work), for the test log."""
         fetched = []
-        for rel, size in sorted(self.listing(prefix).items()):
+        listed = self.listing(prefix)
+        for rel in [r for r in self.elsewhere if _under(r, prefix) and r not in listed]:
+            del self.elsewhere[rel]
+        for rel, size in sorted(listed.items()):
             local = self.mirror / rel
+            here = local.is_file() and local.stat().st_size == size
             if want is not None and not want(rel):
-                continue
-            if not (local.is_file() and local.stat().st_size == size):
+                if not here:
+                    self.elsewhere[rel] = size
+                    continue
+            elif not here:
                 local.parent.mkdir(parents=True, exist_ok=True)
                 tmp = local.with_name(f".{local.name}.tmp-{os.getpid()}")
                 self.fs.get_file(self.key(rel), str(tmp))
                 os.replace(tmp, local)
                 fetched.append(rel)
+                _log_fetch(role, rel, size, "fetched")
+            elif rel not in self.synced:
+                _log_fetch(role, rel, size, "found")
+            self.elsewhere.pop(rel, None)
             st = local.stat()
             self.synced[rel] = (st.st_size, st.st_mtime_ns)
         return fetched
+
+    def elsewhere_under(self, local: str | os.PathLike) -> list[Path]:
+        """Mirror paths of the files under ``local`` that the URL holds and this mirror
+        does not (data a pull left on the store), so that listings still see them."""
+        try:
+            base = self.rel(local)
+        except ValueError:
+            return []
+        return [self.mirror / r for r in sorted(self.elsewhere) if _under(r, base) and r != base]
 
     def upload(self, rels: Iterable[str]) -> None:
         for rel in rels:
@@ -152,6 +180,49 @@ class Remote:
             except FileNotFoundError:
                 pass
             self.synced.pop(rel, None)
+            self.elsewhere.pop(rel, None)
+
+
+def _under(rel: str, prefix: str) -> bool:
+    return not prefix or rel == prefix or rel.startswith(prefix + "/")
+
+
+def small_files(rel: str) -> bool:
+    """What a driver fetches of everything the URL holds: all but the data (the parts, the
+    crawl), which tasks fetch where they run and a stage's driver only where it reads them."""
+    return not rel.endswith(DATA_SUFFIXES)
+
+
+def held_elsewhere(local: str | os.PathLike) -> list[Path]:
+    """Files under ``local`` (a folder of a URL output's mirror) that only the URL holds;
+    [] for a local folder."""
+    text = str(local)
+    for mirror, remote in _remotes.items():
+        if text == mirror or text.startswith(mirror + "/"):
+            return remote.elsewhere_under(local)
+    return []
+
+
+def open_input(path: str | os.PathLike):
+    """``path`` opened for reading: from the mirror, or, for a file of a URL output that the
+    mirror does not hold, streamed from the URL (read once, nothing is kept here)."""
+    p = Path(path)
+    if not p.exists():
+        for mirror, remote in _remotes.items():
+            if str(p).startswith(mirror + "/"):
+                rel = remote.rel(p)
+                if rel in remote.elsewhere:
+                    _log_fetch("driver", rel, remote.elsewhere[rel], "streamed")
+                    return remote.fs.open(remote.key(rel), "rb")
+    return p.open("rb")
+
+
+def _log_fetch(role: str, rel: str, size: int, how: str) -> None:
+    log = os.environ.get(FETCH_LOG)
+    if log and rel.endswith(DATA_SUFFIXES):
+        with open(log, "a") as fh:
+            fh.write(json.dumps({"pid": os.getpid(), "role": role, "rel": rel, "size": size,
+                                 "how": how}) + "\n")
 
 
 def _files(root: Path, prefix: str = "") -> Iterator[tuple[str, os.stat_result]]:
@@ -289,22 +360,24 @@ def _named_paths(value: Any, mirror: str, out: set[str]) -> set[str]:
     return out
 
 
-def hydrate(remote: Remote, args: Any, task_id: str | None = None) -> None:
+def hydrate(remote: Remote, args: Any, task_id: str | None = None, prefix: str = "") -> None:
     """Fetch what a task may read into this machine's mirror: the files its arguments name
     (or the folders' contents), the small files (manifests, models, settings) anywhere,
-    and, for a stage task, its stage's files named after the task (e.g. dedup's
-    ``_index/assign/part-00003.parquet``). The bulk of the data is fetched only when named."""
+    and, for a stage task, its stage's files named after the task (under ``prefix``, the
+    stage's folder: e.g. dedup's ``__index/assign/part-00003.parquet``, not another stage's
+    part of that name). The bulk of the data is fetched only when named."""
     named = _named_paths(args, str(remote.mirror), set())
 
     def want(rel: str) -> bool:
         p = PurePosixPath(rel)
         if any(rel == n or rel.startswith(n.rstrip("/") + "/") for n in named):
             return True
-        if task_id and p.name.startswith(task_id + ".") and DONE_DIR not in p.parts:
+        if (task_id and p.name.startswith(task_id + ".") and DONE_DIR not in p.parts
+                and _under(rel, prefix)):
             return True
         return DONE_DIR not in p.parts and not p.name.endswith(DATA_SUFFIXES)
 
-    remote.pull("", want)
+    remote.pull("", want, role="task")
 
 
 def publish_new(remote: Remote, before: dict[str, tuple[int, int]], prefix: str) -> None:

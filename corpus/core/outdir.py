@@ -178,7 +178,7 @@ def output_lock(root: str | os.PathLike, command: str = "") -> Iterator[None]:
             yield
         else:  # a URL output: its own lock, then the mirror starts as what the URL holds
             with fs.remote_lock(remote, command, OutputBusy):
-                remote.pull()
+                remote.pull("", fs.small_files)  # the data: where it is read (runner._hold)
                 yield
     finally:
         del _held[key]

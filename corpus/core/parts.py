@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Iterable, Iterator
 from urllib.parse import urlsplit
@@ -17,6 +18,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from contract.atomic import tmp_name
+
+from . import fs
 
 BASE_FIELDS = [
     pa.field("id", pa.string()),
@@ -124,19 +127,23 @@ class PartWriter:
 
 
 def list_parts(directory: str | os.PathLike) -> list[Path]:
-    """The complete part files of a dataset directory, in name order."""
+    """The complete part files of a dataset directory, in name order (for a URL output,
+    also those only the URL holds: :func:`corpus.core.fs.held_elsewhere`)."""
     d = Path(directory)
-    if not d.is_dir():
-        return []
-    return sorted(p for p in d.glob("part-*.parquet") if p.is_file())
+    found = {p for p in d.glob("part-*.parquet") if p.is_file()} if d.is_dir() else set()
+    found.update(p for p in fs.held_elsewhere(d) if p.parent == d and fnmatchcase(p.name, "part-*.parquet"))
+    return sorted(found)
 
 
 def document_parts(d: Path | None) -> list[Path]:
     """The document parts of a stage directory, also when partitioned into ``language=xx/``."""
-    if d is None or not d.is_dir():
+    if d is None:
         return []
     parts = list_parts(d)
-    for sub in sorted(d.glob("language=*")):
+    subs = set(d.glob("language=*")) if d.is_dir() else set()
+    subs.update(p.parent for p in fs.held_elsewhere(d)
+                if p.parent.parent == d and fnmatchcase(p.parent.name, "language=*"))
+    for sub in sorted(subs):
         parts += list_parts(sub)
     return parts
 

@@ -18,6 +18,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from fnmatch import fnmatchcase
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Sequence
 
@@ -88,6 +89,10 @@ class Stage:
     schema = Section({})           # its settings (corpus.core.settings)
     owns: tuple[str, ...] = ()     # files it writes besides outdir.COMMON (the rest is not its)
     holds_documents = True         # its parts are documents, kept and __rejected/ (stats counts them)
+    #: With a URL output, the data files of its own folder (patterns relative to it) its
+    #: driver reads (``prepare``, ``finish``) and so fetches; the rest stays on the store,
+    #: where the tasks fetch what they read. Upstream data is never fetched by the driver.
+    driver_reads: tuple[str, ...] = ("*",)
     unit = "docs"
 
     def __init__(self, config: dict):
@@ -150,8 +155,8 @@ def run_task(stage: Stage, task: Task) -> dict:
     remote = fs.remote_for(stage.config)
     if remote is None:
         return _run_task(stage, task)
-    fs.hydrate(remote, task, task.id)
     prefix = remote.rel(stage.dir)
+    fs.hydrate(remote, task, task.id, prefix)
     before = fs.snapshot(remote.mirror, prefix)
     result = _run_task(stage, task, remote)
     fs.publish_new(remote, before, prefix)
@@ -274,7 +279,7 @@ class RunContext:
             return self._map(fn, items, label, unit, count)
         finally:
             if remote is not None:
-                remote.pull(prefix)
+                _hold(self.stage, self.stage.dir)
 
     def _map(self, fn, items, label, unit, count) -> list:
         results: list = [None] * len(items)
@@ -308,12 +313,32 @@ def run_stage(stage: Stage, force: bool = False, show_progress: bool = True,
         if remote is None:
             return _run_stage(stage, final, staging, force, show_progress, executor)
         remote.push()  # e.g. a sample crawl written since, then what other runs added
-        remote.pull()
+        remote.pull("", fs.small_files)
+        _hold(stage, final, staging)
         try:
             return _run_stage(stage, final, staging, force, show_progress, executor)
         finally:  # what completed is published, the manifest last; then the staging folder
             remote.push(remote.rel(final))
             remote.push()
+
+
+def _hold(stage: Stage, *dirs: Path, everything: bool = False) -> None:
+    """With a URL output, fetch into the driver's mirror what it works on in these folders
+    of the stage: the small files and the data it reads (``Stage.driver_reads``); or
+    ``everything``, before a swap or a clear moves or removes files (the push then does
+    the same on the store). A local output: nothing to do."""
+    remote = fs.remote_for(stage.config)
+    if remote is None:
+        return
+    for d in dirs:
+        base = remote.rel(d)
+
+        def want(rel: str) -> bool:
+            inner = rel[len(base):].lstrip("/")
+            return (everything or fs.small_files(rel)
+                    or any(fnmatchcase(inner, p) for p in stage.driver_reads))
+
+        remote.pull(base, want)
 
 
 def _run_stage(stage: Stage, final: Path, staging: Path, force: bool, show_progress: bool,
@@ -323,6 +348,7 @@ def _run_stage(stage: Stage, final: Path, staging: Path, force: bool, show_progr
     staged = read_manifest(staging)
     if staged is not None and staged.get("fingerprint") == fp and not force:
         log.info("%s: finishing the swap of %s into place", stage.name, staging)
+        _hold(stage, staging, final, everything=True)
         outdir.swap_in(staging, final, stage.owns)
         return staged
     current = read_manifest(final)
@@ -337,6 +363,7 @@ def _run_stage(stage: Stage, final: Path, staging: Path, force: bool, show_progr
     finally:
         stage.dir = final
     if build != final:
+        _hold(stage, staging, final, everything=True)
         outdir.swap_in(staging, final, stage.owns)
     return manifest
 
@@ -346,6 +373,7 @@ def _start_build(stage: Stage, build: Path, fp: str, force: bool) -> None:
     fp_file = build / DONE_DIR / "_fingerprint"
     if force or not fp_file.exists() or fp_file.read_text() != fp:
         why = "--force" if force else "its configuration or input changed"
+        _hold(stage, build, everything=True)
         if build != stage.dir:
             outdir.remove_staging(build)
             log.info("%s: building in %s (%s); it replaces %s once complete", stage.name,
@@ -390,8 +418,8 @@ def _build(stage: Stage, fp: str, show_progress: bool, executor) -> dict:
                 bar.update(int(res.get("in", 0)))
         finally:
             bar.close()
-            if remote is not None:  # the parts and markers the workers published
-                remote.pull(remote.rel(stage.dir))
+            if remote is not None:  # the markers (and parts it reads) the workers published
+                _hold(stage, stage.dir)
         if failures:
             raise StageError(f"{stage.name}: {len(failures)} task(s) failed; completed parts are "
                              f"kept, re-run to resume.\n" + "\n".join(failures[:10]))

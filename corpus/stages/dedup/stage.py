@@ -171,6 +171,8 @@ class DedupStage(Stage):
     owns = tuple(f"{d}/{f}" for d in (DEDUP_INDEX, *LEGACY_DEDUP_INDEX)  # older releases' names
                  for f in ("meta.json", "decontam.npz", "docs/part-*.parquet", "bands/part-*.npy",
                            "assign/part-*.parquet")) + (".work/near_members.npy",)
+    # a URL output's driver reads the keys (the global step), never the documents' text
+    driver_reads = (f"{DEDUP_INDEX}/*", ".work/*")
 
     def __init__(self, config: dict):
         super().__init__(config)
@@ -230,8 +232,9 @@ class DedupStage(Stage):
                 np.savez(fh, hashes=hashes, owners=owners)
         names = [name for name, _ in parts]
         items = [(o, str(p), str(self.index), name) for name, p in parts]
-        rows = sum(_row_count(p) for _, p in parts)
-        if rows < INLINE_KEYS_DOCS:   # small: hashing here beats starting workers
+        # small: hashing here beats starting workers; not for a URL output, whose driver
+        # would then fetch every input part (the tasks fetch theirs where they run)
+        if not self.config.get("output_url") and sum(_row_count(p) for _, p in parts) < INLINE_KEYS_DOCS:
             for item in items:
                 compute_part_keys(*item)
         else:

@@ -349,6 +349,7 @@ class ExtractStage(Stage):
     upstream = None  # the pipeline's inputs
     schema = SCHEMA
     unit = "records"
+    driver_reads = ()  # a URL output's driver never fetches the parts (the tasks write them)
     across = staticmethod(prescreen.across)  # checked with the whole pipeline (settings model)
 
     def __init__(self, config: dict):

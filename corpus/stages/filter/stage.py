@@ -98,6 +98,7 @@ class FilterStage(Stage):
     upstream = "extract"
     schema = SCHEMA
     owns = ("language=*/part-*.parquet",)
+    driver_reads = ()  # a URL output's driver never fetches the parts (the tasks write them)
 
     def __init__(self, config: dict):
         super().__init__(config)

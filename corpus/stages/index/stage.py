@@ -28,6 +28,7 @@ from contract import search
 from contract.atomic import atomic_path
 from contract.layout import REJECTED
 from ...core import config as cfg
+from ...core import fs
 from ...core.manifest import read_manifest
 from ...core.parts import document_parts, iter_batches, rejected_schema
 from ...core.runner import RunContext, Stage, StageError, Task, TaskOutput
@@ -48,7 +49,7 @@ OPTIONAL_COLUMNS = ("title", "language")
 
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
-    with path.open("rb") as fh:
+    with fs.open_input(path) as fh:  # a URL output's part: streamed, not mirrored
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
