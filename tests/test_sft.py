@@ -180,3 +180,21 @@ def test_resume_equals_uninterrupted(work, tmp_path):
 def test_missing_init_fails_clearly(tmp_path, capsys):
     assert sft.main(["--set", f"output={tmp_path}"]) == 3   # no checkpoint to start from: a missing input
     assert "no checkpoint" in capsys.readouterr().err
+
+
+def test_copy_drills_repeat_made_up_text_exactly():
+    """The ``copy`` kind: the reply is the user's text after the colon, character for character,
+    made of names no other built-in kind uses (fresh each time), so only copying can produce it."""
+    from train.sft_data import DEFAULT_MIX
+    convs = builtin_conversations(200, seed=1, mix={"copy": 1})
+    assert {c["source"] for c in convs} == {"builtin:copy"}
+    replies = [c["messages"][-1]["content"] for c in convs]
+    for c, reply in zip(convs, replies):
+        assert c["messages"][-2]["content"].split(": ", 1)[1] == reply
+    assert len(set(replies)) == len(replies)                   # never the same drill twice
+    others = " ".join(m["content"] for c in builtin_conversations(300, seed=1) for m in c["messages"])
+    names = {w for r in replies for w in r.split() if w[0].isupper() and w not in DEFAULT_MIX}
+    assert names and not any(n in others for n in names)
+    assert "copy" not in DEFAULT_MIX                               # opt-in: the demo's mix is unchanged
+    with pytest.raises(ValueError, match="copy"):
+        builtin_conversations(10, mix={"kopy": 1})

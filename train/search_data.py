@@ -99,46 +99,126 @@ def unanswerable(truth: dict, langs=None) -> list[dict]:
     return [q for q in truth.get("unanswerable") or [] if langs is None or q.get("lang", "") in langs]
 
 
+class NameForge:
+    """Made-up names that look like the corpus's own: two known names cut and joined, never a
+    word any question of ``pool`` uses (so a made-up name names nothing in the corpus)."""
+
+    def __init__(self, pool: list[dict]):
+        self.clusters: dict[str, set] = defaultdict(set)
+        for f in pool:
+            for w in re.findall(r"\w+", f["question"] + " " + str(f.get("answer", ""))):
+                self.clusters[w.lower()].add(cluster_of(f))
+        self.names = sorted(w for w, c in self.clusters.items()
+                            if len(c) == 1 and len(w) >= 4 and w.isalpha() and w.isascii())
+
+    def is_name(self, word: str) -> bool:
+        """A word only one cluster's facts use: a name (not "Library", not "Who")."""
+        return word.lower() in self.names
+
+    def fresh(self, r: random.Random) -> str | None:
+        for _ in range(20):
+            a, b = r.choice(self.names), r.choice(self.names)
+            new = (a[: max(2, len(a) // 2)] + b[len(b) // 2:]).capitalize()
+            if new.lower() not in self.clusters:
+                return new
+        return None
+
+
 def invented_questions(pool: list[dict], seed: int = 0) -> list[dict]:
     """Questions about things no document names: each question of ``pool`` with its names (the
-    words no other cluster's question uses) swapped for made-up ones, cut and joined from the
-    other names. Languages written with spaces only (a CJK question is one long "word")."""
-    clusters: dict[str, set] = defaultdict(set)
-    for f in pool:
-        for w in re.findall(r"\w+", f["question"]):
-            clusters[w.lower()].add(cluster_of(f))
-    names = sorted(w for w, c in clusters.items() if len(c) == 1 and len(w) >= 4 and w.isalpha() and w.isascii())
+    words no other cluster's question uses) swapped for made-up ones (:class:`NameForge`).
+    Languages written with spaces only (a CJK question is one long "word")."""
+    forge = NameForge(pool)
     r = random.Random(seed)
     out = []
     for f in pool:
-        words = [w for w in re.findall(r"\w+", f["question"]) if w.lower() in names]
-        if not words or not names:
+        words = [w for w in re.findall(r"\w+", f["question"]) if forge.is_name(w)]
+        if not words or not forge.names:
             continue
         q = f["question"]
         for w in words:
-            for _ in range(20):
-                a, b = r.choice(names), r.choice(names)
-                new = (a[: max(2, len(a) // 2)] + b[len(b) // 2:]).capitalize()
-                if new.lower() not in clusters:
-                    break
-            else:
-                continue
-            q = re.sub(rf"\b{re.escape(w)}\b", new, q)
+            new = forge.fresh(r)
+            if new is not None:
+                q = re.sub(rf"\b{re.escape(w)}\b", new, q)
         if q != f["question"]:
             out.append({"kind": f.get("kind", ""), "question": q, "lang": f.get("lang", ""),
-                        "names": [w.lower() for w in re.findall(r"\w+", q) if w.lower() not in clusters]})
+                        "names": [w.lower() for w in re.findall(r"\w+", q) if w.lower() not in forge.clusters]})
     return out
+
+
+def counterfactual(conv: dict, fact: dict, forge: NameForge, r: random.Random) -> dict | None:
+    """``conv`` (an answered search conversation) with the fact's names and its answer swapped
+    for made-up ones everywhere: question, query, the inserted result (its URL kept) and the
+    answer. The model has never read these names, so recalling from pretraining cannot produce
+    the answer: only copying the query from the question and the answer from the result can.
+    That is the skill a small model lacks (it garbles a name it must copy), and a fact it
+    memorised teaches nothing about it. None when the fact has nothing to swap."""
+    swap: dict[str, str] = {}
+    for w in re.findall(r"\w+", fact["question"]):
+        if forge.is_name(w) and w not in swap:
+            swap[w] = forge.fresh(r) or w
+    answer = str(fact["answer"])
+    if answer.isdigit():
+        lo, hi = (1800, 2020) if fact.get("kind") == "when" or len(answer) == 4 else (2, 60)
+        swap[answer] = str(r.choice([n for n in range(lo, hi) if str(n) != answer]))
+    else:
+        for w in re.findall(r"\w+", answer):
+            if forge.is_name(w) and w not in swap:
+                swap[w] = forge.fresh(r) or w
+    swap = {a: b for a, b in swap.items() if a != b}
+    if not swap or not any(re.search(rf"(?<!\w){re.escape(a)}(?!\w)", answer) for a in swap):
+        return None
+    pattern = re.compile("|".join(rf"(?<!\w){re.escape(a)}(?!\w)" for a in sorted(swap, key=len, reverse=True)))
+
+    def sub(text: str, keep: str | None = None) -> str:
+        if keep and keep in text:   # the source URL stays as it was (its digits are not the answer)
+            return keep.join(pattern.sub(lambda m: swap[m.group(0)], part) for part in text.split(keep))
+        return pattern.sub(lambda m: swap[m.group(0)], text)
+
+    url = conv.get("url")
+    user, reply = conv["messages"]
+    call = reply["tool_calls"][0]
+    return {**conv, "messages": [
+        {**user, "content": sub(user["content"])},
+        {**reply, "content": sub(reply["content"], url),
+         "tool_calls": [{"query": sub(call["query"]), "result": sub(call["result"], url)}]}],
+        "source": "builtin:search:counterfactual"}
+
+
+def mismatched(conv: dict, forge: NameForge, r: random.Random) -> dict | None:
+    """The refusing twin of an answered conversation: the question (and so the query) is about
+    made-up names, the result is the same hit, about the original names, and the reply is "I
+    don't know". Side by side with :func:`counterfactual` conversations, the only thing that
+    decides between answering and refusing is whether the hit names what was asked: the
+    check a model that copies answers must also learn, or it answers from any hit that has an
+    answer's shape. None when the question has no name to swap."""
+    user, reply = conv["messages"]
+    words = re.findall(r"\w+", user["content"])[1:]          # not the question word
+    names = {w for w in words if w[:1].isupper() and len(forge.clusters.get(w.lower(), ())) <= 1}
+    swap = {w: forge.fresh(r) for w in sorted(names)}
+    swap = {a: b for a, b in swap.items() if b}
+    if not swap:
+        return None
+    pattern = re.compile("|".join(rf"(?<!\w){re.escape(a)}(?!\w)" for a in sorted(swap, key=len, reverse=True)))
+    question = pattern.sub(lambda m: swap[m.group(0)], user["content"])
+    call = reply["tool_calls"][0]
+    return {**conv, "url": None, "source": "builtin:search:mismatch", "messages": [
+        {**user, "content": question},
+        {**reply, "content": DONT_KNOW,
+         "tool_calls": [{"query": pattern.sub(lambda m: swap[m.group(0)], call["query"]), "result": call["result"]}]}]}
 
 
 class SearchData:
     """The ``search`` kind of the built-in SFT mix: conversations from the SFT split only."""
 
     def __init__(self, truth: str | Path | dict, index: str | Path, tokenizer=None,
-                 eval_percent: int = EVAL_PERCENT, unanswerable_share: float = 0.3, langs=LANGS):
+                 eval_percent: int = EVAL_PERCENT, unanswerable_share: float = 0.3, langs=LANGS,
+                 counterfactual_share: float = 0.0):
         self.truth = truth if isinstance(truth, dict) else load_truth(truth)
         self.searcher = open_searcher(index)
         self.tool = SearchTool(self.searcher, tokenizer) if tokenizer is not None else None
         self.eval_percent, self.unanswerable_share = eval_percent, unanswerable_share
+        self.counterfactual_share = counterfactual_share
         self.langs = None if langs is None else tuple(langs)
         self.skipped = 0     # facts whose answer the top hits do not show: no honest answer to teach
         self.eval_urls = {u for f in facts(self.truth, "eval", eval_percent) for u in f["urls"]}
@@ -178,16 +258,28 @@ class SearchData:
 
     def conversations(self, n: int, seed: int = 0) -> list[dict]:
         """``n`` conversations (about ``unanswerable_share`` of them "I don't know"), deterministic:
-        each SFT fact once before any repeats, likewise each invented question."""
+        each SFT fact once before any repeats, likewise each invented question. About
+        ``counterfactual_share`` of the answered ones have their names and answer swapped for
+        made-up ones (:func:`counterfactual`), a new swap each time a fact comes round again, and
+        as many of the refusals are twins of answered ones (:func:`mismatched`)."""
         r = random.Random(seed)
         sft = facts(self.truth, "sft", self.eval_percent, self.langs)
-        pool = [c for c in (self.answered(f) for f in sft) if c]
+        pool = [(f, c) for f, c in ((f, self.answered(f)) for f in sft) if c]
         refusals = [c for c in (self.refused(q) for q in invented_questions(sft, seed)) if c]
         if not pool:
             raise ValueError("search SFT data: no usable facts in the SFT split (truth.json has no facts "
                              f"in {self.langs or 'any language'}, or the index does not find their pages)")
         n_refuse = round(n * self.unanswerable_share) if refusals else 0
-        out = _cycle(pool, n - n_refuse, r) + _cycle(refusals, n_refuse, r)
+        forge = NameForge(sft)
+        answered = []
+        for f, c in _cycle(pool, n - n_refuse, r):
+            swapped = counterfactual(c, f, forge, r) if r.random() < self.counterfactual_share else None
+            answered.append(swapped or c)
+        refused = []
+        for c in _cycle(refusals, n_refuse, r):   # the same share of refusals are twins of answered ones
+            twin = mismatched(r.choice(answered), forge, r) if r.random() < self.counterfactual_share else None
+            refused.append(twin or c)
+        out = answered + refused
         r.shuffle(out)
         return out
 

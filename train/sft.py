@@ -67,7 +67,7 @@ def gather_conversations(params: dict, tokenizer=None, config: dict | None = Non
     return convs
 
 
-SEARCH_KEYS = ("truth", "index", "eval_percent", "langs", "unanswerable_share")
+SEARCH_KEYS = ("truth", "index", "eval_percent", "langs", "unanswerable_share", "counterfactual_share")
 
 
 def search_source(block: dict | None, tokenizer, config: dict | None = None):
@@ -99,10 +99,14 @@ def search_source(block: dict | None, tokenizer, config: dict | None = None):
     share = block.get("unanswerable_share", 0.3)
     if not isinstance(share, (int, float)) or not 0 <= share <= 1:
         raise train_config.ConfigError(f"{key}.unanswerable_share: must be a number from 0 to 1, got {share!r}")
+    swap = block.get("counterfactual_share", 0.0)
+    if not isinstance(swap, (int, float)) or not 0 <= swap <= 1:
+        raise train_config.ConfigError(f"{key}.counterfactual_share: must be a number from 0 to 1, got {swap!r}")
     pct = block.get("eval_percent", EVAL_PERCENT)
     if not isinstance(pct, int) or not 0 <= pct < 100:
         raise train_config.ConfigError(f"{key}.eval_percent: must be an integer from 0 to 99, got {pct!r}")
-    return SearchData(truth, index, tokenizer, pct, float(share), None if langs == "all" else langs)
+    return SearchData(truth, index, tokenizer, pct, float(share), None if langs == "all" else langs,
+                      counterfactual_share=float(swap))
 
 
 def encode_conversations(convs: list[dict], tokenizer, max_len: int, overflow: str):

@@ -183,6 +183,38 @@ def _unknowable(r: random.Random):
     return r.choice(options)
 
 
+# Made-up names: what a search answer must be copied from (a name the model never read).
+ONSETS = ["b", "br", "d", "dr", "f", "g", "gr", "h", "k", "kr", "l", "m", "n", "p", "pr", "r", "s",
+          "st", "t", "tr", "v", "w", "z"]
+VOWELS = ["a", "e", "i", "o", "u", "ae", "ei", "ou", "y"]
+CODAS = ["", "", "n", "r", "l", "st", "th", "ck", "m", "x"]
+PLACES = ["Railway Station", "Library", "Theatre", "Bridge", "Lighthouse", "Museum", "Observatory", "Mill"]
+COPY_ASKS = ["Repeat after me: {}", "Say exactly this: {}", "Copy this: {}", "Please repeat: {}"]
+
+
+def made_up_name(r: random.Random) -> str:
+    return "".join(r.choice(ONSETS) + r.choice(VOWELS) + r.choice(CODAS)
+                   for _ in range(r.randint(2, 3))).capitalize()
+
+
+def _copy(r: random.Random):
+    """Repeat a string of made-up names, places and numbers exactly: the easy form of what a
+    search answer needs (copy a span the model has never seen from its context). A small model
+    forms the attention that copies (an induction head) on these within a few hundred steps;
+    on search conversations alone it does not (bench/RESULTS.md, search)."""
+    parts = []
+    for _ in range(r.randint(1, 4)):
+        k = r.random()
+        if k < 0.5:
+            parts.append(made_up_name(r))
+        elif k < 0.8:
+            parts.append(f"the {made_up_name(r)} {r.choice(PLACES)} in {made_up_name(r)}")
+        else:
+            parts.append(str(r.randint(2, 2020)))
+    text = " ".join(parts)
+    return r.choice(COPY_ASKS).format(text), text
+
+
 def arithmetic_problems(n: int, seed: int, level: int = 1) -> list[dict]:
     """Training-split word problems from the RL stage's generator (held-out problems never
     leak into SFT)."""
@@ -193,6 +225,9 @@ def arithmetic_problems(n: int, seed: int, level: int = 1) -> list[dict]:
 
 DEFAULT_MIX = {"greeting": 0.08, "identity": 0.08, "instruction": 0.34, "arithmetic": 0.3,
                "unknowable": 0.12, "multi_turn": 0.08}
+#: Kinds a mix may name beyond the default ones: ``search`` needs the corpus's facts and index;
+#: ``copy`` drills the copying that search answers need (pipelines/sample.yaml, bench/search.py).
+OPTIONAL_KINDS = ("search", "copy")
 
 
 def builtin_conversations(n: int = 2000, seed: int = 0, mix: dict | None = None,
@@ -205,10 +240,10 @@ def builtin_conversations(n: int = 2000, seed: int = 0, mix: dict | None = None,
     if mix.get("search") and search is None:
         raise ValueError("built-in kind 'search' needs train.sft.builtin.search: {truth: truth.json, "
                          "index: the index folder}")
-    unknown = set(mix) - set(DEFAULT_MIX) - {"search"}
+    unknown = set(mix) - set(DEFAULT_MIX) - set(OPTIONAL_KINDS)
     if unknown:
         raise ValueError(f"unknown built-in conversation kinds {sorted(unknown)}; "
-                         f"choose from {sorted(DEFAULT_MIX)}")
+                         f"choose from {sorted(DEFAULT_MIX) + sorted(OPTIONAL_KINDS)}")
     total = sum(mix.values())
     if total <= 0:
         raise ValueError("built-in mix weights must sum to a positive number")
@@ -237,6 +272,8 @@ def builtin_conversations(n: int = 2000, seed: int = 0, mix: dict | None = None,
             return p["prompt"], p["solution"]
         if kind == "unknowable":
             return _unknowable(r)
+        if kind == "copy":
+            return _copy(r)
         raise AssertionError(kind)
 
     out = []
