@@ -31,8 +31,6 @@ INDEX_FILE = "search.sqlite"
 #: How text becomes index terms; an index written with another analyzer is rebuilt, not reused.
 ANALYZER = "unicode61-rd2+nospace-bigrams-v1"
 SNIPPET_CHARS = 300
-#: Postings a query reads at most beyond its rarest term (or 2% of the documents, if more).
-POSTINGS_BUDGET = 2000
 #: Postings a query reads at most (beyond its rarest term): BM25 over the rare terms only.
 POSTINGS_BUDGET = 5000
 
@@ -48,7 +46,7 @@ class Hit:
 
 
 class Searcher(Protocol):
-    def search(self, query: str, k: int = 5) -> list[Hit]: ...
+    def search(self, query: str, k: int = 5, strict: bool = False) -> list[Hit]: ...
 
     def close(self) -> None: ...
 
@@ -188,6 +186,8 @@ def snippet(text: str, weights: dict[str, float], chars: int = SNIPPET_CHARS) ->
 class SqliteSearcher:
     """BM25 search over an index file written by :func:`create_index`/:func:`add_documents`."""
 
+    can_be_strict = True
+
     def __init__(self, path: str | Path):
         path = Path(path)
         if path.is_dir():
@@ -205,7 +205,9 @@ class SqliteSearcher:
         return self.con.execute("SELECT count(*) FROM (SELECT 1 FROM fts WHERE fts MATCH ? LIMIT ?)",
                                 (q, cap)).fetchone()[0]
 
-    def search(self, query: str, k: int = 5) -> list[Hit]:
+    def search(self, query: str, k: int = 5, strict: bool = False) -> list[Hit]:
+        """The ``k`` best documents for ``query`` by BM25. ``strict``: only relevant ones, see
+        :meth:`_strict_query`."""
         ts = terms(query)
         if not ts or k <= 0:
             return []
@@ -213,16 +215,41 @@ class SqliteSearcher:
         # nothing in BM25: take the rarest terms, up to a budget of postings (at least one).
         budget = max(POSTINGS_BUDGET, self.n_docs // 50)
         df = {t: self._doc_freq(t, budget + 1) for t in ts}
+        if strict:
+            q = self._strict_query(query, ts, df)
+            if q is None:
+                return []
+            return self._hits(q, k, [t for t in ts if df[t]], df)
         kept, postings = [], 0
         for t in sorted((t for t in ts if df[t]), key=lambda t: df[t]):
             if kept and postings + df[t] > budget:
                 break
             kept.append(t)
             postings += df[t]
-        ts = kept
-        if not ts:
+        if not kept:
             return []
-        q = " OR ".join('"' + t.replace('"', '""') + '"' for t in ts)
+        return self._hits(" OR ".join(_quoted(t) for t in kept), k, kept, df)
+
+    def _strict_query(self, query: str, ts: list[str], df: dict[str, int]) -> str | None:
+        """Relevance, not just rank: a name in the query (a capitalised word, not the first)
+        that no document holds means no document is about the query, so nothing is returned;
+        and a hit must hold every rare word of the query (at most 1% of the documents hold
+        it: the names), not only the common ones ("Railway", "opened"). This is what lets an
+        assistant say "I don't know" when the corpus has nothing: without it, a question about
+        an unknown bridge still returns some other bridge. An unknown lower-case word ("where"
+        in a corpus that never asks) is ignored, as are scripts without case or spaces (CJK
+        bigrams across word boundaries are in no document). None: nothing is relevant."""
+        words = _WORD.findall(query)[1:]
+        names = {fold(w) for w in words if w[:1].isupper() and not _NOSPACE_RUN.search(w)}
+        if any(df.get(t) == 0 for t in names):
+            return None
+        rare = [t for t in ts if 0 < df[t] <= max(1, self.n_docs // 100) and not _NOSPACE_RUN.fullmatch(t)]
+        if rare:
+            return " AND ".join(_quoted(t) for t in rare)
+        found = [t for t in ts if df[t]]
+        return " OR ".join(_quoted(t) for t in found) if found else None
+
+    def _hits(self, q: str, k: int, ts: list[str], df: dict[str, int]) -> list[Hit]:
         ranked = self.con.execute("SELECT rowid, bm25(fts) FROM fts WHERE fts MATCH ? ORDER BY bm25(fts)"
                                   " LIMIT ?", (q, int(k))).fetchall()
         idf = {t: math.log(1 + (self.n_docs - df[t] + 0.5) / (df[t] + 0.5)) for t in ts}
@@ -235,6 +262,10 @@ class SqliteSearcher:
 
     def close(self) -> None:
         self.con.close()
+
+
+def _quoted(term: str) -> str:
+    return '"' + term.replace('"', '""') + '"'
 
 
 class HttpSearcher:
@@ -255,7 +286,11 @@ class HttpSearcher:
             self.headers["Authorization"] = "Basic " + base64.b64encode(cred).decode()
         self.timeout = timeout
 
-    def search(self, query: str, k: int = 5) -> list[Hit]:
+    can_be_strict = False   # relevance rules are the server's own (its query settings)
+
+    def search(self, query: str, k: int = 5, strict: bool = False) -> list[Hit]:
+        if strict:
+            raise ValueError("strict search needs the embedded index; set relevance rules on the server")
         body = {"size": int(k),
                 "query": {"multi_match": {"query": query, "fields": ["title", "text"]}},
                 "_source": ["url", "title", "text"],

@@ -153,7 +153,7 @@ def test_counterfactual_conversations_swap_names_and_answer_everywhere(corpus, t
     """With ``counterfactual_share`` 1 every answered conversation is about made-up names with a
     made-up answer (no page holds either), consistent across question, query, result and answer,
     so only copying, never recall, produces the answer; the source URL is kept; "I don't know"
-    conversations keep their own hits (or are twins, see below); the swap is deterministic and differs between repeats."""
+    conversations are untouched; the swap is deterministic and differs between repeats."""
     truth = json.loads((corpus / "truth.json").read_text())
     known = " ".join(p["main_text"] for p in truth["pages"].values()).lower()
     data = SearchData(corpus / "truth.json", corpus / "index", tool_tok, counterfactual_share=1.0)
@@ -177,7 +177,7 @@ def test_counterfactual_conversations_swap_names_and_answer_everywhere(corpus, t
     # a word two facts share is no name (here: the fake names collide), so a few questions keep theirs
     assert sum(c["messages"][0]["content"] not in originals for c in answered) >= 0.8 * len(answered)
     refused = [c for c in convs if not c["url"]]
-    assert refused and {c["source"] for c in refused} <= {"builtin:search", "builtin:search:mismatch"}
+    assert refused and all(c["source"] == "builtin:search" for c in refused)
     assert len({c["messages"][0]["content"] for c in answered}) > len({c["url"] for c in answered})
 
 
@@ -187,25 +187,8 @@ def test_counterfactual_share_setting(corpus, tool_tok):
     block = {"truth": str(corpus / "truth.json"), "index": str(corpus / "index"), "counterfactual_share": 0.5}
     params = {"builtin": {"n": 40, "seed": 0, "mix": {"search": 1}, "search": block}}
     sources = {c["source"] for c in gather_conversations(params, tool_tok)}
-    assert sources == {"builtin:search", "builtin:search:counterfactual", "builtin:search:mismatch"}
+    assert sources == {"builtin:search", "builtin:search:counterfactual"}
     block["counterfactual_share"] = 1.5
     with pytest.raises(ConfigError, match="counterfactual_share"):
         gather_conversations(params, tool_tok)
 
-
-def test_mismatched_twins_refuse_a_hit_about_other_names(corpus, tool_tok):
-    """Refusal twins: the question is about names the hit does not hold (made up), the hit is
-    an answered conversation's, and the reply is "I don't know", so answering or refusing
-    depends only on whether the hit names what was asked."""
-    data = SearchData(corpus / "truth.json", corpus / "index", tool_tok, counterfactual_share=1.0)
-    convs = data.conversations(200, seed=2)
-    twins = [c for c in convs if c["source"] == "builtin:search:mismatch"]
-    answered = {c["messages"][1]["tool_calls"][0]["result"] for c in convs if c["url"]}
-    assert twins and len(twins) >= 0.5 * sum(not c["url"] for c in convs)
-    for c in twins:
-        user, reply = c["messages"]
-        call = reply["tool_calls"][0]
-        assert reply["content"] == DONT_KNOW and c["url"] is None
-        assert call["query"] == make_query(user["content"]) and call["result"] in answered
-        names = [w.strip("?") for w in user["content"].split()[1:] if w[0].isupper()]
-        assert any(n not in call["result"] for n in names)          # the hit is about someone else

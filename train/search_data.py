@@ -8,9 +8,12 @@ states the fact: its page and that page's copies) and the corpus's own search in
   the real top hit the index returns, and answers ``Answer: X`` then ``Source: URL`` (the
   ``Answer:`` line is what the benchmark and the probe check);
 - a question no document answers: it searches, finds nothing about it, says "I don't know".
-  SFT asks about invented names (an SFT question's names swapped for made-up ones, so the
-  hits look like a real answer's but are about something else); ``truth.json``'s own
-  ``unanswerable`` questions are all kept for evaluation;
+  SFT asks about invented names (an SFT question's names swapped for made-up ones); the
+  search is strict (``contract.search``: a name no document holds finds nothing), so the hit
+  is "No results." (with a search server, or ``strict`` off: some other entity's page);
+  ``truth.json``'s own ``unanswerable`` questions are all kept for evaluation;
+- counterfactual copies of answered questions (``counterfactual_share``): names and answer
+  swapped for made-up ones in question, hit and answer, so the answer can only be copied;
 - small talk and arithmetic, which never search, come from the rest of the built-in mix.
 
 Facts used for SFT and facts used for evaluation (``bench/search.py``) come from disjoint
@@ -185,29 +188,6 @@ def counterfactual(conv: dict, fact: dict, forge: NameForge, r: random.Random) -
         "source": "builtin:search:counterfactual"}
 
 
-def mismatched(conv: dict, forge: NameForge, r: random.Random) -> dict | None:
-    """The refusing twin of an answered conversation: the question (and so the query) is about
-    made-up names, the result is the same hit, about the original names, and the reply is "I
-    don't know". Side by side with :func:`counterfactual` conversations, the only thing that
-    decides between answering and refusing is whether the hit names what was asked: the
-    check a model that copies answers must also learn, or it answers from any hit that has an
-    answer's shape. None when the question has no name to swap."""
-    user, reply = conv["messages"]
-    words = re.findall(r"\w+", user["content"])[1:]          # not the question word
-    names = {w for w in words if w[:1].isupper() and len(forge.clusters.get(w.lower(), ())) <= 1}
-    swap = {w: forge.fresh(r) for w in sorted(names)}
-    swap = {a: b for a, b in swap.items() if b}
-    if not swap:
-        return None
-    pattern = re.compile("|".join(rf"(?<!\w){re.escape(a)}(?!\w)" for a in sorted(swap, key=len, reverse=True)))
-    question = pattern.sub(lambda m: swap[m.group(0)], user["content"])
-    call = reply["tool_calls"][0]
-    return {**conv, "url": None, "source": "builtin:search:mismatch", "messages": [
-        {**user, "content": question},
-        {**reply, "content": DONT_KNOW,
-         "tool_calls": [{"query": pattern.sub(lambda m: swap[m.group(0)], call["query"]), "result": call["result"]}]}]}
-
-
 class SearchData:
     """The ``search`` kind of the built-in SFT mix: conversations from the SFT split only."""
 
@@ -228,7 +208,7 @@ class SearchData:
         if self.tool is not None:
             r = self.tool.run(query)
             return self.tool.tok.decode(r.ids[1:-1]), r.hits
-        hits = self.searcher.search(query, HITS)
+        hits = self.searcher.search(query, HITS, strict=getattr(self.searcher, "can_be_strict", False))
         return format_hits(hits), hits
 
     def answered(self, fact: dict) -> dict | None:
@@ -260,8 +240,7 @@ class SearchData:
         """``n`` conversations (about ``unanswerable_share`` of them "I don't know"), deterministic:
         each SFT fact once before any repeats, likewise each invented question. About
         ``counterfactual_share`` of the answered ones have their names and answer swapped for
-        made-up ones (:func:`counterfactual`), a new swap each time a fact comes round again, and
-        as many of the refusals are twins of answered ones (:func:`mismatched`)."""
+        made-up ones (:func:`counterfactual`), a new swap each time a fact comes round again."""
         r = random.Random(seed)
         sft = facts(self.truth, "sft", self.eval_percent, self.langs)
         pool = [(f, c) for f, c in ((f, self.answered(f)) for f in sft) if c]
@@ -275,11 +254,7 @@ class SearchData:
         for f, c in _cycle(pool, n - n_refuse, r):
             swapped = counterfactual(c, f, forge, r) if r.random() < self.counterfactual_share else None
             answered.append(swapped or c)
-        refused = []
-        for c in _cycle(refusals, n_refuse, r):   # the same share of refusals are twins of answered ones
-            twin = mismatched(r.choice(answered), forge, r) if r.random() < self.counterfactual_share else None
-            refused.append(twin or c)
-        out = answered + refused
+        out = answered + _cycle(refusals, n_refuse, r)
         r.shuffle(out)
         return out
 

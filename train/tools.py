@@ -49,12 +49,16 @@ def format_hits(hits: Sequence[Hit], snippet_chars: int = 200) -> str:
 class SearchTool:
     """A searcher plus the bounds of what one search inserts into the context."""
 
-    def __init__(self, searcher, tokenizer, k: int = HITS, max_tokens: int = 128, snippet_chars: int = 200):
+    def __init__(self, searcher, tokenizer, k: int = HITS, max_tokens: int = 128, snippet_chars: int = 200,
+                 strict: bool | None = None):
         self.searcher, self.tok = searcher, tokenizer
         self.k, self.max_tokens, self.snippet_chars = k, max_tokens, snippet_chars
+        # only relevant hits (contract.search.SqliteSearcher._strict_query): "No results." is
+        # what tells the model that the corpus does not know; a search server keeps its own rules
+        self.strict = getattr(searcher, "can_be_strict", False) if strict is None else strict
 
     def result_text(self, query: str) -> tuple[str, list[Hit]]:
-        hits = self.searcher.search(query, self.k) if query.strip() else []
+        hits = self.searcher.search(query, self.k, strict=self.strict) if query.strip() else []
         return format_hits(hits, self.snippet_chars), hits
 
     def run(self, query: str) -> ToolResult:
