@@ -164,6 +164,12 @@ def test_search_cli(small, tmp_path):
     first = proc.stdout.splitlines()[:3]
     assert first[0].startswith("1. [") and first[1].strip() == "https://example.org/en-1"
     assert "opened in 1931" in first[2]
+    unknown = subprocess.run(corpus_cmd("search", str(small), "When was the Zarquon Bridge opened?", "--strict"),
+                             cwd=ROOT, capture_output=True, text=True)
+    assert unknown.returncode == 0 and unknown.stdout.strip() == "no hits"
+    loose = subprocess.run(corpus_cmd("search", str(small), "When was the Zarquon Bridge opened?"),
+                           cwd=ROOT, capture_output=True, text=True)
+    assert loose.stdout.startswith("1. [")                      # some other bridge
 
 
 def test_search_server_unreachable_is_exit_3():

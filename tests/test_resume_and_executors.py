@@ -77,3 +77,14 @@ def test_ray_executor_gives_the_same_rows_as_local(sample_config, sample_pipelin
     assert ray.equals(local)
     assert read_table(tmp_path / "ray" / "extract" / REJECTED).equals(
         read_table(local_out / "extract" / REJECTED))
+    assert manifest["retries"] == 0
+
+    # a run interrupted after a task started (its attempt marker written, its part not done):
+    # the resumed run redoes that task once, which is no retry
+    done = tmp_path / "ray" / "extract" / ".parts"
+    assert sorted(p.name for p in done.glob("part-00000.attempt-*")) == ["part-00000.attempt-1"]
+    (done / "part-00000.json").unlink()
+    (tmp_path / "ray" / "extract" / MANIFEST).unlink()
+    resumed = run_stage(stage_class("extract")(ray_config), show_progress=False)
+    assert resumed["retries"] == 0
+    assert read_table(tmp_path / "ray" / "extract").equals(local)

@@ -208,6 +208,17 @@ def _start_attempt(stage: Stage, task: Task, remote: "fs.Remote | None") -> int:
     return attempt
 
 
+def _forget_attempts(stage_dir: Path, pending: list[Task]) -> None:
+    """Remove the attempt markers of the tasks this run is about to (re)do: an interrupted
+    run's attempts are not this run's retries (a resumed run would count them otherwise).
+    With a URL output the driver holds the markers (small files) and the push before the
+    tasks start removes them from the store too."""
+    ids = {t.id for t in pending}
+    for p in (stage_dir / DONE_DIR).glob("*.attempt-*"):
+        if p.name.split(".attempt-")[0] in ids:
+            p.unlink()
+
+
 #: Test hook: when set (to a directory), the first task to start (of any run using that
 #: directory) writes its pid to ``<dir>/blocked`` and then blocks until its process is
 #: killed; every other task, its retry included, runs normally.
@@ -405,8 +416,9 @@ def _build(stage: Stage, fp: str, show_progress: bool, executor) -> dict:
     remote = fs.remote_for(stage.config)
     failures: list[str] = []
     try:
+        _forget_attempts(stage.dir, pending)
         stage.prepare(run)
-        if remote is not None:  # the workers fetch what prepare wrote
+        if remote is not None:  # the workers fetch what prepare wrote (and forget old attempts)
             remote.push()
         bar = Progress(stage.name, len(pending), unit=stage.unit, enabled=show_progress)
         try:

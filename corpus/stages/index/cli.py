@@ -24,6 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("out", help="output folder, index folder or file, pipeline YAML, or http(s)://host:9200/index")
     parser.add_argument("query", help="what to look for (free text, any language)")
     parser.add_argument("-k", type=int, default=5, help="how many hits (default 5)")
+    parser.add_argument("--strict", action="store_true",
+                        help="only relevant hits, as the assistant's search tool sees them: nothing when a "
+                             "name in the query is in no document (docs/stages/index.md)")
 
 
 def resolve(out: str) -> str:
@@ -50,8 +53,8 @@ def main(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
-        hits = searcher.search(args.query, k=args.k)
-    except ConnectionError as err:
+        hits = searcher.search(args.query, k=args.k, strict=args.strict)
+    except (ConnectionError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
     finally:
