@@ -13,7 +13,8 @@ standard error over questions. It also says how often the model searched and how
 gold answer was inside the inserted result (what bounds the accuracy). Greedy decoding. Targets: accuracy with search >= 50% and >= 5x
 the no-tools accuracy; made-up answers <= 20% with search. The figures go to ``--out``
 (default ``<output>/train/search/search_eval.json`` for a pipeline, which the report card
-shows).
+shows). The search is strict, as the assistant's tool always is (``contract.search``). To
+train a model that meets the targets on the sample: ``bench/search_recipe.py``.
 """
 from __future__ import annotations
 
