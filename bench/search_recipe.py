@@ -29,6 +29,8 @@ import sys
 import time
 from pathlib import Path
 
+from rl import run, sets   # bench/rl.py: the same way of running a phase with settings
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 PIPELINE = ROOT / "pipelines" / "sample.yaml"
@@ -42,17 +44,6 @@ SEARCH_SFT = {"threads": 1, "steps": 1500, "batch_size": 4, "max_seconds": None,
                           "mix": {"greeting": 0.03, "identity": 0.03, "instruction": 0.08, "arithmetic": 0.08,
                                   "unknowable": 0.03, "copy": 0.15, "search": 0.6},
                           "search": {"langs": ["en"], "counterfactual_share": 0.7, "unanswerable_share": 0.4}}}
-
-
-def sets(phase: str, params: dict) -> list[str]:
-    return [x for k, v in params.items() for x in ("--set", f"train.{phase}.{k}={json.dumps(v)}")]
-
-
-def run(cmd: list) -> float:
-    print("$", " ".join(str(c) for c in cmd), flush=True)
-    t0 = time.monotonic()
-    subprocess.run([str(c) for c in cmd], cwd=ROOT, check=True)
-    return time.monotonic() - t0
 
 
 def main(argv: list[str] | None = None) -> int:

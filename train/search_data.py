@@ -32,7 +32,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from contract.search import open_searcher
-from train.tools import HITS, SearchTool, format_hits
+from train.tools import SearchTool
 
 EVAL_PERCENT = 30
 LANGS = ("en",)
@@ -113,10 +113,11 @@ class NameForge:
                 self.clusters[w.lower()].add(cluster_of(f))
         self.names = sorted(w for w, c in self.clusters.items()
                             if len(c) == 1 and len(w) >= 4 and w.isalpha() and w.isascii())
+        self._is_name = set(self.names)   # asked for every word of every conversation
 
     def is_name(self, word: str) -> bool:
         """A word only one cluster's facts use: a name (not "Library", not "Who")."""
-        return word.lower() in self.names
+        return word.lower() in self._is_name
 
     def fresh(self, r: random.Random) -> str | None:
         for _ in range(20):
@@ -169,9 +170,11 @@ def counterfactual(conv: dict, fact: dict, forge: NameForge, r: random.Random) -
             if forge.is_name(w) and w not in swap:
                 swap[w] = forge.fresh(r) or w
     swap = {a: b for a, b in swap.items() if a != b}
-    if not swap or not any(re.search(rf"(?<!\w){re.escape(a)}(?!\w)", answer) for a in swap):
+    if not swap:
         return None
     pattern = re.compile("|".join(rf"(?<!\w){re.escape(a)}(?!\w)" for a in sorted(swap, key=len, reverse=True)))
+    if not pattern.search(answer):
+        return None
 
     def sub(text: str, keep: str | None = None) -> str:
         if keep and keep in text:   # the source URL stays as it was (its digits are not the answer)
@@ -196,7 +199,7 @@ class SearchData:
                  counterfactual_share: float = 0.0):
         self.truth = truth if isinstance(truth, dict) else load_truth(truth)
         self.searcher = open_searcher(index)
-        self.tool = SearchTool(self.searcher, tokenizer) if tokenizer is not None else None
+        self.tool = SearchTool(self.searcher, tokenizer)
         self.eval_percent, self.unanswerable_share = eval_percent, unanswerable_share
         self.counterfactual_share = counterfactual_share
         self.langs = None if langs is None else tuple(langs)
@@ -205,11 +208,10 @@ class SearchData:
 
     def result(self, query: str) -> tuple[str, list]:
         """What the runtime would insert for ``query`` (bounded by the tokenizer when known)."""
-        if self.tool is not None:
+        if self.tool.tok is not None:
             r = self.tool.run(query)
             return self.tool.tok.decode(r.ids[1:-1]), r.hits
-        hits = self.searcher.search(query, HITS, strict=getattr(self.searcher, "can_be_strict", False))
-        return format_hits(hits), hits
+        return self.tool.result_text(query)
 
     def answered(self, fact: dict) -> dict | None:
         query = make_query(fact["question"])
