@@ -65,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=str(ROOT / "bench" / "out" / "rl"))
     ap.add_argument("--rl-steps", type=int, default=RL["steps"])
+    ap.add_argument("--kl-coef", type=float, default=RL.get("kl_coef", 0.0),
+                    help="k3 KL penalty to the SFT model (dev round 2: 0.02 was the best candidate)")
     ap.add_argument("--fresh", action="store_true", help="redo the corpus stages and pretraining too")
     ap.add_argument("--reuse-sft", action="store_true", help="keep the SFT model of an earlier run (RL only)")
     ap.add_argument("--no-results", action="store_true", help="do not append to bench/RESULTS.md")
@@ -88,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         times["sft"] = 0.0
     else:
         times["sft"] = run([BIN / "train", "sft", PIPELINE, *common, *sets("sft", SFT)])
-    rl = dict(RL, steps=args.rl_steps)
+    rl = dict(RL, steps=args.rl_steps, kl_coef=args.kl_coef)
     times["rl"] = run([BIN / "train", "rl", PIPELINE, *common, *sets("rl", rl)])
     total = time.monotonic() - t_all
 

@@ -136,7 +136,8 @@ def build_crawl(out: Path, gb: float) -> dict:
 
 
 # --- 2. the stages --------------------------------------------------------------------------
-def pipeline_yaml(work: Path, crawl: Path, workers: int, tokenizer_chars: int) -> Path:
+def pipeline_yaml(work: Path, crawl: Path, workers: int, tokenizer_chars: int,
+                  shard_tokens: int | None = None, cascade: bool = True) -> Path:
     import yaml
 
     p = yaml.safe_load((ROOT / "pipelines" / "commoncrawl.yaml").read_text())
@@ -148,7 +149,11 @@ def pipeline_yaml(work: Path, crawl: Path, workers: int, tokenizer_chars: int) -
     ex.pop("paths_limit", None)
     ex.pop("paths_prefix", None)
     ex["split_bytes"] = 32 << 20
+    if not cascade:
+        ex["prescreen"] = "off"
     p["stages"]["tokenizer"] = {**p["stages"].get("tokenizer", {}), "sample_chars": tokenizer_chars}
+    if shard_tokens:
+        p["stages"]["tokenize"] = {**p["stages"].get("tokenize", {}), "shard_tokens": shard_tokens}
     path = work / "scale.yaml"
     path.write_text(yaml.safe_dump(p, sort_keys=False))
     return path
@@ -284,17 +289,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tokenizer-chars", type=int, default=5_000_000,
                     help="stages.tokenizer.sample_chars (training is once per corpus)")
     ap.add_argument("--work", default=str(ROOT / "out" / "bench" / "scale"))
+    ap.add_argument("--shard-tokens", type=int, default=None,
+                    help="stages.tokenize.shard_tokens (default: the pipeline's 100M). The tokenize "
+                         "repack holds one shard in memory, so its peak RSS grows with the input "
+                         "until the output fills one shard; set this below the output to see it flat")
+    ap.add_argument("--no-cascade", action="store_true",
+                    help="stages.extract.prescreen: off (every HTML page through trafilatura, as datatrove does)")
     args = ap.parse_args(argv)
     if not REAL.exists():
         print(f"skipped: {REAL} not found")
         return 0
-    work = Path(args.work) / f"{args.gb:g}gb"
+    work = Path(args.work) / f"{args.gb:g}gb{'-nocascade' if args.no_cascade else ''}"
     crawl_dir = Path(args.work) / f"crawl-{args.gb:g}gb"
     crawl = build_crawl(crawl_dir, args.gb)
     print(f"crawl built: {json.dumps(crawl)}", flush=True)
     shutil.rmtree(work / "out", ignore_errors=True)
     work.mkdir(parents=True, exist_ok=True)
-    pipeline = pipeline_yaml(work, crawl_dir, args.workers, args.tokenizer_chars)
+    pipeline = pipeline_yaml(work, crawl_dir, args.workers, args.tokenizer_chars, args.shard_tokens,
+                             cascade=not args.no_cascade)
     rows = {}
     for stage in STAGES:
         r = run_stage(stage, pipeline)
