@@ -14,6 +14,7 @@ import torch
 import torch.distributed as dist
 
 from contract.jsonl import JsonlError
+from train import allocator
 from train import config as train_config
 from train.chat_format import ConversationError
 from train.checkpoint import CheckpointError, ModelMismatch
@@ -118,6 +119,12 @@ def set_threads(threads: int | None) -> None:
     """torch's CPU threads; 0 or None leaves torch's default."""
     if threads:
         torch.set_num_threads(int(threads))
+
+
+def tune_cpu_allocator(device: torch.device) -> None:
+    """Training on the CPU: glibc keeps freed tensors' pages for the next step (train/allocator.py)."""
+    if device.type == "cpu":
+        allocator.keep_freed_memory()
 
 
 class Dist:

@@ -107,6 +107,7 @@ def train(p: dict, run_dir: Path, shards: Path, resume: bool, pipeline: dict | N
     d = Dist(p["device"], "train.pretrain.device")
     device = d.device
     common.set_threads(p.get("threads"))
+    common.tune_cpu_allocator(device)
     torch.manual_seed(int(p["seed"]))
     cfg = model_config(p, tokenizer.vocab_size)
     model = GPT(cfg).to(device)

@@ -355,6 +355,7 @@ def run(config: dict, resume: bool = False, init: str | None = None) -> dict:
     """Train; returns {"before": eval, "after": eval, "out_dir": ...}."""
     s, device = settings(config, init)
     common.set_threads(s.threads)
+    common.tune_cpu_allocator(device)
     out_dir = tcfg.output_dir(config, "rl")
     torch.manual_seed(s.seed)
     resume_from = latest_checkpoint(out_dir) if resume else None

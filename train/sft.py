@@ -358,6 +358,7 @@ def run(config: dict, resume: bool = False, init: str | None = None) -> Path:
     """Fine-tune; returns the final checkpoint's directory."""
     params, device = settings(config)
     common.set_threads(params["threads"])
+    common.tune_cpu_allocator(device)
     torch.manual_seed(int(params["seed"]))
     out_dir = train_config.output_dir(config, "sft")
     start, resume_from = starting_point(config, params, out_dir, resume, init)

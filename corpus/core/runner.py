@@ -28,7 +28,7 @@ from . import config as cfg
 from . import fs, outdir
 from contract.atomic import sweep_temporaries
 from .parts import PartWriter
-from .executors import make_executor
+from .executors import LocalExecutor, make_executor
 from .manifest import (add_counts, check_balance, command_line, empty_counts, package_versions,
                        read_manifest, write_json_atomic)
 from .progress import Progress
@@ -93,6 +93,13 @@ class Stage:
     #: driver reads (``prepare``, ``finish``) and so fetches; the rest stays on the store,
     #: where the tasks fetch what they read. Upstream data is never fetched by the driver.
     driver_reads: tuple[str, ...] = ("*",)
+    #: Its tasks all write one shared file (the index's SQLite database) and take turns at
+    #: its lock. With a URL output they then run one after another in the driver
+    #: (:func:`map_executor`): a worker publishes the files that changed under the stage's
+    #: folder, and beside another worker's open transaction it would upload a half-written
+    #: database (or trip over its vanishing journal); on several machines each would hold
+    #: its own copy, and the last upload would win.
+    single_writer = False
     unit = "docs"
 
     def __init__(self, config: dict):
@@ -397,6 +404,14 @@ def _start_build(stage: Stage, build: Path, fp: str, force: bool) -> None:
     sweep_temporaries(build)
 
 
+def map_executor(stage: Stage, executor):
+    """The executor of a stage's tasks: the run's, except for a single-writer stage with a URL
+    output, whose tasks run in this process (``Stage.single_writer``)."""
+    if stage.single_writer and fs.remote_for(stage.config) is not None:
+        return LocalExecutor(1)   # one worker: the tasks run in this process
+    return executor
+
+
 def _build(stage: Stage, fp: str, show_progress: bool, executor) -> dict:
     """Run the pending tasks and ``finish`` in ``stage.dir``; write its manifest last."""
     started = datetime.now(timezone.utc)
@@ -422,7 +437,7 @@ def _build(stage: Stage, fp: str, show_progress: bool, executor) -> dict:
             remote.push()
         bar = Progress(stage.name, len(pending), unit=stage.unit, enabled=show_progress)
         try:
-            for _, res in executor.map(_call_task, [(stage, t) for t in pending]):
+            for _, res in map_executor(stage, executor).map(_call_task, [(stage, t) for t in pending]):
                 if "_failed" in res:
                     log.error("%s\n%s", res["_failed"], res["_traceback"])
                     failures.append(res["_failed"])

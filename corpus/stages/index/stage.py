@@ -63,6 +63,7 @@ class IndexStage(Stage):
     schema = SCHEMA
     owns = (search.INDEX_FILE, f"{search.INDEX_FILE}-journal")
     holds_documents = False  # its output is an index file; only rejects are documents
+    single_writer = True     # one SQLite file: with a URL output the driver indexes part after part
 
     def __init__(self, config: dict):
         super().__init__(config)
