@@ -3,6 +3,7 @@ logs, and `train sample`."""
 from __future__ import annotations
 
 import json
+import platform
 import sys
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from train_fixtures import write_shards  # noqa: E402
 
-from train import pretrain, sample
+from train import allocator, pretrain, sample
 from train.checkpoint import latest_checkpoint, load_model
 
 TINY = {"depth": 1, "seq_len": 64, "device_batch_size": 4, "total_batch_tokens": 512, "eval_every": 2,
@@ -105,6 +106,8 @@ def test_time_budget_stops_early_with_a_checkpoint(tmp_path, shards):
     assert pretrain.main([str(pipe)]) == 0
     final = _log(tmp_path, "timed")[-1]
     assert final["final"] and final["step"] < 10_000 and "val_loss" in final and "unigram_loss" in final
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc" and not allocator.user_malloc_settings():
+        assert final["cpu_allocator_tuned"] is True    # train/allocator.py in force on the CPU
     ckpt = latest_checkpoint(tmp_path / "timed" / "train" / "pretrain")
     assert ckpt.name == f"step-{final['step']:06d}"
 

@@ -121,10 +121,10 @@ def set_threads(threads: int | None) -> None:
         torch.set_num_threads(int(threads))
 
 
-def tune_cpu_allocator(device: torch.device) -> None:
-    """Training on the CPU: glibc keeps freed tensors' pages for the next step (train/allocator.py)."""
-    if device.type == "cpu":
-        allocator.keep_freed_memory()
+def tune_cpu_allocator(device: torch.device) -> bool:
+    """Training on the CPU: glibc keeps freed tensors' pages for the next step (train/allocator.py).
+    Returns whether that is in force (the final log record says so)."""
+    return device.type == "cpu" and allocator.keep_freed_memory()
 
 
 class Dist:

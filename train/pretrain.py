@@ -107,7 +107,7 @@ def train(p: dict, run_dir: Path, shards: Path, resume: bool, pipeline: dict | N
     d = Dist(p["device"], "train.pretrain.device")
     device = d.device
     common.set_threads(p.get("threads"))
-    common.tune_cpu_allocator(device)
+    allocator_tuned = common.tune_cpu_allocator(device)
     torch.manual_seed(int(p["seed"]))
     cfg = model_config(p, tokenizer.vocab_size)
     model = GPT(cfg).to(device)
@@ -260,7 +260,8 @@ def train(p: dict, run_dir: Path, shards: Path, resume: bool, pipeline: dict | N
 
     result = {"step": step, "tokens": tokens_seen, "train_time": train_time,
               "cropped_share": d.sum([loader.cropped_share()])[0] / d.world,
-              "trained_token_share": trained_share(*d.sum(loader.token_counts())), **(last_eval or {})}
+              "trained_token_share": trained_share(*d.sum(loader.token_counts())),
+              "cpu_allocator_tuned": allocator_tuned, **(last_eval or {})}
     ranks = d.gather({"rank": d.rank, "first_lane": loader.first_lane, "lanes": len(loader.lanes),
                       "docs": sum(s["docs"] for s in loader.state_dict()["lanes"])})
     loader.close()
