@@ -15,8 +15,9 @@ drills (repeat a string of made-up names, places and numbers; train/sft_data.py)
 stays near 3 nats per token for a few hundred steps, then falls below 0.1, the sign that the
 attention which copies (an induction head) has formed. Phase 2 is the search mix with
 counterfactual conversations (the fact's names and answer swapped for made-up ones, so only
-copying, never recall, gives the answer) and refusal twins (the same hit under a question about
-other names, answered "I don't know"), train/search_data.py; copy drills stay in the mix.
+copying, never recall, gives the answer), train/search_data.py; copy drills stay in the mix.
+Questions about made-up names get "I don't know" because the search is strict (a name in no
+document finds nothing, contract.search).
 Pretraining is reused from an earlier run unless ``--fresh``.
 """
 from __future__ import annotations

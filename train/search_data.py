@@ -128,11 +128,11 @@ class NameForge:
         return None
 
 
-def invented_questions(pool: list[dict], seed: int = 0) -> list[dict]:
+def invented_questions(pool: list[dict], seed: int = 0, forge: NameForge | None = None) -> list[dict]:
     """Questions about things no document names: each question of ``pool`` with its names (the
     words no other cluster's question uses) swapped for made-up ones (:class:`NameForge`).
     Languages written with spaces only (a CJK question is one long "word")."""
-    forge = NameForge(pool)
+    forge = forge or NameForge(pool)
     r = random.Random(seed)
     out = []
     for f in pool:
@@ -246,12 +246,12 @@ class SearchData:
         r = random.Random(seed)
         sft = facts(self.truth, "sft", self.eval_percent, self.langs)
         pool = [(f, c) for f, c in ((f, self.answered(f)) for f in sft) if c]
-        refusals = [c for c in (self.refused(q) for q in invented_questions(sft, seed)) if c]
+        forge = NameForge(sft)
+        refusals = [c for c in (self.refused(q) for q in invented_questions(sft, seed, forge)) if c]
         if not pool:
             raise ValueError("search SFT data: no usable facts in the SFT split (truth.json has no facts "
                              f"in {self.langs or 'any language'}, or the index does not find their pages)")
         n_refuse = round(n * self.unanswerable_share) if refusals else 0
-        forge = NameForge(sft)
         answered = []
         for f, c in _cycle(pool, n - n_refuse, r):
             swapped = counterfactual(c, f, forge, r) if r.random() < self.counterfactual_share else None

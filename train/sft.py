@@ -70,6 +70,13 @@ def gather_conversations(params: dict, tokenizer=None, config: dict | None = Non
 SEARCH_KEYS = ("truth", "index", "eval_percent", "langs", "unanswerable_share", "counterfactual_share")
 
 
+def _share(block: dict, key: str, name: str, default: float) -> float:
+    value = block.get(name, default)
+    if not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise train_config.ConfigError(f"{key}.{name}: must be a number from 0 to 1, got {value!r}")
+    return float(value)
+
+
 def search_source(block: dict | None, tokenizer, config: dict | None = None):
     """``train.sft.builtin.search: {truth, index, langs, eval_percent, unanswerable_share}`` as a
     SearchData. ``truth`` defaults to the pipeline's sample crawl (``sample.dir``, else
@@ -96,17 +103,13 @@ def search_source(block: dict | None, tokenizer, config: dict | None = None):
     langs = block.get("langs", list(LANGS))
     if langs != "all" and not (isinstance(langs, list) and all(isinstance(x, str) for x in langs)):
         raise train_config.ConfigError(f"{key}.langs: must be a list of language codes or 'all', got {langs!r}")
-    share = block.get("unanswerable_share", 0.3)
-    if not isinstance(share, (int, float)) or not 0 <= share <= 1:
-        raise train_config.ConfigError(f"{key}.unanswerable_share: must be a number from 0 to 1, got {share!r}")
-    swap = block.get("counterfactual_share", 0.0)
-    if not isinstance(swap, (int, float)) or not 0 <= swap <= 1:
-        raise train_config.ConfigError(f"{key}.counterfactual_share: must be a number from 0 to 1, got {swap!r}")
+    share = _share(block, key, "unanswerable_share", 0.3)
+    swap = _share(block, key, "counterfactual_share", 0.0)
     pct = block.get("eval_percent", EVAL_PERCENT)
     if not isinstance(pct, int) or not 0 <= pct < 100:
         raise train_config.ConfigError(f"{key}.eval_percent: must be an integer from 0 to 99, got {pct!r}")
-    return SearchData(truth, index, tokenizer, pct, float(share), None if langs == "all" else langs,
-                      counterfactual_share=float(swap))
+    return SearchData(truth, index, tokenizer, pct, share, None if langs == "all" else langs,
+                      counterfactual_share=swap)
 
 
 def encode_conversations(convs: list[dict], tokenizer, max_len: int, overflow: str):
