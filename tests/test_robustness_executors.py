@@ -82,3 +82,16 @@ def test_kill_of_main_process_takes_workers_forkserver_and_tracker_with_it(sampl
             except ProcessLookupError:
                 pass
         proc.stderr.close()
+
+
+def test_forkserver_preloads_the_modules_a_job_needs():
+    """Workers fork from the forkserver with the stage's module (and the function's) already
+    imported, instead of each importing pyarrow/sentencepiece/trafilatura itself."""
+    from corpus.core.executors import _modules_of
+    from corpus.core.runner import run_task
+    from corpus.stages.tokenize import TokenizeStage, write_shard
+
+    stage = TokenizeStage.__new__(TokenizeStage)      # only its type is looked at
+    assert _modules_of(run_task, (stage, "task")) == ["corpus.core.runner", "corpus.stages.tokenize"]
+    assert _modules_of(write_shard, ("a.parquet", [], "uint16")) == ["corpus.stages.tokenize"]
+    assert _modules_of(len, (1, 2.0)) == []            # nothing of the project's: nothing to preload

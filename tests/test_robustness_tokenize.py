@@ -76,3 +76,27 @@ def test_kill_in_finish_resumes_to_identical_shards(reference, step):
     # the encoding was not redone: the tasks' done markers are untouched
     assert markers and {p.name: p.read_bytes()
                         for p in (root / "shards" / ".parts").glob("part-*.json")} == markers
+
+
+def test_intermediate_parts_are_uncompressed_and_shards_are_zstd(reference):
+    """The encode tasks' parts are read once by the repack and removed, so they are written
+    without compression (less CPU on both sides); the shards, the stage's product, keep zstd."""
+    import pyarrow.parquet as pq
+
+    root, shards, _ = reference
+    shutil.rmtree(root / "shards")
+    killed = tokenize(root, kill_after="train-shards")   # parts and shards side by side
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+
+    def codecs(path: Path) -> set[str]:
+        meta = pq.ParquetFile(path).metadata
+        return {meta.row_group(g).column(c).compression
+                for g in range(meta.num_row_groups) for c in range(meta.num_columns)}
+
+    parts = sorted((root / "shards" / "parts").rglob("*.parquet"))
+    written = sorted((root / "shards" / "train").glob("*.parquet"))
+    assert parts and written
+    assert set().union(*map(codecs, parts)) == {"UNCOMPRESSED"}
+    assert set().union(*map(codecs, written)) == {"ZSTD"}
+    assert tokenize(root).returncode == 0
+    assert shard_files(root) == shards

@@ -72,6 +72,15 @@ def _die_with(main_pid: int) -> None:
     threading.Thread(target=watch, name="die-with-main", daemon=True).start()
 
 
+def _modules_of(fn: Callable, args: tuple) -> list[str]:
+    """The project modules a worker imports to unpickle a job: the function's and those of
+    its arguments' types (a stage's task: the stage's module). Preloaded in the forkserver
+    when it starts (the first pool of a process), every worker forked from it has them
+    already, instead of each importing pyarrow, sentencepiece or trafilatura itself."""
+    names = {getattr(fn, "__module__", None), *(type(a).__module__ for a in args)}
+    return sorted(n for n in names if n and n.split(".")[0] in ("corpus", "contract"))
+
+
 class LocalExecutor:
     """A process pool (forkserver: workers start clean, no inherited threads) whose
     workers end with the main process, even when it is killed.
@@ -92,7 +101,7 @@ class LocalExecutor:
             return
         ctx = mp.get_context("forkserver" if os.name == "posix" else "spawn")
         if os.name == "posix":
-            ctx.set_forkserver_preload(["corpus.core.runner"])
+            ctx.set_forkserver_preload(["corpus.core.runner", *_modules_of(fn, items[0])])
         with ProcessPoolExecutor(max_workers=min(self.workers, len(items)), mp_context=ctx,
                                  initializer=_die_with, initargs=(os.getpid(),)) as pool:
             futures = {pool.submit(_in_worker, fn, *args): i for i, args in enumerate(items)}

@@ -43,6 +43,9 @@ REJECT_FIELDS = [
 
 PARQUET_OPTIONS = dict(compression="zstd", compression_level=3, use_dictionary=True,
                        write_statistics=True)
+#: An intermediate part read once by the same stage and then removed (``scratch=True``):
+#: not compressed, since compressing it costs more CPU than its bytes on disk save.
+SCRATCH_OPTIONS = dict(compression="none", use_dictionary=False, write_statistics=True)
 
 
 def rejected_schema(schema: pa.Schema) -> pa.Schema:
@@ -62,7 +65,8 @@ class PartWriter:
     (with its schema), so every task leaves a file a reader can open.
     """
 
-    def __init__(self, path: str | os.PathLike, schema: pa.Schema, row_group_size: int = 2000):
+    def __init__(self, path: str | os.PathLike, schema: pa.Schema, row_group_size: int = 2000,
+                 scratch: bool = False):
         self.path = Path(path)
         self.schema = schema
         self.row_group_size = row_group_size
@@ -70,7 +74,7 @@ class PartWriter:
         self._buffer: list[dict] = []
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = tmp_name(self.path)
-        self._writer = pq.ParquetWriter(self._tmp, schema, **PARQUET_OPTIONS)
+        self._writer = pq.ParquetWriter(self._tmp, schema, **(SCRATCH_OPTIONS if scratch else PARQUET_OPTIONS))
         self._closed = False
 
     def write(self, row: dict) -> None:

@@ -60,11 +60,12 @@ class TaskOutput:
         self.task = task
         self._writers: dict[str, PartWriter] = {}
 
-    def writer(self, schema: pa.Schema, subdir: str = "") -> PartWriter:
-        """The Parquet writer for this task's part in ``subdir`` ("" = kept, ``REJECTED``, ...)."""
+    def writer(self, schema: pa.Schema, subdir: str = "", scratch: bool = False) -> PartWriter:
+        """The Parquet writer for this task's part in ``subdir`` ("" = kept, ``REJECTED``, ...);
+        ``scratch``: an intermediate part the stage's ``finish`` reads once and removes."""
         if subdir not in self._writers:
             path = self.dir / subdir / f"{self.task.id}.parquet"
-            self._writers[subdir] = PartWriter(path, schema)
+            self._writers[subdir] = PartWriter(path, schema, scratch=scratch)
         return self._writers[subdir]
 
     def commit(self) -> dict[str, int]:

@@ -194,7 +194,7 @@ class TokenizeStage(Stage):
             t = (pa.concat_tables(tables[split]) if tables[split]
                  else part_schema(self.dtype).empty_table())
             t = t.sort_by([("key", "ascending"), ("id", "ascending")])
-            out.writer(part_schema(self.dtype), f"{PARTS_DIR}/{split}").write_table(t)
+            out.writer(part_schema(self.dtype), f"{PARTS_DIR}/{split}", scratch=True).write_table(t)
             extra[f"{split}_documents"] = t.num_rows
             extra[f"{split}_tokens"] = int(pc.sum(t.column("n_tokens")).as_py() or 0)
         extra["tokens"] = extra["train_tokens"] + extra["val_tokens"]
@@ -245,30 +245,35 @@ class TokenizeStage(Stage):
                 "summary": summary}
 
     def _write_shards(self, run: RunContext, results: list[dict]) -> dict:
-        """Cut every split's parts into shards; returns what the manifest says of them."""
+        """Cut every split's parts into shards; returns what the manifest says of them.
+        Both splits' shards go to the workers as one batch of jobs, so a val shard fills the
+        round a train shard leaves idle (3 train + 1 val shards: 2 rounds on 2 workers, not 3)."""
         t0 = time.monotonic()
         target = max(1, int(self.opts["shard_tokens"]))
-        splits, outputs, shard_cpu, plan_cpu = {}, {}, 0.0, 0.0
+        jobs: dict[str, list[tuple]] = {}
+        c0 = time.process_time()
         for split in SPLITS:
             parts = [self.dir / PARTS_DIR / split / f"{r['task']}.parquet" for r in results]
             missing = [str(p) for p in parts if not p.exists()]
             if missing:
                 raise StageError(f"tokenize: intermediate parts are gone ({missing[0]} ...); "
                                  f"re-run with --force")
-            c0 = time.process_time()
-            plans = plan_shards(parts, target)
-            plan_cpu += time.process_time() - c0
-            out_dir = self.dir / split
-            jobs = [(str(out_dir / f"part-{i:05d}.parquet"), slices, self.dtype)
-                    for i, slices in enumerate(plans)]
-            written = run.map(write_shard, jobs, label=f"tokenize {split} shards", unit="shards")
-            keep = {Path(j[0]).name for j in jobs}
-            for old in list_parts(out_dir):
+            jobs[split] = [(str(self.dir / split / f"part-{i:05d}.parquet"), slices, self.dtype)
+                           for i, slices in enumerate(plan_shards(parts, target))]
+        plan_cpu = time.process_time() - c0
+        every = [job for split in SPLITS for job in jobs[split]]
+        written = iter(run.map(write_shard, every, label="tokenize shards", unit="shards"))
+        splits, outputs, shard_cpu = {}, {}, 0.0
+        for split in SPLITS:
+            keep = {Path(j[0]).name for j in jobs[split]}
+            for old in list_parts(self.dir / split):
                 if old.name not in keep:
                     old.unlink()
-            shards = [{"path": f"{split}/{Path(j[0]).name}", "documents": d, "tokens": t}
-                      for j, (d, t, _) in zip(jobs, written)]
-            shard_cpu += sum(w[2] for w in written)
+            shards = []
+            for job in jobs[split]:
+                docs, tokens, cpu = next(written)
+                shards.append({"path": f"{split}/{Path(job[0]).name}", "documents": docs, "tokens": tokens})
+                shard_cpu += cpu
             splits[split] = {"documents": sum(s["documents"] for s in shards),
                              "tokens": sum(s["tokens"] for s in shards), "shards": shards}
             outputs[split] = [{"part": Path(s["path"]).name, "rows": s["documents"]} for s in shards]
