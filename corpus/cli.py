@@ -37,7 +37,6 @@ from .core.resources import lid_model_path
 from .core.runner import StageError, run_stage
 from .crawl import readers
 from .crawl.inputs import InputError
-from .sample.cli import ensure_sample_crawl
 
 log = logging.getLogger("corpus")
 
@@ -150,6 +149,8 @@ def ensure_sample(config: dict) -> None:
     sample = config.get("sample")
     if not sample:
         return
+    from .sample.cli import ensure_sample_crawl  # heavy: the generator loads only for a sample pipeline
+
     ensure_sample_crawl(sample)
 
 

@@ -40,6 +40,14 @@ def _local_imports(tree: ast.AST) -> list[ast.stmt]:
     return list(found.values())
 
 
+def test_cli_start_up_leaves_the_sample_generator_alone():
+    """Only a run of the sample pipeline needs the generator (~60 ms of imports)."""
+    code = "import corpus.cli, sys; print('corpus.sample.generate' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False", out.stdout + out.stderr
+
+
 def test_cli_start_up_loads_no_heavy_module():
     code = ("import corpus.cli, sys; "
             f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))")

@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 from ..core.config import load_pipeline
-from . import VERSION, generate_sample
 
 log = logging.getLogger("corpus.sample")
 
@@ -43,6 +42,8 @@ def main(args: argparse.Namespace) -> int:
         sample["pages"] = args.pages
     t0 = time.monotonic()
     try:
+        from . import generate_sample  # heavy: the generator loads only when a crawl is written
+
         truth_path = generate_sample(sample["dir"], seed=int(sample.get("seed", 0)),
                                      pages=int(sample.get("pages", DEFAULT_PAGES)))
     except (ValueError, OSError) as err:
@@ -59,6 +60,8 @@ def main(args: argparse.Namespace) -> int:
 
 def ensure_sample_crawl(sample_cfg: dict) -> Path:
     """Generate the crawl into ``sample_cfg["dir"]`` unless a matching one is already there."""
+    from . import VERSION, generate_sample  # heavy: the generator loads only for a sample pipeline
+
     out = Path(sample_cfg["dir"])
     seed = int(sample_cfg.get("seed", 0))
     pages = int(sample_cfg.get("pages", DEFAULT_PAGES))
