@@ -248,3 +248,15 @@ def test_a_pipeline_file_stands_for_its_output(tmp_path):
     assert "4,426" in md and f"pipeline (from {pipeline} today: the run recorded none)" in md
     r = train_report(pipeline, "--set", "output")
     assert r.returncode == 2 and "key.path=value" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_wall_time_plot_lays_out_with_a_single_phase(tmp_path):
+    """A run with one phase (one bar) still has room for its title and axis label."""
+    import warnings
+
+    from train.report import plot_times
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert plot_times(tmp_path, [("pretrain", 12.5)]) == "wall_times.png"
+    assert (tmp_path / "wall_times.png").stat().st_size > 0

@@ -258,7 +258,8 @@ def plot_rl(card: Path, bars: list[tuple[str, float, float | None, float, float 
 
 def plot_times(card: Path, rows: list[tuple[str, float]]) -> str:
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(8, 0.5 + 0.32 * len(rows)))
+    # room for the title and the axis label however few bars (one bar alone: too short to lay out)
+    fig, ax = plt.subplots(figsize=(8, max(1.8, 0.9 + 0.32 * len(rows))))
     ax.barh([r[0] for r in rows][::-1], [r[1] for r in rows][::-1], color="#3b75af")
     ax.set_xlabel("seconds")
     ax.set_title("Wall time per phase")
