@@ -20,8 +20,6 @@ import math
 import re
 import sqlite3
 import unicodedata
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Protocol
@@ -296,6 +294,9 @@ class HttpSearcher:
                 "_source": ["url", "title", "text"],
                 "highlight": {"fields": {"text": {"fragment_size": SNIPPET_CHARS, "number_of_fragments": 1}},
                               "pre_tags": [""], "post_tags": [""]}}
+        import urllib.error  # heavy: with urllib.request, only for a search server
+        import urllib.request  # heavy: ~5 ms (http.client, email); every corpus command imports this module
+
         req = urllib.request.Request(self.endpoint, data=json.dumps(body).encode(), headers=self.headers,
                                      method="POST")
         try:

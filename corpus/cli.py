@@ -32,6 +32,7 @@ from .core import config as cfg
 from .core import registry
 from .core.manifest import BalanceError
 from .core import fs
+from .core.arrow_start import skip_pandas_probe
 from .core.outdir import OutputBusy, output_lock
 from .core.resources import lid_model_path
 from .core.runner import StageError, run_stage
@@ -218,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INPUT_FAULTS
     if "filter" in names and not missing_lid_model_ok(config):
         return EXIT_INPUT_FAULTS
+    if config.get("input_format") != "hf":  # HF datasets works with pandas: leave pyarrow's probe
+        skip_pandas_probe()  # pyarrow's first conversion would import pandas (~0.2 CPU-s) for nothing
     t0 = time.monotonic()
     try:
         manifests = run_stages(config, names, force=args.force, quiet=args.quiet, first=first)

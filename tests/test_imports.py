@@ -3,16 +3,22 @@ training side (train, torch), and each import left inside a function says why it
 from __future__ import annotations
 
 import ast
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS_FILES = sorted((ROOT / "corpus").rglob("*.py"))
 
-#: Modules that only some runs need; the CLI must start without them.
-#: (The sample generator, ~60 ms of imports, only for a run of the sample pipeline.)
-HEAVY = ("ray", "torch", "trafilatura", "fasttext", "matplotlib", "corpus.sample.generate")
+#: Modules that only some runs need; the CLI must start without them, up to and including
+#: the settings check that imports every stage class. (The sample generator, ~60 ms of
+#: imports, only for a run of the sample pipeline; pyarrow.compute, ~45 ms, and
+#: sentencepiece only in the stages that use them; pandas never: corpus/core/arrow_start.py.)
+HEAVY = ("ray", "torch", "trafilatura", "fasttext", "matplotlib", "corpus.sample.generate",
+         "pyarrow.compute", "sentencepiece", "pandas")
 
 #: Why an import may stay inside a function (its line carries one of these comments).
 REASONS = ("# heavy:", "# cycle:", "# optional:")
@@ -42,7 +48,10 @@ def _local_imports(tree: ast.AST) -> list[ast.stmt]:
 
 
 def test_cli_start_up_loads_no_heavy_module():
-    code = ("import corpus.cli, sys; "
+    """Importing the CLI, building its parser (which imports every EXTRA_COMMANDS module
+    for its arguments) and the settings schema (every stage class) load no HEAVY module."""
+    code = ("import corpus.cli, corpus.core.settings, sys; corpus.cli.build_parser(); "
+            "corpus.core.settings.schema(); "
             f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          check=True)
@@ -66,3 +75,18 @@ def test_every_import_inside_a_function_says_why():
             if not any(r in lines[node.lineno - 1] for r in REASONS):
                 untold.append(f"{path.relative_to(ROOT)}:{node.lineno}: {lines[node.lineno - 1].strip()}")
     assert untold == [], "move these to the top of the module, or say why they stay:\n" + "\n".join(untold)
+
+
+def test_skip_pandas_probe_keeps_pandas_out_of_parquet_io(tmp_path):
+    """After skip_pandas_probe, writing and reading Parquet loads no pandas (pyarrow would,
+    ~0.2 CPU-s a process); an explicit to_pandas() still works."""
+    if importlib.util.find_spec("pandas") is None:
+        pytest.skip("pandas is not installed: nothing to keep out")
+    code = ("import sys; from corpus.core.arrow_start import skip_pandas_probe; skip_pandas_probe(); "
+            "import pyarrow as pa, pyarrow.parquet as pq; from corpus.core.parts import PartWriter; "
+            "w = PartWriter(sys.argv[1], pa.schema([('id', pa.string()), ('n', pa.int64())])); "
+            "w.write({'id': 'a', 'n': 1}); w.close(); t = pq.read_table(sys.argv[1]); "
+            "print('pandas' in sys.modules, t.to_pandas().shape)")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "p.parquet")], cwd=ROOT,
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False (1, 2)", out.stdout + out.stderr

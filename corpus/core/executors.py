@@ -16,6 +16,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any, Callable, Iterator, Sequence
 
 from . import fs
+from .arrow_start import pandas_probe_skipped, skip_pandas_probe
 
 log = logging.getLogger("corpus")
 
@@ -72,6 +73,14 @@ def _die_with(main_pid: int) -> None:
     threading.Thread(target=watch, name="die-with-main", daemon=True).start()
 
 
+def _start_worker(main_pid: int, skip_pandas: bool) -> None:
+    """Pool initializer: :func:`_die_with`, and no pandas import by pyarrow's first
+    conversion when the main process skipped it too (corpus/core/arrow_start.py)."""
+    if skip_pandas:
+        skip_pandas_probe()
+    _die_with(main_pid)
+
+
 def _modules_of(fn: Callable, args: tuple) -> list[str]:
     """The project modules a worker imports to unpickle a job: the function's and those of
     its arguments' types (a stage's task: the stage's module). Preloaded in the forkserver
@@ -103,7 +112,8 @@ class LocalExecutor:
         if os.name == "posix":
             ctx.set_forkserver_preload(["corpus.core.runner", *_modules_of(fn, items[0])])
         with ProcessPoolExecutor(max_workers=min(self.workers, len(items)), mp_context=ctx,
-                                 initializer=_die_with, initargs=(os.getpid(),)) as pool:
+                                 initializer=_start_worker,
+                                 initargs=(os.getpid(), pandas_probe_skipped())) as pool:
             futures = {pool.submit(_in_worker, fn, *args): i for i, args in enumerate(items)}
             pending = set(futures)
             try:

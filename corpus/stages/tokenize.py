@@ -27,9 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
-import sentencepiece as spm
 
 from contract.atomic import write_json_atomic
 from contract.tokens import MODEL_FILE, SPECIALS_FILE, encode_documents, file_sha256, load_special_tokens
@@ -99,6 +97,8 @@ _SP_CACHE: dict[str, object] = {}
 def load_sentencepiece(path: str):
     """One processor per worker process and model file."""
     if path not in _SP_CACHE:
+        import sentencepiece as spm  # heavy: ~7 ms; every command imports this module for the settings check
+
         _SP_CACHE[path] = spm.SentencePieceProcessor(model_file=path)
     return _SP_CACHE[path]
 
@@ -170,6 +170,8 @@ class TokenizeStage(Stage):
 
     # --- map: one input part -> sorted train and val parts ---------------------------
     def process(self, task: Task, out: TaskOutput) -> dict:
+        import pyarrow.compute as pc  # heavy: ~45 ms; every command imports this module for the settings check
+
         cpu0 = time.process_time()
         o = self.opts
         sp = load_sentencepiece(str(self.tokenizer_path))
@@ -338,6 +340,8 @@ def read_rows(path: str, start: int, stop: int) -> pa.Table:
 def write_shard(path: str, slices: list[tuple[str, int, int]], dtype: str) -> tuple[int, int, float]:
     """Gather a shard's slices, order them by key, write it atomically;
     returns (documents, tokens, CPU seconds)."""
+    import pyarrow.compute as pc  # heavy: ~45 ms; every command imports this module for the settings check
+
     cpu0 = time.process_time()
     table = pa.concat_tables([read_rows(*s) for s in slices])
     table = table.sort_by([("key", "ascending"), ("id", "ascending")])

@@ -26,9 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
-import sentencepiece as spm
 
 from contract import hf_tokenizer, tokens
 from contract.atomic import atomic_path, write_json_atomic
@@ -81,6 +79,8 @@ def train_sentencepiece(texts, vocab_size: int, *, max_doc_chars: int = 8000,
                         character_coverage: float = 0.9995, max_piece_length: int = 16,
                         threads: int = 4) -> bytes:
     """Train the BPE model on an iterable of texts; returns the serialized model."""
+    import sentencepiece as spm  # heavy: ~7 ms; every command imports this module for the settings check
+
     model = io.BytesIO()
     try:
         spm.SentencePieceTrainer.train(
@@ -113,6 +113,8 @@ def special_ids(sp) -> dict[str, int]:
 
 def _key_lengths(path: str, seed: int, cap: int) -> tuple[np.ndarray, np.ndarray]:
     """(hash, capped length) of every document of one part: the sampling map."""
+    import pyarrow.compute as pc  # heavy: ~45 ms; every command imports this module for the settings check
+
     keys, lengths = [], []
     for batch in iter_batches(path, columns=["id", "text"], batch_size=4096):
         keys.append(doc_keys(batch.column("id").to_pylist(), seed))
@@ -180,6 +182,8 @@ class TokenizerStage(Stage):
             raise StageError(f"tokenizer: no documents in {self.input_dir()}")
 
     def process(self, task: Task, out: TaskOutput) -> dict:
+        import pyarrow.compute as pc  # heavy: ~45 ms; every command imports this module for the settings check
+
         o = self.opts
         writer = out.writer(SAMPLE_SCHEMA, "sample")
         n_in = kept = chars = 0
@@ -211,6 +215,8 @@ class TokenizerStage(Stage):
                                    character_coverage=o["character_coverage"],
                                    max_piece_length=o["max_piece_length"], threads=o["threads"])
         seconds = time.monotonic() - t0
+        import sentencepiece as spm  # heavy: ~7 ms; every command imports this module for the settings check
+
         sp = spm.SentencePieceProcessor(model_proto=blob)
         specials = special_ids(sp)
         model_path = self.dir / MODEL_FILE

@@ -25,7 +25,6 @@ from typing import Callable
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from . import index as idx
 from .exact import cluster_id
@@ -173,6 +172,8 @@ def _load_docs(sources: list[Source]) -> _Docs:
             getattr(docs, name)[sl] = t[name].to_numpy()
         docs.frozen[sl] = s.frozen
         if s.frozen:  # only what the earlier corpus kept stands for it
+            import pyarrow.compute as pc  # heavy: ~45 ms; every command imports this module for the settings check
+
             a = idx.read_assign(Path(s.index), s.part)
             removed = a.filter(pc.is_valid(a["reason"]))["row"].to_numpy()
             docs.active[s.offset + removed] = False

@@ -26,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from contract.atomic import atomic_path
@@ -125,6 +124,8 @@ def _row_count(path: Path) -> int:
 
 
 def _part_keys(o: dict, in_path: str, index: Path, part: str) -> dict:
+    import pyarrow.compute as pc  # heavy: ~45 ms; every command imports this module for the settings check
+
     if idx.part_done(index, part):
         return {"part": part, "docs": idx.read_docs(index, part, ["has_sig"]).num_rows, "skipped": True}
     t0 = time.monotonic()

@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ...core.parts import iter_batches, list_parts, rejected_schema
@@ -373,6 +372,8 @@ def _write_batch(settings: FilterSettings, out: TaskOutput, schema: pa.Schema,
     for lang in kept.column("language").to_pylist():
         tally.langs_kept[lang or "none"] = tally.langs_kept.get(lang or "none", 0) + 1
     if settings.partition:
+        import pyarrow.compute as pc  # heavy: ~45 ms; every command imports this module for the settings check
+
         for lang in sorted(set(kept.column("language").to_pylist())):
             part = kept.filter(pc.equal(kept.column("language"), lang))
             out.writer(schema, f"language={lang or 'none'}").write_table(part)

@@ -27,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ...core import config as cfg
@@ -36,7 +35,6 @@ from ...core.manifest import read_manifest, write_json_atomic
 from ...core.outdir import OutputBusy
 from ...core.parts import document_parts, iter_batches, list_parts
 from ...core.runner import RunContext, Stage, StageError, Task, TaskOutput, run_stage
-from . import tuning
 from contract.layout import MANIFEST, REJECTED
 
 SHARDS = "tokenize"  # the stage whose output is token shards (train/, val/), not documents
@@ -115,6 +113,9 @@ def scan_part(stage: str, kind: str, path: str, examples: dict | None = None,
     """The part's profile; with ``examples`` (a dict counting rows taken per (reason, detail),
     shared by a task's parts), a few rejected rows per rule; with ``signals``, its filter
     signal columns. One pass over the part."""
+    import pyarrow.compute as pc  # heavy: ~45 ms; every command imports this module for the settings check
+    from . import tuning  # heavy: it imports pyarrow.compute (~45 ms); every command imports this module
+
     schema = pq.read_schema(path)
     names = set(schema.names)
     sig_cols = tuning.signal_columns(schema) if signals else []
@@ -172,6 +173,8 @@ def _take_examples(stage: str, batch: pa.RecordBatch, reason: pa.Array, detail: 
 
 def _describe(t: pa.Table, value: str) -> dict:
     """documents, sum, percentiles, histogram, top languages and domains of a profile slice."""
+    import pyarrow.compute as pc  # heavy: ~45 ms; every command imports this module for the settings check
+
     v = t.column(value).drop_null().to_numpy()
     out = {"documents": t.num_rows, value: int(v.sum()) if len(v) else 0}
     if len(v):
@@ -191,6 +194,8 @@ def _describe(t: pa.Table, value: str) -> dict:
 
 
 def _filter(t: pa.Table, **eq) -> pa.Table:
+    import pyarrow.compute as pc  # heavy: ~45 ms; every command imports this module for the settings check
+
     mask = None
     for k, v in eq.items():
         m = pc.equal(t.column(k), v)
@@ -212,6 +217,8 @@ def aggregate(profile: pa.Table, manifests: dict[str, dict], examples: pa.Table 
               signals: pa.Table | None = None, root: str | None = None) -> dict:
     """The stats of an output from its per-document profile and its stage manifests; with
     the examples and signals the map phase took, the sections to tune filters by."""
+    from . import tuning  # heavy: it imports pyarrow.compute (~45 ms); every command imports this module
+
     stats: dict = {"datasets": {}, "waterfall": [], "non_html": [], "checks": []}
     order = registry.names()
     documents = document_stages()
@@ -352,6 +359,8 @@ class StatsStage(Stage):
                 for i, ((s, k), paths) in enumerate(groups.items())]
 
     def process(self, task: Task, out: TaskOutput) -> dict:
+        from . import tuning  # heavy: it imports pyarrow.compute (~45 ms); every command imports this module
+
         p = task.payload
         writer = out.writer(PROFILE_SCHEMA, "profile")
         taken: dict | None = {} if p["kind"] == "rejected" else None
