@@ -251,6 +251,16 @@ def test_export_refuses_a_model_without_hf_counterpart(hf_dir, tmp_path, capsys)
     assert not (tmp_path / "hf").exists()
 
 
+def test_export_refuses_a_copy_head():
+    """A pointer over the context (train.pretrain.copy_head) is in no transformers model."""
+    from train import config as train_config
+    from train.export import check_exportable
+    from train.model import ARCH_PRESETS, GPTConfig
+    check_exportable(GPTConfig(**ARCH_PRESETS["qwen3"]))
+    with pytest.raises(train_config.ConfigError, match="copy_head=true"):
+        check_exportable(GPTConfig(**ARCH_PRESETS["qwen3"], copy_head=True))
+
+
 def test_export_refuses_a_folder_it_did_not_write(exported, tmp_path, capsys):
     from train.cli import main
     (tmp_path / "notes.txt").write_text("mine")

@@ -83,6 +83,7 @@ SCHEMAS: dict[str, Section] = {
         "mlp": one_of("relu2", ("relu2", "swiglu")),
         "tie_embeddings": boolean(False),
         "logit_softcap": non_negative(15.0, null=True),   # 0 disables
+        "copy_head": boolean(False),          # a pointer over the context beside the LM head (train/model.py)
         "seq_len": integer(256, 2),
         "device_batch_size": integer(8, 1),   # rows per micro-batch per rank
         "total_batch_tokens": integer(None, 1, null=True),  # default one micro-batch per rank

@@ -37,6 +37,8 @@ def check_exportable(cfg) -> None:
         problems.append(f"mlp={cfg.mlp}")
     if cfg.logit_softcap:
         problems.append(f"logit_softcap={cfg.logit_softcap:g}")
+    if getattr(cfg, "copy_head", False):
+        problems.append("copy_head=true")
     if problems:
         raise ConfigError(f"the checkpoint's model ({', '.join(problems)}) has no exact Hugging Face "
                           f"counterpart; pretrain with train.pretrain.arch=qwen3 to export it")

@@ -46,6 +46,8 @@ class GPTConfig:
     rope_base: float = 10000.0
     logit_softcap: float = 15.0   # logits = c * tanh(logits / c); 0 disables
     norm_eps: float = 1e-6
+    copy_head: bool = False       # a pointer over the context beside the LM head (CopyHead)
+    copy_dim: int = 64            # width of its queries and keys
 
     def __post_init__(self) -> None:
         if self.n_embd % self.n_head:
@@ -220,16 +222,85 @@ class _SoftcapCrossEntropy(torch.autograd.Function):
 
 class KVCache:
     """Keys and values of every layer for a batch being generated; all rows share one fill index
-    (prompts are left-padded), ``valid`` marks which slots hold real tokens."""
+    (prompts are left-padded), ``valid`` marks which slots hold real tokens. With a copy head it
+    also keeps each slot's token and copy key."""
 
     def __init__(self, n_layer: int, batch: int, n_head: int, max_len: int, head_dim: int,
-                 device, dtype) -> None:
+                 device, dtype, copy_dim: int = 0) -> None:
         shape = (batch, n_head, max_len, head_dim)
         self.k = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(n_layer)]
         self.v = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(n_layer)]
         self.valid = torch.zeros(batch, max_len, dtype=torch.bool, device=device)
+        self.ids = torch.zeros(batch, max_len, dtype=torch.long, device=device)
+        self.copy_k = torch.zeros(batch, max_len, copy_dim, device=device) if copy_dim else None
         self.pos = 0          # slots filled so far
         self.max_len = max_len
+
+
+class CopyHead(nn.Module):
+    """A pointer over the context beside the LM head (the pointer-generator of See et al., 2017):
+    the next token is either generated or copied, i.e. the token that followed an earlier
+    position j the current position i points at:
+
+        p(v | i) = a_i0 * p_lm(v | i) + sum_{j < i} a_ij [t_{j+1} = v]
+
+    A small model learns to copy spans of its context (a name from the question into a search
+    query, the answer out of a search result) only after many steps through attention alone; a
+    pointer makes copying one learned score away. Queries and keys share one projection of the
+    current and of the previous token's embedding, so from initialisation a position points at
+    earlier occurrences of its own bigram (an induction head for free); projections of the final
+    hidden state add the context (which span to start copying), and a key also carries the token
+    it would copy (t_{j+1}), so the query can prefer a name to a full stop (where to stop).
+    ``a_i`` is a softmax over the earlier positions and a null slot ``a_i0`` (its score read
+    from the hidden state) whose share goes to the LM head: a strong match copies, and the first
+    position, with nothing to point at, generates."""
+
+    def __init__(self, cfg: GPTConfig) -> None:
+        super().__init__()
+        d, self.dim = cfg.n_embd, cfg.copy_dim
+        self.tok = nn.Linear(d, self.dim, bias=False)    # e_i (queries and keys alike)
+        self.prev = nn.Linear(d, self.dim, bias=False)   # e_{i-1}
+        self.q = nn.Linear(d, self.dim, bias=False)      # the hidden state, query side
+        self.k = nn.Linear(d, self.dim, bias=False)      # the hidden state, key side
+        self.follower = nn.Linear(d, self.dim, bias=False)   # e_{j+1}, the token a key would copy
+        self.null = nn.Linear(d, 1)                      # the null slot's score: generate
+
+    @torch.no_grad()
+    def init_weights(self) -> None:
+        d = self.tok.in_features
+        nn.init.normal_(self.tok.weight, std=1.0 / math.sqrt(d))
+        nn.init.normal_(self.prev.weight, std=1.0 / math.sqrt(d))
+        for lin in (self.q, self.k, self.follower, self.null):
+            nn.init.zeros_(lin.weight)
+        nn.init.zeros_(self.null.bias)
+
+    def queries_keys(self, e: torch.Tensor, e_prev: torch.Tensor, h: torch.Tensor):
+        """(B, T, copy_dim) queries and keys, the keys without their follower term (added by
+        :meth:`with_followers`), from the normed embeddings of each token and of its
+        predecessor (zeros where there is none) and the normed final hidden states."""
+        u = self.tok(e) + self.prev(e_prev)
+        return (u + self.q(h)).float(), (u + self.k(h)).float()
+
+    def with_followers(self, k: torch.Tensor, e_next: torch.Tensor) -> torch.Tensor:
+        return k + self.follower(e_next).float()
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, allowed: torch.Tensor, h: torch.Tensor):
+        """(log weight of the LM head (B, Tq), copy weights (B, Tq, Tk)): attention over the
+        allowed earlier positions and the null slot."""
+        s = (q @ k.transpose(-1, -2)) / math.sqrt(self.dim)
+        s = s.masked_fill(~allowed, float("-inf"))
+        a = torch.log_softmax(torch.cat([s, self.null(h).float()], -1), -1)
+        return a[..., -1], a[..., :-1].exp()
+
+
+def _previous_embeddings(e: torch.Tensor) -> torch.Tensor:
+    """e shifted one position right along time, zeros at the first position."""
+    return torch.cat([torch.zeros_like(e[:, :1]), e[:, :-1]], 1)
+
+
+def _next_embeddings(e: torch.Tensor) -> torch.Tensor:
+    """e shifted one position left along time, zeros at the last position."""
+    return torch.cat([e[:, 1:], torch.zeros_like(e[:, :1])], 1)
 
 
 class CausalSelfAttention(nn.Module):
@@ -306,6 +377,7 @@ class GPT(nn.Module):
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         if config.tie_embeddings:
             self.lm_head.weight = self.wte.weight
+        self.copy = CopyHead(config) if config.copy_head else None
         self._rope_len = 0
         self._grow_rope(config.seq_len)
         self.init_weights()
@@ -340,6 +412,8 @@ class GPT(nn.Module):
         else:
             nn.init.normal_(self.wte.weight, std=1.0)
             nn.init.normal_(self.lm_head.weight, std=0.001)
+        if self.copy is not None:
+            self.copy.init_weights()
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
@@ -376,21 +450,49 @@ class GPT(nn.Module):
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, reduction: str = "mean"):
         """idx, targets: (B, T) int64. Returns (logits (B, T, V) float32, loss or None).
         targets == -1 are ignored; ``reduction="none"`` gives (B, T) with 0 where ignored. In eager
-        float32 training the logits returned beside a loss carry no gradient (the loss does)."""
+        float32 training the logits returned beside a loss carry no gradient (the loss does).
+        With the copy head: log-probabilities instead of logits, and none beside a loss."""
         B, T = idx.shape
         if T > self._rope_len:
             self._grow_rope(T)
         cos = self.rope_cos[None, :T, None, :]
         sin = self.rope_sin[None, :T, None, :]
-        x = rms_norm(self.wte(idx), self.config.norm_eps)
+        x = e = rms_norm(self.wte(idx), self.config.norm_eps)
         for block in self.blocks:
             x = block(x, cos, sin)
+        if self.copy is not None:
+            return self._copy_forward(idx, e, x, targets, reduction)
         if targets is None:
             return self._logits(x), None
         logits, loss = self._logits_and_loss(x, targets, reduction)
         if reduction == "none":
             loss = loss.view(B, T)
         return logits, loss
+
+    def _copy_forward(self, idx, e, x, targets, reduction):
+        """forward() with the copy head: without targets the "logits" are the mixture's
+        log-probabilities (B, T, V); with targets, the mixture's loss and no logits (the LM
+        head's alone are not the model's distribution, and nothing reads them beside a loss)."""
+        B, T = idx.shape
+        h = rms_norm(x, self.config.norm_eps)
+        q, k = self.copy.queries_keys(e, _previous_embeddings(e), h)
+        k = self.copy.with_followers(k, _next_embeddings(e))
+        earlier = torch.ones(T, T, dtype=torch.bool, device=idx.device).tril(-1)   # j < i
+        log_gen, w = self.copy.attend(q, k, earlier, h)                              # w: (B, T, T)
+        follower = torch.cat([idx[:, 1:], idx.new_full((B, 1), -2)], 1)             # t_{j+1}
+        if targets is None:
+            p = torch.zeros(B, T, self.config.vocab_size, device=idx.device)
+            p.scatter_add_(2, follower.clamp(min=0)[:, None, :].expand(B, T, T), w)
+            lm = torch.log_softmax(self._logits(x), -1)
+            return torch.logaddexp(log_gen[..., None] + lm, p.clamp_min(1e-30).log()), None
+        _, nll = self._logits_and_loss(x, targets, "none")
+        copied = (w * (follower[:, None, :] == targets[:, :, None])).sum(-1)
+        log_p = torch.logaddexp(log_gen - nll.view(B, T), copied.clamp_min(1e-30).log())
+        valid = targets != -1
+        loss = -log_p * valid
+        if reduction == "mean":
+            loss = loss.sum() / valid.sum()
+        return None, loss
 
     # -- generation ---------------------------------------------------------------------------
     def _step(self, idx: torch.Tensor, positions: torch.Tensor, cache: KVCache) -> torch.Tensor:
@@ -411,11 +513,36 @@ class GPT(nn.Module):
         mask = causal[None] & cache.valid[:, None, :end]                  # (B, t, end)
         mask = mask | (slots[None, :] == qslots[:, None])[None]
         mask = mask[:, None]                                              # (B, 1, t, end)
-        x = rms_norm(self.wte(idx), self.config.norm_eps)
+        x = e = rms_norm(self.wte(idx), self.config.norm_eps)
         for i, block in enumerate(self.blocks):
             x = block(x, cos, sin, cache, i, mask)
         cache.pos = end
+        if self.copy is not None:
+            return self._copy_step(idx, e, x, start, end, cache)
         return self._logits(x[:, -1])
+
+    def _copy_step(self, idx, e, x, start: int, end: int, cache: KVCache) -> torch.Tensor:
+        """The mixture's log-probabilities (B, V) for the last new token: the new tokens' copy
+        keys go into the cache, the last one's query points at every earlier valid slot."""
+        B = idx.size(0)
+        cache.ids[:, start:end] = idx
+        before = cache.valid[:, max(start - 1, 0):end - 1]
+        prev_ids = cache.ids[:, max(start - 1, 0):end - 1]
+        if start == 0:       # the first slot has no predecessor
+            before = torch.cat([before.new_zeros(B, 1), before], 1)
+            prev_ids = torch.cat([prev_ids.new_zeros(B, 1), prev_ids], 1)
+        e_prev = rms_norm(self.wte(prev_ids), self.config.norm_eps) * before[..., None]
+        h = rms_norm(x, self.config.norm_eps)
+        q, k = self.copy.queries_keys(e, e_prev, h)
+        cache.copy_k[:, start:end] = self.copy.with_followers(k, _next_embeddings(e))
+        if start > 0:    # the slot before these new tokens now knows the token that follows it
+            cache.copy_k[:, start - 1] = self.copy.with_followers(cache.copy_k[:, start - 1], e[:, 0])
+        allowed = cache.valid[:, :end - 1][:, None, :]                              # slots j < i
+        log_gen, w = self.copy.attend(q[:, -1:], cache.copy_k[:, :end - 1], allowed, h[:, -1:])
+        p = torch.zeros(B, self.config.vocab_size, device=idx.device)
+        p.scatter_add_(1, cache.ids[:, 1:end], w[:, 0])                              # t_{j+1}
+        lm = torch.log_softmax(self._logits(x[:, -1]), -1)
+        return torch.logaddexp(log_gen[:, 0, None] + lm, p.clamp_min(1e-30).log())
 
     @staticmethod
     def _sample(logits: torch.Tensor, temperature: float, top_k: int | None, generator) -> torch.Tensor:
@@ -442,7 +569,7 @@ class GPT(nn.Module):
             idx[r, P - len(p):] = torch.tensor(list(p), dtype=torch.long, device=device)
         positions = (torch.arange(P, device=device)[None, :] - pad[:, None]).clamp(min=0)
         cache = KVCache(self.config.n_layer, B, self.config.n_head, P + max_new_tokens, self.config.head_dim,
-                        device, self.wte.weight.dtype)
+                        device, self.wte.weight.dtype, self.config.copy_dim if self.copy is not None else 0)
         cache.valid[:, :P] = torch.arange(P, device=device)[None, :] >= pad[:, None]
         generator = None
         if seed is not None:

@@ -100,6 +100,9 @@ def build_optimizers(model: torch.nn.Module, p: dict, device_type: str) -> list[
     groups = [{"params": embed, "lr": float(p["embedding_lr"]), "weight_decay": 0.0, "name": "embedding"}]
     if head:
         groups.append({"params": head, "lr": float(p["unembedding_lr"]), "weight_decay": 0.0, "name": "unembedding"})
+    if getattr(model, "copy", None) is not None:   # the copy head: a few small matrices and a gate
+        groups.append({"params": list(model.copy.parameters()), "lr": float(p["matrix_lr"]),
+                       "weight_decay": 0.0, "name": "copy"})
     kind = p.get("optimizer", "adamw")
     optimizers: list[torch.optim.Optimizer] = []
     if kind == "adamw":

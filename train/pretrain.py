@@ -59,7 +59,7 @@ def peak_flops(device: torch.device) -> float | None:
 
 
 def model_config(p: dict, vocab_size: int) -> GPTConfig:
-    extra = {k: p[k] for k in ("mlp", "tie_embeddings", "logit_softcap") if p.get(k) is not None}
+    extra = {k: p[k] for k in ("mlp", "tie_embeddings", "logit_softcap", "copy_head") if p.get(k) is not None}
     extra.update(ARCH_PRESETS[p.get("arch") or "gpt"])
     if p.get("n_embd") or p.get("n_layer"):
         n_embd = int(p.get("n_embd") or 64 * int(p["depth"]))
