@@ -92,6 +92,26 @@ def test_forkserver_preloads_the_modules_a_job_needs():
     from corpus.stages.tokenize import TokenizeStage, write_shard
 
     stage = TokenizeStage.__new__(TokenizeStage)      # only its type is looked at
-    assert _modules_of(run_task, (stage, "task")) == ["corpus.core.runner", "corpus.stages.tokenize"]
-    assert _modules_of(write_shard, ("a.parquet", [], "uint16")) == ["corpus.stages.tokenize"]
+    libraries = ["pyarrow.compute", "sentencepiece"]   # imported inside its functions: WORKER_MODULES
+    assert _modules_of(run_task, (stage, "task")) == ["corpus.core.runner", "corpus.stages.tokenize", *libraries]
+    assert _modules_of(write_shard, ("a.parquet", [], "uint16")) == ["corpus.stages.tokenize", *libraries]
     assert _modules_of(len, (1, 2.0)) == []            # nothing of the project's: nothing to preload
+
+
+def test_local_pool_is_kept_across_maps_until_closed():
+    """A stage's second map (tokenize's shards after its parts) reuses the workers of the
+    first instead of starting new ones; close() ends them, and the next map starts afresh."""
+    from corpus.core.executors import LocalExecutor
+
+    ex = LocalExecutor(2)
+    try:
+        first = {pid for _, pid in ex.map(os.getpid, [()] * 4)}
+        workers = set(ex._pool._processes)            # every process the first map started
+        assert first <= workers and os.getpid() not in workers
+        second = {pid for _, pid in ex.map(os.getpid, [()] * 4)}
+        assert second <= workers
+        ex.close()
+        third = {pid for _, pid in ex.map(os.getpid, [()] * 4)}
+        assert third.isdisjoint(workers)
+    finally:
+        ex.close()

@@ -10,6 +10,7 @@ import logging
 import multiprocessing as mp
 import os
 import select
+import sys
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -82,12 +83,16 @@ def _start_worker(main_pid: int, skip_pandas: bool) -> None:
 
 
 def _modules_of(fn: Callable, args: tuple) -> list[str]:
-    """The project modules a worker imports to unpickle a job: the function's and those of
-    its arguments' types (a stage's task: the stage's module). Preloaded in the forkserver
-    when it starts (the first pool of a process), every worker forked from it has them
-    already, instead of each importing pyarrow, sentencepiece or trafilatura itself."""
+    """The modules a worker imports to run a job: the project modules of the function and of
+    its arguments' types (a stage's task: the stage's module), then the libraries those
+    modules name in ``WORKER_MODULES`` (imported inside their functions so the CLI starts
+    light, yet needed by every job). Preloaded in the forkserver when it starts (the first
+    pool of a process), every worker forked from it has them already, instead of each
+    importing pyarrow, sentencepiece or trafilatura itself on the run's critical path."""
     names = {getattr(fn, "__module__", None), *(type(a).__module__ for a in args)}
-    return sorted(n for n in names if n and n.split(".")[0] in ("corpus", "contract"))
+    project = sorted(n for n in names if n and n.split(".")[0] in ("corpus", "contract"))
+    libraries = [m for n in project for m in getattr(sys.modules.get(n), "WORKER_MODULES", ())]
+    return project + sorted(set(libraries))
 
 
 class LocalExecutor:
@@ -95,39 +100,53 @@ class LocalExecutor:
     workers end with the main process, even when it is killed.
 
     With one worker the tasks run in this process: no pickling, no start-up cost,
-    and a debugger or profiler sees everything.
+    and a debugger or profiler sees everything. The pool is kept from one ``map`` to the
+    next until :meth:`close` (a stage's tasks, then its ``finish`` maps: tokenize's shards,
+    dedup's bands), so its workers start once per stage, not once per map; a map that fails
+    or is abandoned shuts it down, and the next map starts a fresh one.
     """
 
     name = "local"
 
     def __init__(self, workers: int = 0):
         self.workers = workers or default_workers()
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _pool_for(self, fn: Callable, first: tuple) -> ProcessPoolExecutor:
+        if self._pool is None:
+            ctx = mp.get_context("forkserver" if os.name == "posix" else "spawn")
+            if os.name == "posix":
+                ctx.set_forkserver_preload(["corpus.core.runner", *_modules_of(fn, first)])
+            # workers start on demand (forkserver/spawn), never more than the tasks need
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx,
+                                             initializer=_start_worker,
+                                             initargs=(os.getpid(), pandas_probe_skipped()))
+        return self._pool
 
     def map(self, fn: Callable, items: Sequence[tuple]) -> Iterator[tuple[int, Any]]:
         if self.workers == 1 or len(items) <= 1:
             for i, args in enumerate(items):
                 yield i, fn(*args)
             return
-        ctx = mp.get_context("forkserver" if os.name == "posix" else "spawn")
-        if os.name == "posix":
-            ctx.set_forkserver_preload(["corpus.core.runner", *_modules_of(fn, items[0])])
-        with ProcessPoolExecutor(max_workers=min(self.workers, len(items)), mp_context=ctx,
-                                 initializer=_start_worker,
-                                 initargs=(os.getpid(), pandas_probe_skipped())) as pool:
-            futures = {pool.submit(_in_worker, fn, *args): i for i, args in enumerate(items)}
-            pending = set(futures)
-            try:
-                while pending:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        yield futures[fut], fut.result()
-            except BaseException:
-                for fut in pending:
-                    fut.cancel()
-                raise
+        pool = self._pool_for(fn, items[0])
+        futures = {pool.submit(_in_worker, fn, *args): i for i, args in enumerate(items)}
+        pending = set(futures)
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    yield futures[fut], fut.result()
+        except BaseException:
+            for fut in pending:
+                fut.cancel()
+            self.close()
+            raise
 
     def close(self) -> None:
-        pass
+        """Shut the pool down, waiting for the tasks still running."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
 
 
 #: Environment a Ray worker needs from the driver: object-store settings and credentials

@@ -379,13 +379,14 @@ def decode_html(body: bytes, content_type: str = "") -> tuple[str, str]:
         return body[3:].decode("utf-8", "replace"), "utf-8"
     if body[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
         return body.decode("utf-16", "replace"), "utf-16"
-    header, meta = declared_charsets(content_type, body)
     if body.isascii():
+        header, meta = declared_charsets(content_type, body)
         return body.decode("ascii"), _codec(header) or _codec(meta) or "ascii"
-    try:
+    try:  # valid UTF-8 is UTF-8 whatever the page declares: no need to look for its <meta>
         return body.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         pass
+    header, meta = declared_charsets(content_type, body)
     for label in (header, meta):
         name = _codec(label)
         if name == "utf-8":  # declared UTF-8 with a few bad bytes: still UTF-8

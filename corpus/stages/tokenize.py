@@ -54,6 +54,10 @@ DEFAULTS = SCHEMA.defaults()
 
 SPLITS = ("train", "val")
 PARTS_DIR = "parts"
+#: Imported inside the functions (the CLI starts without them) yet needed by every job: the
+#: forkserver preloads them once (corpus/core/executors.py) instead of each worker, on a
+#: parallel run's critical path.
+WORKER_MODULES = ("pyarrow.compute", "sentencepiece")
 
 #: Test hook: ``CORPUS_TEST_KILL_IN_FINISH=<step>`` SIGKILLs the run right after that step
 #: of ``finish``, so a test can check that a re-run resumes from any point of it.
