@@ -332,3 +332,15 @@ def test_bf16_autocast_keeps_float32_logits_and_the_plain_loss():
     assert abs(loss.item() - want.item()) < 0.05
     loss.backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+@pytest.mark.parametrize("optimizer", ["adamw", "muon"])
+@pytest.mark.parametrize("copy,tie", [(False, False), (True, False), (True, True)])
+def test_pretrain_optimizers_update_every_parameter_once(optimizer, copy, tie):
+    """Every weight (the copy head's too) is in exactly one optimizer group: a parameter left
+    out would silently stay at its initial value."""
+    from train.optim import build_optimizers
+    model = _model(copy_head=copy, tie_embeddings=tie)
+    p = {"optimizer": optimizer, "matrix_lr": 1e-3, "embedding_lr": 1e-2, "unembedding_lr": 1e-3, "muon_lr": 0.02}
+    grouped = [id(q) for opt in build_optimizers(model, p, "cpu") for g in opt.param_groups for q in g["params"]]
+    assert sorted(grouped) == sorted(id(q) for q in model.parameters())
