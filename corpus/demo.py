@@ -20,6 +20,8 @@ from .core import config as cfg
 from .core import registry
 
 TRAIN_STEPS = ["pretrain", "sft", "rl"]
+#: held-out and unanswerable questions the demo's search evaluation asks (~15 s on 2 cores)
+EVAL_QUESTIONS = (200, 100)
 DEFAULT_PROMPT = "Hello! Who are you?"
 
 
@@ -99,7 +101,18 @@ def search_demo(config: dict, pipeline: str, overrides: list[str], summary: list
         out.append(f"        query {r['query']!r} -> hit {r['hits'][0] if r['hits'] else '(none)'}"
                    if r["query"] is not None else "        (no search)")
         out.append(f"        answer {r['answer']!r}")
-    summary.append(("search", time.monotonic() - t0, "a held-out question and an unanswerable one"))
+    # the figures behind those two answers, for the summary and the report card's Search section
+    ev = subprocess.run([sys.executable, "-m", "train.search_eval", pipeline, "--truth", str(truth_path),
+                         "--questions", str(EVAL_QUESTIONS[0]), "--unanswerable", str(EVAL_QUESTIONS[1]),
+                         "--eval-percent", str(block.get("eval_percent", 30)),
+                         "--langs", langs if langs == "all" else ",".join(langs), *overrides],
+                        stdout=subprocess.PIPE, text=True)
+    if ev.returncode != 0:
+        out.append(f"search: the evaluation exited with status {ev.returncode}")
+    out += [f"search: {line}" for line in ev.stdout.splitlines()
+            if line.startswith(("accuracy with search", "unanswerable:"))]
+    summary.append(("search", time.monotonic() - t0, "two questions, then "
+                    f"{EVAL_QUESTIONS[0]} held-out + {EVAL_QUESTIONS[1]} unanswerable ones"))
     return out
 
 

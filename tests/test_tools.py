@@ -232,11 +232,17 @@ def test_demo_asks_a_held_out_question_through_a_search(searcher_run, tmp_path):
     pipeline = tmp_path / "pipeline.json"
     pipeline.write_text(json.dumps(config))
     summary: list = []
+    (searcher_run / "train" / "search" / "search_eval.json").unlink(missing_ok=True)
     lines = search_demo(config, str(pipeline), ["--set", "train.chat.threads=1"], summary)
     assert lines[0] == f"search: Q {QUESTIONS[0][0]!r} (truth: 1931)"
     assert lines[1] == f"        query 'Orlen Bridge Halsby opened' -> hit {url}", lines
     assert lines[2].startswith("        answer '1931")
     assert lines[3].startswith("search: Q 'When was the Zorb Tower in Quux built?' (in no document)")
     assert [name for name, *_ in summary] == ["search"]
+    # then the figures (train/search_eval.py), in the summary and where the report card reads them
+    assert any(ln.startswith("search: accuracy with search:") for ln in lines), lines
+    assert any(ln.startswith("search: unanswerable:") for ln in lines), lines
+    res = json.loads((searcher_run / "train" / "search" / "search_eval.json").read_text())
+    assert res["accuracy_search"]["n"] == 1 and res["dont_know"]["n"] == 1
     # without the search kind in the SFT mix, the demo asks nothing
     assert search_demo({**config, "train": {}}, str(pipeline), [], []) == []
