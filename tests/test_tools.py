@@ -246,3 +246,44 @@ def test_demo_asks_a_held_out_question_through_a_search(searcher_run, tmp_path):
     assert res["accuracy_search"]["n"] == 1 and res["dont_know"]["n"] == 1
     # without the search kind in the SFT mix, the demo asks nothing
     assert search_demo({**config, "train": {}}, str(pipeline), [], []) == []
+
+
+def test_rl_rollouts_run_searches_and_never_train_on_the_results(searcher_run, tmp_path):
+    """``train.rl.tools``: the sampled completions hold the searches' inserted results; the
+    policy loss targets every token the model wrote and none of a result span (both ends
+    included); the reward reads the reply alone; a run of the RL loop with tools completes."""
+    from train import rl
+    from train.chat_format import render_prompt, stop_ids
+    from train.checkpoint import load_checkpoint
+    from train.tools import SearchTool
+
+    model, tok, _ = load_checkpoint(searcher_run / "train" / "sft", "cpu")
+    tool = SearchTool(open_searcher(searcher_run / "index"), tok)
+    start, end = tok.special["result_start"], tok.special["result_end"]
+    prompt = render_prompt([{"role": "user", "content": QUESTIONS[0][0]}], tok)
+    with one_thread():
+        comps = rl.sample_groups(model, [prompt], 2, 60, 0.0, None, stop_ids(tok), seed=0, tool=tool)
+    comp = comps[0]
+    assert start in comp and end in comp, "the rollout ran no search"
+    _, targets = rl._pad_batch([prompt], [comp], "cpu", inserted=(start, end))
+    row = targets[0, len(prompt) - 1:len(prompt) - 1 + len(comp)].tolist()
+    a, b = comp.index(start), comp.index(end)
+    assert row[a:b + 1] == [-1] * (b + 1 - a)                       # the result span: not trained
+    assert row[:a] == comp[:a] and row[b + 1:] == comp[b + 1:]      # every token the model wrote
+    # the reward reads the reply's own words, never the inserted page text
+    assert "three arches" in tok.decode(comp) and "three arches" not in rl.decode_reply(comp, tok)
+    task = rl.Task.__new__(rl.Task)
+    reward = {"reward": "regex", "reward_options": {"pattern": r"^{answer}\."}}   # "1931. Source: ..."
+    task.tok, task.reward_fn = tok, rl.make_reward(reward["reward"], **reward["reward_options"])
+    assert task.score({"prompt": QUESTIONS[0][0], "answer": "1931"}, comp) == 1.0
+    # the whole loop, tools on: a JSONL task of the fact questions, one step
+    problems = tmp_path / "search.jsonl"
+    problems.write_text("".join(json.dumps({"prompt": q, "answer": a, "split": "sft" if i else "eval"}) + "\n"
+                                for i, (q, _, a, _) in enumerate(QUESTIONS)))
+    config = {"output": str(searcher_run), "train": {"rl": {
+        "task": str(problems), "tools": True, **reward, "steps": 1, "prompts_per_step": 2, "group_size": 2,
+        "max_new_tokens": 60, "eval_samples": 2, "eval_every": 0, "out_dir": str(tmp_path / "rl"),
+        "init": str(searcher_run / "train" / "sft")}}}
+    with one_thread():
+        res = rl.run(config)
+    assert res["before"]["problems"] == 1 and res["before"]["greedy"] == 1.0   # answered through a search

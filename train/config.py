@@ -181,6 +181,8 @@ SCHEMAS: dict[str, Section] = {
         "seed": integer(0),
         "threads": integer(0, 0),                  # 0: torch's default
         "device": device(),       # auto: CUDA if there is one, as every phase
+        "tools": boolean(False),   # rollouts and evaluations run the model's searches (train/tools.py)
+        "index": text(),           # with tools: the search index (default <output>/index)
     }),
     "chat": Section({
         "temperature": non_negative(0.7),    # 0 = greedy

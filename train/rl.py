@@ -31,7 +31,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from train import common
+from train import common, tools
 from train import config as tcfg
 from train.chat_format import decode_reply, render_prompt, stop_ids
 from train.checkpoint import latest_checkpoint, load_model, load_training_state, save_checkpoint
@@ -58,9 +58,12 @@ RLSettings = make_dataclass(
 
 # -- the update ----------------------------------------------------------------------------------
 
-def _pad_batch(prompts: Sequence[Sequence[int]], completions: Sequence[Sequence[int]], device):
+def _pad_batch(prompts: Sequence[Sequence[int]], completions: Sequence[Sequence[int]], device,
+               inserted: tuple[int, int] | None = None):
     """Right-padded (inputs, targets) for prompt+completion rows; only completion tokens are
-    targets (everything else -1)."""
+    targets (everything else -1), and of those never a span the runtime inserted: with
+    ``inserted = (start id, end id)`` (a search result), its tokens, both ends included, are
+    read by the model but not trained on."""
     lengths = [len(p) + len(c) for p, c in zip(prompts, completions)]
     T = max(lengths) - 1
     inputs = torch.zeros(len(prompts), T, dtype=torch.long)
@@ -68,8 +71,20 @@ def _pad_batch(prompts: Sequence[Sequence[int]], completions: Sequence[Sequence[
     for r, (p, c) in enumerate(zip(prompts, completions)):
         seq = list(p) + list(c)
         inputs[r, :len(seq) - 1] = torch.tensor(seq[:-1])
-        targets[r, len(p) - 1:len(seq) - 1] = torch.tensor(list(c))
+        targets[r, len(p) - 1:len(seq) - 1] = torch.tensor(_own_tokens(c, inserted))
     return inputs.to(device), targets.to(device)
+
+
+def _own_tokens(completion: Sequence[int], inserted: tuple[int, int] | None) -> list[int]:
+    """The completion with every inserted span (start .. end id) replaced by -1."""
+    if inserted is None:
+        return list(completion)
+    out, inside = [], False
+    for t in completion:
+        inside = inside or t == inserted[0]
+        out.append(-1 if inside else t)
+        inside = inside and t != inserted[1]
+    return out
 
 
 def token_logprobs(model, inputs: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -79,9 +94,10 @@ def token_logprobs(model, inputs: torch.Tensor, targets: torch.Tensor) -> tuple[
 
 
 def rl_update(model, optimizer, prompts: Sequence[Sequence[int]], completions: Sequence[Sequence[int]],
-              rewards: torch.Tensor, s: RLSettings, ref_model=None) -> dict:
+              rewards: torch.Tensor, s: RLSettings, ref_model=None, inserted: tuple[int, int] | None = None) -> dict:
     """One GRPO update. ``prompts`` has one entry per group, ``completions`` group_size
-    entries per group (group-major), ``rewards`` (groups, group_size).
+    entries per group (group-major), ``rewards`` (groups, group_size); ``inserted``: the ids
+    around spans the runtime wrote (search results), never trained on.
     Returns stats (loss, kl, clip_frac, zero_signal, tokens); zero-signal groups are skipped."""
     G, k = rewards.shape
     adv = group_advantages(rewards, scale_by_std=s.scale_by_std)
@@ -97,7 +113,7 @@ def rl_update(model, optimizer, prompts: Sequence[Sequence[int]], completions: S
     row_comps = [completions[r] for r in rows]
     row_adv = adv.reshape(-1)[rows].to(device)
     chunks = [list(range(i, min(i + s.microbatch, len(rows)))) for i in range(0, len(rows), s.microbatch)]
-    batches = [_pad_batch([row_prompts[i] for i in c], [row_comps[i] for i in c], device) for c in chunks]
+    batches = [_pad_batch([row_prompts[i] for i in c], [row_comps[i] for i in c], device, inserted) for c in chunks]
     total_tokens = sum(int((t != -1).sum()) for _, t in batches)
     old, ref = [None] * len(batches), [None] * len(batches)
     with torch.no_grad():
@@ -129,16 +145,22 @@ def rl_update(model, optimizer, prompts: Sequence[Sequence[int]], completions: S
 
 
 def sample_groups(model, prompts: Sequence[Sequence[int]], k: int, max_new_tokens: int, temperature: float,
-                  top_k, stop_ids, seed: int, batch_rows: int = 256) -> list[list[int]]:
-    """k completions per prompt (group-major), generated in batches with the KV cache."""
+                  top_k, stop_ids, seed: int, batch_rows: int = 256, tool=None) -> list[list[int]]:
+    """k completions per prompt (group-major), generated in batches with the KV cache; with a
+    search ``tool`` (train/tools.py) the searches the model writes run and their results are
+    part of the completion (``max_new_tokens`` counts them)."""
     rows = [list(p) for p in prompts for _ in range(k)]
     seq_len = model.config.seq_len
     out: list[list[int]] = []
     for i in range(0, len(rows), batch_rows):
         chunk = rows[i:i + batch_rows]
         budget = max(1, min(max_new_tokens, seq_len - max(len(p) for p in chunk)))
-        out += model.generate(chunk, budget, temperature=temperature, top_k=top_k,
-                              stop_ids=stop_ids, seed=seed + i)
+        if tool is not None:
+            out += tools.generate(model, tool.tok, chunk, tool, budget, temperature=temperature,
+                                  top_k=top_k, stop_ids=stop_ids, seed=seed + i)
+        else:
+            out += model.generate(chunk, budget, temperature=temperature, top_k=top_k,
+                                  stop_ids=stop_ids, seed=seed + i)
     return out
 
 
@@ -177,14 +199,14 @@ def fmt_se(value: float, se: float) -> str:
 
 
 def evaluate(model, items: list[dict], encode: Callable[[dict], list[int]], score: Callable[[dict, list[int]], float],
-             n_samples: int, temperature: float, top_k, max_new_tokens: int, stop_ids, seed: int) -> dict:
+             n_samples: int, temperature: float, top_k, max_new_tokens: int, stop_ids, seed: int, tool=None) -> dict:
     """Held-out pass@1 (mean over samples), pass@n, greedy accuracy, each with its standard
     error over problems (``mean_se``), mean reward and length; ``scores`` keeps each item's
     pass@1 so that a later evaluation can be compared problem by problem."""
     model.eval()
     prompts = [encode(it) for it in items]
-    comps = sample_groups(model, prompts, n_samples, max_new_tokens, temperature, top_k, stop_ids, seed)
-    greedy = sample_groups(model, prompts, 1, max_new_tokens, 0.0, None, stop_ids, seed)
+    comps = sample_groups(model, prompts, n_samples, max_new_tokens, temperature, top_k, stop_ids, seed, tool=tool)
+    greedy = sample_groups(model, prompts, 1, max_new_tokens, 0.0, None, stop_ids, seed, tool=tool)
     p1, pk, gs, rsum, lsum = [], [], [], 0.0, 0
     for i, it in enumerate(items):
         rs = [score(it, comps[i * n_samples + j]) for j in range(n_samples)]
@@ -279,10 +301,15 @@ def load_policy(config: dict, s: RLSettings, resume_from: Path | None, device):
 class Task:
     """The problems, their prompts as ids (rendered once) and the reward of a completion."""
 
-    def __init__(self, s: RLSettings, tok) -> None:
+    def __init__(self, s: RLSettings, tok, tool=None) -> None:
         self.train, self.evals = load_task(asdict(s))
         self.reward_fn = make_reward(s.reward, **(s.reward_options or {}))
         self.tok, self.stops = tok, stop_ids(tok)
+        self.tool = tool          # the search tool rollouts use (train.rl.tools), or None
+        # the reward judges the reply's own words (decode_reply leaves the calls out), and the
+        # inserted result span is never trained on
+        self.inserted = ((tok.special["result_start"], tok.special["result_end"])
+                         if tool is not None else None)
         self._prompts: dict[str, list[int]] = {}
 
     def encode(self, item: dict) -> list[int]:
@@ -305,7 +332,7 @@ def run_eval(model, task: Task, s: RLSettings, step: int, log: RunLog) -> dict:
         if not task.evals.get(name):
             continue
         one = evaluate(model, task.evals[name], task.encode, task.score, s.eval_samples, s.eval_temperature,
-                       s.top_k, s.max_new_tokens, task.stops, seed=s.seed + 7919)
+                       s.top_k, s.max_new_tokens, task.stops, seed=s.seed + 7919, tool=task.tool)
         ev.update({PREFIX[name] + k: v for k, v in one.items()})
         lines.append(f"rl eval step {step:4d} [{LABELS[name]}]: {_fmt_eval(one, s.eval_samples)}  "
                      f"({one['problems']} held-out items, {one['distinct']} problems)")
@@ -340,11 +367,11 @@ def train_step(model, optimizer, ref_model, task: Task, s: RLSettings, step: int
     prompts = [task.encode(it) for it in batch]
     model.eval()
     comps = sample_groups(model, prompts, s.group_size, s.max_new_tokens, s.temperature, s.top_k,
-                          task.stops, seed=s.seed * 1_000_003 + step)
+                          task.stops, seed=s.seed * 1_000_003 + step, tool=task.tool)
     t_gen = time.monotonic() - t0
     rewards = torch.tensor([[task.score(it, comps[g * s.group_size + j]) for j in range(s.group_size)]
                             for g, it in enumerate(batch)])
-    st = rl_update(model, optimizer, prompts, comps, rewards, s, ref_model)
+    st = rl_update(model, optimizer, prompts, comps, rewards, s, ref_model, task.inserted)
     return {"step": step + 1, "reward_mean": float(rewards.mean()), "zero_signal_frac": st["zero_signal"],
             "completion_len": sum(len(c) for c in comps) / len(comps), "loss": st["loss"], "kl": st["kl"],
             "clip_frac": st["clip_frac"], "tokens": st["tokens"], "gen_s": round(t_gen, 2),
@@ -369,7 +396,12 @@ def run(config: dict, resume: bool = False, init: str | None = None) -> dict:
     if s.kl_coef > 0:
         ref_model, _ = load_model(init_path, device)
         ref_model.eval().requires_grad_(False)
-    task = Task(s, tok)
+    tool = None
+    if s.tools:
+        tool = tools.open_tool(tok, init_path, index=s.index or None, output=config.get("output"))
+        if tool is None:
+            raise common.InputError("train.rl.tools: no search tool for this checkpoint (see the note above)")
+    task = Task(s, tok, tool)
 
     step = start_step = int(state.get("step", 0))
     log = RunLog(out_dir / "log.jsonl", start_step if resume_from is not None else None)

@@ -281,11 +281,27 @@ def demo_questions(truth: dict, eval_percent: int = EVAL_PERCENT, langs=LANGS) -
     return held + [{"question": q["question"], "answer": None} for q in unanswerable(truth, langs)[:1]]
 
 
+def rl_task(truth: dict, eval_percent: int = EVAL_PERCENT, langs=LANGS) -> list[dict]:
+    """Every fact question as an RL problem ``{prompt, answer, split}`` (``train rl`` with
+    ``tools: true`` and ``task: FILE``): SFT-split facts train, eval-split ones are held out."""
+    return [{"prompt": f["question"], "answer": f["answer"], "split": split}
+            for split in ("sft", "eval") for f in facts(truth, split, eval_percent, langs)]
+
+
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description="print the demo's two search questions as JSON")
+    ap = argparse.ArgumentParser(description="print the demo's two search questions as JSON, or "
+                                             "write the fact questions as an RL task (--rl-task)")
     ap.add_argument("truth")
     ap.add_argument("--eval-percent", type=int, default=EVAL_PERCENT)
     ap.add_argument("--langs", default=",".join(LANGS), help="comma-separated, or all")
+    ap.add_argument("--rl-task", metavar="FILE.jsonl",
+                    help="write {prompt, answer, split} per fact for `train rl` (tools: true)")
     a = ap.parse_args()
-    print(json.dumps(demo_questions(load_truth(a.truth), a.eval_percent,
-                                    None if a.langs == "all" else tuple(a.langs.split(","))), ensure_ascii=False))
+    langs = None if a.langs == "all" else tuple(a.langs.split(","))
+    if a.rl_task:
+        rows = rl_task(load_truth(a.truth), a.eval_percent, langs)
+        Path(a.rl_task).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
+                                   encoding="utf-8")
+        print(f"{len(rows)} problems ({sum(r['split'] == 'eval' for r in rows)} held out) -> {a.rl_task}")
+    else:
+        print(json.dumps(demo_questions(load_truth(a.truth), a.eval_percent, langs), ensure_ascii=False))
