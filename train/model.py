@@ -231,7 +231,7 @@ class KVCache:
         self.k = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(n_layer)]
         self.v = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(n_layer)]
         self.valid = torch.zeros(batch, max_len, dtype=torch.bool, device=device)
-        self.ids = torch.zeros(batch, max_len, dtype=torch.long, device=device)
+        self.ids = torch.zeros(batch, max_len, dtype=torch.long, device=device) if copy_dim else None
         self.copy_k = torch.zeros(batch, max_len, copy_dim, device=device) if copy_dim else None
         self.pos = 0          # slots filled so far
         self.max_len = max_len
@@ -291,6 +291,12 @@ class CopyHead(nn.Module):
         s = s.masked_fill(~allowed, float("-inf"))
         a = torch.log_softmax(torch.cat([s, self.null(h).float()], -1), -1)
         return a[..., -1], a[..., :-1].exp()
+
+    @staticmethod
+    def mix(log_gen: torch.Tensor, lm_logits: torch.Tensor, copied: torch.Tensor) -> torch.Tensor:
+        """log p(v) = log(a_0 p_lm(v) + copy mass on v), over the vocabulary (last dim)."""
+        lm = torch.log_softmax(lm_logits, -1)
+        return torch.logaddexp(log_gen[..., None] + lm, copied.clamp_min(1e-30).log())
 
 
 def _previous_embeddings(e: torch.Tensor) -> torch.Tensor:
@@ -483,8 +489,7 @@ class GPT(nn.Module):
         if targets is None:
             p = torch.zeros(B, T, self.config.vocab_size, device=idx.device)
             p.scatter_add_(2, follower.clamp(min=0)[:, None, :].expand(B, T, T), w)
-            lm = torch.log_softmax(self._logits(x), -1)
-            return torch.logaddexp(log_gen[..., None] + lm, p.clamp_min(1e-30).log()), None
+            return self.copy.mix(log_gen, self._logits(x), p), None
         _, nll = self._logits_and_loss(x, targets, "none")
         copied = (w * (follower[:, None, :] == targets[:, :, None])).sum(-1)
         log_p = torch.logaddexp(log_gen - nll.view(B, T), copied.clamp_min(1e-30).log())
@@ -541,8 +546,7 @@ class GPT(nn.Module):
         log_gen, w = self.copy.attend(q[:, -1:], cache.copy_k[:, :end - 1], allowed, h[:, -1:])
         p = torch.zeros(B, self.config.vocab_size, device=idx.device)
         p.scatter_add_(1, cache.ids[:, 1:end], w[:, 0])                              # t_{j+1}
-        lm = torch.log_softmax(self._logits(x[:, -1]), -1)
-        return torch.logaddexp(log_gen[:, 0, None] + lm, p.clamp_min(1e-30).log())
+        return self.copy.mix(log_gen[:, 0], self._logits(x[:, -1]), p)
 
     @staticmethod
     def _sample(logits: torch.Tensor, temperature: float, top_k: int | None, generator) -> torch.Tensor:

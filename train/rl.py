@@ -155,12 +155,8 @@ def sample_groups(model, prompts: Sequence[Sequence[int]], k: int, max_new_token
     for i in range(0, len(rows), batch_rows):
         chunk = rows[i:i + batch_rows]
         budget = max(1, min(max_new_tokens, seq_len - max(len(p) for p in chunk)))
-        if tool is not None:
-            out += tools.generate(model, tool.tok, chunk, tool, budget, temperature=temperature,
-                                  top_k=top_k, stop_ids=stop_ids, seed=seed + i)
-        else:
-            out += model.generate(chunk, budget, temperature=temperature, top_k=top_k,
-                                  stop_ids=stop_ids, seed=seed + i)
+        out += tools.generate(model, getattr(tool, "tok", None), chunk, tool, budget, temperature=temperature,
+                              top_k=top_k, stop_ids=stop_ids, seed=seed + i)    # no tool: model.generate
     return out
 
 

@@ -31,6 +31,7 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
+from contract.jsonl import write_jsonl
 from contract.search import open_searcher
 from train.tools import SearchTool
 
@@ -300,8 +301,7 @@ if __name__ == "__main__":
     langs = None if a.langs == "all" else tuple(a.langs.split(","))
     if a.rl_task:
         rows = rl_task(load_truth(a.truth), a.eval_percent, langs)
-        Path(a.rl_task).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
-                                   encoding="utf-8")
+        write_jsonl(rows, a.rl_task)
         print(f"{len(rows)} problems ({sum(r['split'] == 'eval' for r in rows)} held out) -> {a.rl_task}")
     else:
         print(json.dumps(demo_questions(load_truth(a.truth), a.eval_percent, langs), ensure_ascii=False))
