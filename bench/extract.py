@@ -44,7 +44,12 @@ def load_pages(warc: Path) -> list[tuple[str, bytes]]:
 
 def plain_loop(pages: list[tuple[str, bytes]]) -> tuple[dict, float, float]:
     import trafilatura
+    from lxml import html
+    from trafilatura.utils import HTML_PARSER
 
+    # as in a process of its own: an in-process `corpus extract` before this loop gave
+    # trafilatura's parser the native element lookup (extractors.native_class_lookup)
+    HTML_PARSER.set_element_class_lookup(html.HtmlElementClassLookup())
     texts = {}
     w0, c0 = time.perf_counter(), time.process_time()
     for url, html in pages:

@@ -271,6 +271,11 @@ def _yaml():
     return yaml
 
 
+def _alias_error(event) -> ConfigError:
+    return ConfigError(f"line {event.start_mark.line + 1}: YAML alias *{event.anchor} is not "
+                       f"allowed in a pipeline (write the value out)")
+
+
 def _no_alias_loader(yaml):
     class NoAliasLoader(yaml.SafeLoader):
         """YAML without aliases (``*name``): a few lines of nested aliases expand to
@@ -278,9 +283,7 @@ def _no_alias_loader(yaml):
 
         def compose_node(self, parent, index):
             if self.check_event(yaml.AliasEvent):
-                event = self.peek_event()
-                raise ConfigError(f"line {event.start_mark.line + 1}: YAML alias *{event.anchor} is not "
-                                  f"allowed in a pipeline (write the value out)")
+                raise _alias_error(self.peek_event())
             return super().compose_node(parent, index)
     return NoAliasLoader
 
@@ -292,7 +295,13 @@ def load_yaml(text: str) -> Any:
     if yaml is None:
         raise ConfigError("reading YAML needs PyYAML (pip install pyyaml); give the pipeline as JSON")
     try:
-        return yaml.load(text, Loader=_no_alias_loader(yaml))
+        fast = getattr(yaml, "CSafeLoader", None)  # libyaml: ~10x the pure-Python parser
+        if fast is None:
+            return yaml.load(text, Loader=_no_alias_loader(yaml))
+        for event in yaml.parse(text, Loader=fast):  # refuse aliases before anything is built
+            if isinstance(event, yaml.AliasEvent):
+                raise _alias_error(event)
+        return yaml.load(text, Loader=fast)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         what = getattr(err, "problem", None) or str(err)

@@ -22,11 +22,19 @@ import argparse
 import importlib
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
 
-from contract.pipelines import BUILTIN_PIPELINES, pipeline_path  # noqa: F401  (re-exported)
+# A corpus process runs in parallel through worker processes, never through numpy's BLAS.
+# Left alone, OpenBLAS starts a thread per core the moment numpy loads (pyarrow loads it),
+# in the main process and in every worker: ~0.06 CPU-s each on 2 cores, more with more
+# cores. One thread, unless the user chose otherwise (torch, in `train`, uses its own MKL).
+# Set before the imports below, the first of which load numpy.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+from contract.pipelines import BUILTIN_PIPELINES, pipeline_path  # noqa: F401,E402  (re-exported)
 
 from .core import config as cfg
 from .core import registry
@@ -74,7 +82,9 @@ def _pipeline_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars or log lines")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; given the ``command`` about to run, the modules of the other
+    extra commands are not imported (their options are never parsed then)."""
     parser = argparse.ArgumentParser(prog="corpus", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -83,9 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
     for name in registry.names():
         _pipeline_args(sub.add_parser(name, help=f"run the {name} stage"))
     # Commands owned by a module register themselves through `add_arguments`.
-    for command, module in EXTRA_COMMANDS.items():
-        mod = importlib.import_module(module)
-        mod.add_arguments(sub.add_parser(command, help=(mod.__doc__ or "").strip().splitlines()[0]))
+    for name, module in EXTRA_COMMANDS.items():
+        if command is None or command == name:
+            mod = importlib.import_module(module)
+            mod.add_arguments(sub.add_parser(name, help=(mod.__doc__ or "").strip().splitlines()[0]))
+        else:
+            sub.add_parser(name)
     return parser
 
 
@@ -188,7 +201,8 @@ def missing_lid_model_ok(config: dict) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv[0] if argv and not argv[0].startswith("-") else None)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
                         format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")

@@ -281,6 +281,67 @@ def test_slow_page_times_out_and_the_worker_carries_on(tmp_path, monkeypatch):
     assert all("rivers" in r["text"] or "lakes" in r["text"] for r in kept)
 
 
+FORM_PAGE = ("<html><head><title>Contact</title></head><body><article><h1>Write to us</h1><p>"
+             + "Our office answers letters about the river survey within a week. " * 12
+             + "</p><form action='/send'><label for='m'>Message</label><input name='m' value='hi'>"
+             "<select name='s'><option>one</option></select><textarea name='t'>text</textarea>"
+             "</form><p>" + "Thank you for reading the whole of this page about rivers. " * 8
+             + "</p></article></body></html>")
+
+
+def _extract_both_ways(pages: list[tuple[str, str]]) -> tuple[list, list]:
+    """trafilatura's output with lxml.html's Python lookup, then with the native one."""
+    import trafilatura
+    from lxml import html
+    from trafilatura.utils import HTML_PARSER
+
+    from corpus.stages.extract.extractors import TRAFILATURA_DEFAULTS, native_class_lookup
+
+    try:
+        HTML_PARSER.set_element_class_lookup(html.HtmlElementClassLookup())
+        plain = [trafilatura.extract(p, url=u, **TRAFILATURA_DEFAULTS) for p, u in pages]
+        assert native_class_lookup(HTML_PARSER)
+        native = [trafilatura.extract(p, url=u, **TRAFILATURA_DEFAULTS) for p, u in pages]
+    finally:
+        native_class_lookup(HTML_PARSER)  # what the extract stage leaves in a worker
+    return plain, native
+
+
+def test_native_class_lookup_gives_every_element_its_lxml_html_class():
+    from lxml import etree, html
+
+    from corpus.stages.extract.extractors import native_class_lookup
+
+    python_parser, native_parser = html.HTMLParser(), html.HTMLParser()
+    assert native_class_lookup(native_parser)
+    assert not native_class_lookup(etree.XMLParser())  # not lxml.html's: left alone
+    a = [type(e) for e in html.fromstring(FORM_PAGE, parser=python_parser).iter()]
+    b = [type(e) for e in html.fromstring(FORM_PAGE, parser=native_parser).iter()]
+    assert a == b and html.FormElement in b and html.InputElement in b and html.TextareaElement in b
+    plain, native = _extract_both_ways([(FORM_PAGE, "http://a.example/contact")])
+    assert plain == native and "river survey" in native[0]
+
+
+@pytest.mark.real
+def test_native_class_lookup_changes_no_extraction_of_real_pages(realweb_slice):
+    from warcio.archiveiterator import ArchiveIterator
+
+    from corpus.crawl.records import DecodeError, decode_html
+
+    pages = []
+    with open(realweb_slice, "rb") as fh:
+        for rec in ArchiveIterator(fh):
+            if rec.rec_type == "response" and rec.http_headers is not None:
+                try:
+                    text, _ = decode_html(rec.content_stream().read())
+                except DecodeError:
+                    continue
+                pages.append((text, rec.rec_headers.get_header("WARC-Target-URI")))
+    plain, native = _extract_both_ways(pages)
+    assert len(pages) >= 20 and sum(t is not None for t in native) >= 15
+    assert native == plain
+
+
 class RangeHandler(http.server.SimpleHTTPRequestHandler):
     """A static file server that honours ``Range: bytes=a-b`` (as S3 and Common Crawl do)."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -45,6 +46,36 @@ def _local_imports(tree: ast.AST) -> list[ast.stmt]:
                 if isinstance(node, (ast.Import, ast.ImportFrom)):
                     found[id(node)] = node
     return list(found.values())
+
+
+def test_a_stage_command_imports_no_other_commands_module():
+    """`corpus extract` builds only what it parses: the modules behind `sample`, `show`,
+    `export`... stay unloaded; `corpus --help` still lists every command with its help."""
+    extra = sorted(__import__("corpus.cli").cli.EXTRA_COMMANDS.values())
+    code = ("import corpus.cli, sys; corpus.cli.build_parser('extract'); "
+            f"print(sorted(m for m in {extra!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
+    helped = subprocess.run([sys.executable, "-m", "corpus.cli", "--help"], cwd=ROOT,
+                            capture_output=True, text=True, check=True).stdout
+    for name in __import__("corpus.cli").cli.EXTRA_COMMANDS:  # listed, with its help line
+        assert re.search(rf"^\s+{re.escape(name)}\s+[A-Z]\w+", helped, re.MULTILINE), name
+
+
+def test_the_cli_keeps_numpy_blas_to_one_thread_unless_told_otherwise():
+    """A corpus process parallelises with worker processes: OpenBLAS gets one thread (its
+    default pool of a thread per core costs CPU at every numpy import), unless the user set
+    OPENBLAS_NUM_THREADS, which wins."""
+    import os
+
+    code = "import corpus.cli, os; print(os.environ['OPENBLAS_NUM_THREADS'])"
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    for given, expect in ((None, "1"), ("3", "3")):
+        run_env = env if given is None else {**env, "OPENBLAS_NUM_THREADS": given}
+        out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                             text=True, check=True, env=run_env)
+        assert out.stdout.strip() == expect
 
 
 def test_cli_start_up_loads_no_heavy_module():

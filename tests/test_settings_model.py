@@ -122,3 +122,27 @@ def test_one_config_error_class_on_both_sides():
 
     assert corpus_settings.ConfigError is ConfigError is train_config.ConfigError
     assert corpus_config.ConfigError is ConfigError
+
+
+@pytest.mark.parametrize("libyaml", [True, False], ids=["libyaml", "pure-python"])
+def test_yaml_loaders_read_the_shipped_pipelines_alike_and_refuse_aliases(libyaml, monkeypatch):
+    """The one YAML reader uses libyaml when PyYAML has it and PyYAML's Python parser
+    otherwise: the same values from every shipped pipeline, the same refusal of an alias."""
+    import yaml
+
+    from contract.settings import ConfigError, load_yaml
+
+    if not libyaml:
+        monkeypatch.delattr(yaml, "CSafeLoader", raising=False)
+    elif not getattr(yaml, "CSafeLoader", None):
+        pytest.skip("this PyYAML was built without libyaml")
+    root = Path(__file__).resolve().parent.parent
+    files = sorted(root.glob("pipelines/*.yaml")) + sorted(root.glob("corpus/pipelines/*.yaml"))
+    assert files
+    for path in files:
+        text = path.read_text()
+        assert load_yaml(text) == yaml.load(text, Loader=yaml.SafeLoader), path
+    with pytest.raises(ConfigError, match=r"line 3: YAML alias \*a is not allowed"):
+        load_yaml("x: &a [1, 2]\ny: 2\nz: *a\n")
+    with pytest.raises(ConfigError, match=r"not valid YAML: line 2"):
+        load_yaml("a: [1,\n")

@@ -7,6 +7,7 @@ a stage whose counts do not add up fails loudly instead of writing a manifest.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -26,6 +27,13 @@ class BalanceError(RuntimeError):
 
 
 def package_versions() -> dict[str, str]:
+    """The versions every manifest records (a copy: the caller may change it)."""
+    return dict(_package_versions())
+
+
+@functools.lru_cache(maxsize=1)
+def _package_versions() -> dict[str, str]:
+    """Looked up once per process (~10 ms: each lookup scans the installed distributions)."""
     versions = {"python": platform.python_version()}
     for name in PACKAGES:
         try:
