@@ -94,6 +94,36 @@ def train_hf(texts: list[str], vocab: int, specials: list[str]):
     return tok
 
 
+#: One of N plain sentencepiece processes: encode every N-th document, from a common start time.
+PLAIN_ENCODER = r"""
+import json, sys, time
+import sentencepiece as spm
+sp = spm.SentencePieceProcessor(model_file=sys.argv[1])
+with open(sys.argv[2]) as fh:
+    texts = json.load(fh)
+k, n, go = int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+mine = texts[k::n]
+time.sleep(max(0.0, go - time.time()))
+t0 = time.time()
+sp.encode(mine, num_threads=1)
+print(json.dumps([t0, time.time()]))
+"""
+
+
+def plain_processes(model: Path, texts_file: Path, n: int) -> float:
+    """Wall seconds for ``n`` plain ``sp.encode(list, num_threads=1)`` processes to encode the
+    texts between them (each every n-th document), timed from a common start after their
+    start-up: what this machine gives two encoders, the peer of our 2-worker run."""
+    go = time.time() + 3.0  # after every process has imported sentencepiece and read the texts
+    procs = [subprocess.Popen([sys.executable, "-c", PLAIN_ENCODER, str(model), str(texts_file),
+                               str(k), str(n), repr(go)], stdout=subprocess.PIPE, text=True)
+             for k in range(n)]
+    spans = [json.loads(p.communicate()[0]) for p in procs]
+    if any(p.returncode for p in procs):
+        raise RuntimeError("a plain sentencepiece process failed")
+    return max(end for _, end in spans) - min(start for start, _ in spans)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--vocab", type=int, default=8192)
@@ -113,7 +143,13 @@ def main(argv: list[str] | None = None) -> int:
         # as `corpus tokenize` does: else each pool worker's first pyarrow conversion imports
         # pandas (~0.2 CPU-s) on the 2-worker run's critical path, which a CLI run never pays
         skip_pandas_probe()
-    from corpus.stages.tokenize import split_is_val
+    from corpus.core.executors import preload_for_stages
+    from corpus.stages.tokenize import TokenizeStage, split_is_val
+    try:  # as `corpus run` does: the forkserver, started by the extract step, preloads for both
+        from corpus.stages.extract.stage import ExtractStage
+        preload_for_stages([ExtractStage, TokenizeStage])
+    except ImportError:
+        preload_for_stages([TokenizeStage])
     from contract.tokens import SPECIAL_TOKENS, encode_documents
     from corpus.stages.tokenizer import train_sentencepiece
 
@@ -174,8 +210,12 @@ def main(argv: list[str] | None = None) -> int:
             w.write_table(t)
     total_bytes = sum(len(t.encode()) for t in texts) * args.copies
     print(f"\ncorpus tokenize over {args.copies} parts, {total_bytes / 1e6:.1f} MB of text:")
-    rates, cpu, secs = {}, {}, {}
+    texts_file = root / "texts.json"
+    texts_file.write_text(json.dumps(texts * args.copies))
+    rates, cpu, secs, plain_secs = {}, {}, {}, {}
     for workers in (1, 2) * args.rounds:
+        plain_secs.setdefault(workers, []).append(
+            plain_processes(root / "tokenizer" / MODEL_FILE, texts_file, workers))
         config = load_pipeline(None, output=str(root), workers=workers)
         config["stages"] = {"tokenize": {"shard_tokens": 2_000_000, "val_fraction": 0.1}}
         m = run_stage(TokenizeStage(config), force=True, show_progress=False)
@@ -192,6 +232,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  best of {args.rounds}: 1 worker {best[1]:.2f} MB/s, 2 workers {best[2]:.2f} MB/s, "
           f"speed-up {best[2] / best[1]:.2f}x (wall clock); round by round {', '.join(f'{r:.2f}' for r in pairs)}: "
           f"median {pairs[len(pairs) // 2]:.2f}x")
+    peer = sorted(a / b for a, b in zip(plain_secs[1], plain_secs[2]))
+    print(f"  peer, same rounds: plain sp.encode(list, num_threads=1) in 1 process vs 2 processes "
+          f"(encode alone, from a common start): {total_bytes / 1e6 / min(plain_secs[1]):.2f} vs "
+          f"{total_bytes / 1e6 / min(plain_secs[2]):.2f} MB/s; round by round "
+          f"{', '.join(f'{r:.2f}' for r in peer)}: median {peer[len(peer) // 2]:.2f}x, what this "
+          f"machine gives two encoders; ours at {pairs[len(pairs) // 2] / peer[len(peer) // 2]:.2f} of it")
     # On a machine whose cores are busy with other jobs the wall clock cannot show the
     # speed-up; the CPU time can: the same encode work, split over the workers, plus the repack.
     enc, rep = min(cpu[1])

@@ -39,7 +39,7 @@ from contract.pipelines import BUILTIN_PIPELINES, pipeline_path  # noqa: F401,E4
 from .core import config as cfg
 from .core import registry
 from .core.manifest import BalanceError
-from .core import fs
+from .core import executors, fs
 from .core.arrow_start import skip_pandas_probe
 from .core.outdir import OutputBusy, output_lock
 from .core.resources import lid_model_path
@@ -135,6 +135,8 @@ def run_stages(config: dict, names: list[str], force: bool = False, quiet: bool 
     with output_lock(config["output"]):
         if any(n == "extract" for n in names):
             ensure_sample(config)
+        executors.preload_for_stages([type(s) for s in first or []]
+                                     + [registry.stage_class(n) for n in names])
         for stage in list(first or []) + names:
             name = stage if isinstance(stage, str) else stage.name
             stage = registry.stage_class(name)(config) if isinstance(stage, str) else stage

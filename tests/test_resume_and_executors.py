@@ -88,3 +88,40 @@ def test_ray_executor_gives_the_same_rows_as_local(sample_config, sample_pipelin
     resumed = run_stage(stage_class("extract")(ray_config), show_progress=False)
     assert resumed["retries"] == 0
     assert read_table(tmp_path / "ray" / "extract").equals(local)
+
+
+PRELOAD_PROBE = '''
+import sys
+
+from corpus.core.executors import LocalExecutor, preload_for_stages
+
+
+def loaded():
+    return sorted(m for m in ("pyarrow.compute", "sentencepiece", "trafilatura") if m in sys.modules)
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "declared":
+        from corpus.stages.extract.stage import ExtractStage
+        from corpus.stages.tokenize import TokenizeStage
+        preload_for_stages([ExtractStage, TokenizeStage])
+    pool = LocalExecutor(2)
+    print(sorted({tuple(r) for _, r in pool.map(loaded, [(), ()])}))
+    pool.close()
+'''
+
+
+def test_workers_of_a_later_stage_start_with_its_libraries_when_the_run_declared_it(tmp_path):
+    """The forkserver preloads once, with the first pool of a process: a run that declares
+    its stages first (as `corpus run` does) gets every stage's libraries into every worker
+    that pool starts; one that does not gets only what the first pool's job needs."""
+    script = tmp_path / "probe.py"
+    script.write_text(PRELOAD_PROBE)
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    out = {mode: subprocess.run([sys.executable, str(script), mode], capture_output=True, text=True,
+                                env=env, cwd=tmp_path, timeout=120)
+           for mode in ("declared", "undeclared")}
+    assert out["declared"].returncode == 0, out["declared"].stderr
+    assert out["declared"].stdout.strip() == "[('pyarrow.compute', 'sentencepiece', 'trafilatura')]"
+    assert out["undeclared"].stdout.strip() == "[()]", out["undeclared"].stderr

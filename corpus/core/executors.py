@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from . import fs
 from .arrow_start import pandas_probe_skipped, skip_pandas_probe
@@ -82,13 +82,32 @@ def _start_worker(main_pid: int, skip_pandas: bool) -> None:
     _die_with(main_pid)
 
 
+#: Modules the forkserver also imports when it starts, for the stages a run has still to come
+#: (see :func:`preload_for_stages`).
+_RUN_MODULES: set[str] = set()
+
+
+def preload_for_stages(stage_classes: Iterable[type]) -> None:
+    """Declare the stages this process will run, before the first pool starts.
+
+    The forkserver starts once per process, with the first pool, and preloads only then:
+    without this, ``corpus run``'s later stages (tokenize after extract) would have every
+    worker import its own libraries (sentencepiece, pyarrow.compute, trafilatura: ~0.05-0.16
+    CPU-s each) on the critical path of each parallel stage."""
+    for cls in stage_classes:
+        module = cls.__module__
+        _RUN_MODULES.add(module)
+        _RUN_MODULES.update(getattr(sys.modules.get(module), "WORKER_MODULES", ()))
+
+
 def _modules_of(fn: Callable, args: tuple) -> list[str]:
     """The modules a worker imports to run a job: the project modules of the function and of
     its arguments' types (a stage's task: the stage's module), then the libraries those
     modules name in ``WORKER_MODULES`` (imported inside their functions so the CLI starts
     light, yet needed by every job). Preloaded in the forkserver when it starts (the first
-    pool of a process), every worker forked from it has them already, instead of each
-    importing pyarrow, sentencepiece or trafilatura itself on the run's critical path."""
+    pool of a process, with those of the stages declared by :func:`preload_for_stages`),
+    every worker forked from it has them already, instead of each importing pyarrow,
+    sentencepiece or trafilatura itself on the run's critical path."""
     names = {getattr(fn, "__module__", None), *(type(a).__module__ for a in args)}
     project = sorted(n for n in names if n and n.split(".")[0] in ("corpus", "contract"))
     libraries = [m for n in project for m in getattr(sys.modules.get(n), "WORKER_MODULES", ())]
@@ -116,7 +135,9 @@ class LocalExecutor:
         if self._pool is None:
             ctx = mp.get_context("forkserver" if os.name == "posix" else "spawn")
             if os.name == "posix":
-                ctx.set_forkserver_preload(["corpus.core.runner", *_modules_of(fn, first)])
+                wanted = _modules_of(fn, first)
+                ctx.set_forkserver_preload(["corpus.core.runner", *wanted,
+                                            *sorted(_RUN_MODULES.difference(wanted))])
             # workers start on demand (forkserver/spawn), never more than the tasks need
             self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx,
                                              initializer=_start_worker,

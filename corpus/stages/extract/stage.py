@@ -46,6 +46,10 @@ REJECT_REASONS = ("not_response", "revisit", "http_status", "not_html", "too_lar
                   "extract_timeout", "prescreen_lang")
 ERROR_REASONS = ("read_error", "decode_error", "extract_error")
 
+#: Imported inside the extractor (the CLI starts without it) yet needed by every job: the
+#: forkserver preloads it once (corpus/core/executors.py) instead of each worker.
+WORKER_MODULES = ("trafilatura",)
+
 #: Below this a byte range holds a handful of records: more task overhead than work.
 MIN_SPLIT_BYTES = 64 << 10
 
