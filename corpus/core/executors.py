@@ -82,7 +82,7 @@ def _start_worker(main_pid: int, skip_pandas: bool) -> None:
     _die_with(main_pid)
 
 
-#: Modules the forkserver also imports when it starts, for the stages a run has still to come
+#: Stage modules the forkserver also preloads, for the stages a run has still to come
 #: (see :func:`preload_for_stages`).
 _RUN_MODULES: set[str] = set()
 
@@ -94,24 +94,26 @@ def preload_for_stages(stage_classes: Iterable[type]) -> None:
     without this, ``corpus run``'s later stages (tokenize after extract) would have every
     worker import its own libraries (sentencepiece, pyarrow.compute, trafilatura: ~0.05-0.16
     CPU-s each) on the critical path of each parallel stage."""
-    for cls in stage_classes:
-        module = cls.__module__
-        _RUN_MODULES.add(module)
-        _RUN_MODULES.update(getattr(sys.modules.get(module), "WORKER_MODULES", ()))
+    _RUN_MODULES.update(cls.__module__ for cls in stage_classes)
+
+
+def _with_libraries(project: Iterable[str]) -> list[str]:
+    """Project modules, then the libraries they name in ``WORKER_MODULES`` (imported inside
+    their functions so the CLI starts light, yet needed by every job)."""
+    project = sorted(set(project))
+    libraries = {m for n in project for m in getattr(sys.modules.get(n), "WORKER_MODULES", ())}
+    return project + sorted(libraries)
 
 
 def _modules_of(fn: Callable, args: tuple) -> list[str]:
     """The modules a worker imports to run a job: the project modules of the function and of
-    its arguments' types (a stage's task: the stage's module), then the libraries those
-    modules name in ``WORKER_MODULES`` (imported inside their functions so the CLI starts
-    light, yet needed by every job). Preloaded in the forkserver when it starts (the first
-    pool of a process, with those of the stages declared by :func:`preload_for_stages`),
-    every worker forked from it has them already, instead of each importing pyarrow,
-    sentencepiece or trafilatura itself on the run's critical path."""
+    its arguments' types (a stage's task: the stage's module), with their libraries.
+    Preloaded in the forkserver when it starts (the first pool of a process, with those of
+    the stages declared by :func:`preload_for_stages`), every worker forked from it has them
+    already, instead of each importing pyarrow, sentencepiece or trafilatura itself on the
+    run's critical path."""
     names = {getattr(fn, "__module__", None), *(type(a).__module__ for a in args)}
-    project = sorted(n for n in names if n and n.split(".")[0] in ("corpus", "contract"))
-    libraries = [m for n in project for m in getattr(sys.modules.get(n), "WORKER_MODULES", ())]
-    return project + sorted(set(libraries))
+    return _with_libraries(n for n in names if n and n.split(".")[0] in ("corpus", "contract"))
 
 
 class LocalExecutor:
@@ -135,9 +137,8 @@ class LocalExecutor:
         if self._pool is None:
             ctx = mp.get_context("forkserver" if os.name == "posix" else "spawn")
             if os.name == "posix":
-                wanted = _modules_of(fn, first)
-                ctx.set_forkserver_preload(["corpus.core.runner", *wanted,
-                                            *sorted(_RUN_MODULES.difference(wanted))])
+                ctx.set_forkserver_preload(list(dict.fromkeys(
+                    ["corpus.core.runner", *_modules_of(fn, first), *_with_libraries(_RUN_MODULES)])))
             # workers start on demand (forkserver/spawn), never more than the tasks need
             self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx,
                                              initializer=_start_worker,
