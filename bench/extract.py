@@ -47,9 +47,12 @@ def plain_loop(pages: list[tuple[str, bytes]]) -> tuple[dict, float, float]:
     from lxml import html
     from trafilatura.utils import HTML_PARSER
 
+    from corpus.stages.extract.speedups import unguard_regex_tests
+
     # as in a process of its own: an in-process `corpus extract` before this loop gave
-    # trafilatura's parser the native element lookup (extractors.native_class_lookup)
+    # trafilatura's parser the native element lookup and guarded its regex tests (speedups.py)
     HTML_PARSER.set_element_class_lookup(html.HtmlElementClassLookup())
+    unguard_regex_tests()
     texts = {}
     w0, c0 = time.perf_counter(), time.process_time()
     for url, html in pages:

@@ -290,27 +290,31 @@ FORM_PAGE = ("<html><head><title>Contact</title></head><body><article><h1>Write 
 
 
 def _extract_both_ways(pages: list[tuple[str, str]]) -> tuple[list, list]:
-    """trafilatura's output with lxml.html's Python lookup, then with the native one."""
+    """trafilatura's output as installed (lxml.html's Python lookup, its own XPath
+    expressions), then with our speed-ups (the native lookup, guarded regex tests)."""
     import trafilatura
     from lxml import html
     from trafilatura.utils import HTML_PARSER
 
-    from corpus.stages.extract.extractors import TRAFILATURA_DEFAULTS, native_class_lookup
+    from corpus.stages.extract.extractors import TRAFILATURA_DEFAULTS
+    from corpus.stages.extract.speedups import guard_regex_tests, native_class_lookup, unguard_regex_tests
 
     try:
         HTML_PARSER.set_element_class_lookup(html.HtmlElementClassLookup())
+        unguard_regex_tests()
         plain = [trafilatura.extract(p, url=u, **TRAFILATURA_DEFAULTS) for p, u in pages]
-        assert native_class_lookup(HTML_PARSER)
-        native = [trafilatura.extract(p, url=u, **TRAFILATURA_DEFAULTS) for p, u in pages]
+        assert native_class_lookup(HTML_PARSER) and guard_regex_tests() > 0
+        faster = [trafilatura.extract(p, url=u, **TRAFILATURA_DEFAULTS) for p, u in pages]
     finally:
         native_class_lookup(HTML_PARSER)  # what the extract stage leaves in a worker
-    return plain, native
+        guard_regex_tests()
+    return plain, faster
 
 
 def test_native_class_lookup_gives_every_element_its_lxml_html_class():
     from lxml import etree, html
 
-    from corpus.stages.extract.extractors import native_class_lookup
+    from corpus.stages.extract.speedups import native_class_lookup
 
     python_parser, native_parser = html.HTMLParser(), html.HTMLParser()
     assert native_class_lookup(native_parser)
@@ -318,12 +322,60 @@ def test_native_class_lookup_gives_every_element_its_lxml_html_class():
     a = [type(e) for e in html.fromstring(FORM_PAGE, parser=python_parser).iter()]
     b = [type(e) for e in html.fromstring(FORM_PAGE, parser=native_parser).iter()]
     assert a == b and html.FormElement in b and html.InputElement in b and html.TextareaElement in b
-    plain, native = _extract_both_ways([(FORM_PAGE, "http://a.example/contact")])
-    assert plain == native and "river survey" in native[0]
+    plain, faster = _extract_both_ways([(FORM_PAGE, "http://a.example/contact")])
+    assert plain == faster and "river survey" in faster[0]
 
 
-@pytest.mark.real
-def test_native_class_lookup_changes_no_extraction_of_real_pages(realweb_slice):
+def test_regex_tests_are_guarded_only_where_an_absent_attribute_could_not_match():
+    from corpus.stages.extract.speedups import guarded
+
+    path, n = guarded(".//*[self::div][re:test(@id, 'nav|menu') or re:test(@id|@class, 'a,(b)', 'i')]")
+    assert n == 2
+    assert path == (".//*[self::div][((@id) and re:test(@id, 'nav|menu')) or "
+                    "((@id|@class) and re:test(@id|@class, 'a,(b)', 'i'))]")
+    for unchanged in (".//*[re:test(@class, '^')]",        # matches '': an absent class is a match
+                      ".//*[re:test(@class, 'x|y*')]",     # so does this one
+                      ".//*[re:test(., 'nav')]",           # not an attribute
+                      ".//*[re:test(@id, concat('a', 'b'))]",  # a pattern we cannot read
+                      ".//h:div[re:test(@id, 'nav')]",     # another prefix
+                      ".//*[pre:test(@id, 'nav')]",
+                      ".//*[contains(@class, 're:test(')]"):
+        assert guarded(unchanged) == (unchanged, 0), unchanged
+
+
+ATTRIBUTE_PAGE = ("<html><body><div id=''>a</div><div>b</div><div class='main-nav'>c</div>"
+                  "<div id='menu-1' class='x'>d</div><section class='Comments list'>e</section>"
+                  "<span style='display:none' id='hidden-box'>f</span><p class='NAV'>g</p>"
+                  "<div class='comment-list'><p class='reply-1'>h</p></div></body></html>")
+
+
+def _guarded_pairs():
+    """(original, guarded) for every trafilatura expression our guard changes."""
+    from corpus.stages.extract.speedups import _guarded, guard_regex_tests
+
+    guard_regex_tests()
+    return [pair for pair in _guarded.values() if pair[0] is not pair[1]]
+
+
+def test_guarded_trafilatura_expressions_select_the_same_elements():
+    from lxml import etree, html
+
+    pairs = _guarded_pairs()
+    assert len(pairs) >= 10  # trafilatura still writes its rules this way
+    tree = html.fromstring(ATTRIBUTE_PAGE)
+    for original, new in pairs:
+        assert original(tree) == new(tree), original.path
+    made = [etree.XPath(p, namespaces={"re": "http://exslt.org/regular-expressions"})
+            for p in (".//*[re:test(@id, 'nav|menu') or re:test(@class, 'nav', 'i')]",
+                      ".//*[re:test(@id|@style, 'hidden|none')]")]
+    from corpus.stages.extract.speedups import guarded
+
+    for xpath in made:
+        new = etree.XPath(guarded(xpath.path)[0], namespaces={"re": "http://exslt.org/regular-expressions"})
+        assert [e.text for e in new(tree)] == [e.text for e in xpath(tree)] != []
+
+
+def _real_pages(realweb_slice) -> list[tuple[str, str]]:
     from warcio.archiveiterator import ArchiveIterator
 
     from corpus.crawl.records import DecodeError, decode_html
@@ -337,9 +389,25 @@ def test_native_class_lookup_changes_no_extraction_of_real_pages(realweb_slice):
                 except DecodeError:
                     continue
                 pages.append((text, rec.rec_headers.get_header("WARC-Target-URI")))
-    plain, native = _extract_both_ways(pages)
-    assert len(pages) >= 20 and sum(t is not None for t in native) >= 15
-    assert native == plain
+    return pages
+
+
+@pytest.mark.real
+def test_speedups_change_no_extraction_of_real_pages(realweb_slice):
+    from trafilatura.utils import load_html
+
+    pages = _real_pages(realweb_slice)
+    plain, faster = _extract_both_ways(pages)
+    assert len(pages) >= 20 and sum(t is not None for t in faster) >= 15
+    assert faster == plain
+    selected = 0
+    for page, _ in pages:
+        tree = load_html(page)
+        for original, new in _guarded_pairs():
+            found = original(tree)
+            assert new(tree) == found, original.path
+            selected += len(found)
+    assert selected > 0
 
 
 class RangeHandler(http.server.SimpleHTTPRequestHandler):

@@ -16,6 +16,7 @@ import threading
 from typing import Callable
 
 from ...core.settings import Section, boolean, paths, string
+from .speedups import guard_regex_tests, native_class_lookup
 
 #: trafilatura.extract options we expose (``stages.extract.trafilatura``), with
 #: trafilatura's own defaults except ``fast``.
@@ -76,33 +77,12 @@ def trafilatura_options(params: dict | None) -> dict:
     return opts
 
 
-def native_class_lookup(parser) -> bool:
-    """Give an ``lxml.html`` parser the element classes of its own lookup, chosen in C.
-
-    lxml.html's lookup is a Python method called for every element proxy lxml creates, and
-    trafilatura creates about 2,000 per page (XPath results, iteration, tree copies): ~5% of
-    its time here. A namespace lookup holding the same tag -> class table (``form``,
-    ``input``... and ``HtmlElement`` for the rest) gives every element the very class it had,
-    without entering Python. Returns False, changing nothing, for a parser that is not
-    lxml.html's or an lxml without that table."""
-    from lxml import etree, html  # heavy: lxml is loaded by the extractor anyway
-
-    classes = getattr(html.HtmlElementClassLookup, "_default_element_classes", None)
-    if not isinstance(parser, html.HTMLParser) or not isinstance(classes, dict):
-        return False
-    lookup = etree.ElementNamespaceClassLookup(etree.ElementDefaultClassLookup(
-        element=html.HtmlElement, comment=html.HtmlComment, pi=html.HtmlProcessingInstruction,
-        entity=html.HtmlEntity))
-    lookup.get_namespace(None).update(classes)
-    parser.set_element_class_lookup(lookup)
-    return True
-
-
 def make_trafilatura(params: dict | None) -> Callable[[str, str], str | None]:
     import trafilatura  # heavy: loaded only by the worker that extracts with it
     from trafilatura import utils  # heavy: as above
 
     native_class_lookup(getattr(utils, "HTML_PARSER", None))
+    guard_regex_tests("trafilatura")
     opts = trafilatura_options(params)
     extract = trafilatura.extract
 
