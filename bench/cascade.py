@@ -29,7 +29,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# bench/ holds modules named like stdlib ones (tokenize.py): keep it off the import path
+# bench/ is not a package: keep its scripts off the import path (none may shadow a library)
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 REAL = ROOT.parent / "shared" / "data" / "real"
 FILES = ["realweb-dev.warc.gz", "cc-whirlwind.warc.gz", "dolma-sample-0000.warc.gz",

@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# bench/ holds a file named like the stdlib's `tokenize`: keep bench/ off the import path
+# bench/ is not a package: keep its scripts off the import path (none may shadow a library)
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 REAL = ROOT.parent / "shared" / "data" / "real" / "realweb-dev.warc.gz"

@@ -117,8 +117,7 @@ def with_payload_type(src: Path, dst: Path) -> None:
 
 
 def _peer_module():
-    """bench/peer_datatrove.py, loaded by path (bench/ is not a package, and a bench module
-    named like a stdlib one makes putting bench/ on sys.path unsafe)."""
+    """bench/peer_datatrove.py, loaded by path (bench/ is not a package)."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("peer_datatrove", ROOT / "bench" / "peer_datatrove.py")

@@ -10,8 +10,7 @@ datatrove pins ``trafilatura<1.12``, so it cannot share our venv; it lives in
     out = peer.run_peer(SCRIPT, "arg1", "arg2")  # SCRIPT: Python source run in that venv; its stdout
     py = peer.datatrove_python()                 # the venv's python, if you run it yourself
 
-(Load it by path as above: bench/ is not a package, and bench/tokenize.py shadows the
-stdlib ``tokenize`` for any script that puts bench/ on sys.path.)
+(Load it by path as above: bench/ is not a package.)
 
 Running this file creates the venv (if missing) and prints the datatrove version.
 """

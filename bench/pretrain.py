@@ -35,7 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
-# bench/ holds scripts named like stdlib modules (tokenize.py): keep it off the import path
+# bench/ is not a package: keep its scripts off the import path (none may shadow a library)
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import numpy as np  # noqa: E402

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# bench/tokenize.py would shadow the standard library's tokenize (torch reads it on import)
+# bench/ is not a package: keep its scripts off the import path (none may shadow a library)
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 

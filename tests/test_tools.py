@@ -212,8 +212,8 @@ def test_bench_search_figures_and_the_report_card_section(searcher_run, tmp_path
 
 
 def test_bench_search_runs_as_a_script():
-    # run as `python bench/search.py`, bench/ is first on sys.path, and bench/tokenize.py must
-    # not shadow the standard library's tokenize (torch's import reads it)
+    # run as `python bench/search.py`, bench/ is first on sys.path: torch's import must still
+    # find the standard library (tests/test_docs.py: no bench script shadows a module)
     r = subprocess.run([sys.executable, str(ROOT / "bench" / "search.py"), "--help"], capture_output=True,
                        text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr

@@ -1,6 +1,6 @@
 """Tokenizer and tokenize benchmark on real pages (realweb-dev: 488 pages, mostly de/en).
 
-    .venv/bin/python bench/tokenize.py [--vocab 8192] [--copies 4] [--rounds 3] [--work out/bench/tokenize]
+    .venv/bin/python bench/tokenize_bench.py [--vocab 8192] [--copies 4] [--rounds 3] [--work out/bench/tokenize]
 
 1. Text: the extract stage (corpus.stages.extract.stage) over ``../shared/data/real/realweb-dev.warc.gz``
    (falls back to trafilatura over warcio when the stage is missing). Split train/val by
@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# this file is named like the stdlib's `tokenize`: keep bench/ off the import path
+# bench/ is not a package: keep its scripts off the import path (none may shadow a library)
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 REAL = ROOT.parent / "shared" / "data" / "real" / "realweb-dev.warc.gz"
