@@ -78,10 +78,14 @@ def test_kill_in_finish_resumes_to_identical_shards(reference, step):
                         for p in (root / "shards" / ".parts").glob("part-*.json")} == markers
 
 
-def test_intermediate_parts_are_uncompressed_and_shards_are_zstd(reference):
-    """The encode tasks' parts are read once by the repack and removed, so they are written
-    without compression (less CPU on both sides); the shards, the stage's product, keep zstd."""
+def test_intermediate_parts_are_arrow_files_and_shards_are_zstd(reference):
+    """The encode tasks' parts are read once by the repack and removed, so they are Arrow IPC
+    files (no encoding or compression on either side, read memory-mapped); the shards, the
+    stage's product, are zstd Parquet."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
+
+    from corpus.core.parts import read_scratch
 
     root, shards, _ = reference
     shutil.rmtree(root / "shards")
@@ -93,10 +97,13 @@ def test_intermediate_parts_are_uncompressed_and_shards_are_zstd(reference):
         return {meta.row_group(g).column(c).compression
                 for g in range(meta.num_row_groups) for c in range(meta.num_columns)}
 
-    parts = sorted((root / "shards" / "parts").rglob("*.parquet"))
+    parts = sorted((root / "shards" / "parts").rglob("part-*"))
     written = sorted((root / "shards" / "train").glob("*.parquet"))
-    assert parts and written
-    assert set().union(*map(codecs, parts)) == {"UNCOMPRESSED"}
+    assert parts and written and {p.suffix for p in parts} == {".arrow"}
+    train_parts = [p for p in parts if p.parent.name == "train"]
+    part_ids = pa.concat_tables([read_scratch(p, ["id"]) for p in train_parts]).column("id").to_pylist()
+    shard_ids = pa.concat_tables([pq.read_table(p, columns=["id"]) for p in written]).column("id").to_pylist()
+    assert sorted(part_ids) == sorted(shard_ids)  # the train shards hold exactly the train parts' rows
     assert set().union(*map(codecs, written)) == {"ZSTD"}
     assert tokenize(root).returncode == 0
     assert shard_files(root) == shards

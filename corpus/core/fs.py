@@ -30,7 +30,7 @@ from ..crawl.inputs import CRAWL_SUFFIXES, InputError, describe_error
 LOCK = ".lock"
 DONE_DIR = ".parts"
 #: Files a worker fetches only when a task names them (the data); everything else is small.
-DATA_SUFFIXES = (".parquet", ".npy", *CRAWL_SUFFIXES)
+DATA_SUFFIXES = (".parquet", ".arrow", ".npy", *CRAWL_SUFFIXES)
 #: Test hook: with ``CORPUS_TEST_FETCH_LOG=FILE`` every data file a pull fetches (or finds
 #: already put there by another process of this machine, which a driver on a machine of its
 #: own would have fetched) appends a JSON line ``{role, rel, size, how}`` to FILE.

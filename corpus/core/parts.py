@@ -43,9 +43,11 @@ REJECT_FIELDS = [
 
 PARQUET_OPTIONS = dict(compression="zstd", compression_level=3, use_dictionary=True,
                        write_statistics=True)
-#: An intermediate part read once by the same stage and then removed (``scratch=True``):
-#: not compressed, since compressing it costs more CPU than its bytes on disk save.
-SCRATCH_OPTIONS = dict(compression="none", use_dictionary=False, write_statistics=True)
+#: An intermediate part read once by the same stage and then removed (``scratch=True``) is an
+#: Arrow IPC file, not Parquet: written as Arrow holds it and read back memory-mapped, without
+#: encoding, compression or the list levels Parquet spells out for every value (for token
+#: lists ~10x less CPU on each side, and half the bytes of uncompressed Parquet).
+SCRATCH_SUFFIX = ".arrow"
 
 
 def rejected_schema(schema: pa.Schema) -> pa.Schema:
@@ -74,7 +76,14 @@ class PartWriter:
         self._buffer: list[dict] = []
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = tmp_name(self.path)
-        self._writer = pq.ParquetWriter(self._tmp, schema, **(SCRATCH_OPTIONS if scratch else PARQUET_OPTIONS))
+        self._sink = None
+        if scratch:  # an Arrow IPC file (SCRATCH_SUFFIX); batches of row_group_size rows
+            self._sink = pa.OSFile(str(self._tmp), "wb")
+            self._writer = pa.ipc.new_file(self._sink, schema)
+            self._write = lambda table: self._writer.write_table(table, max_chunksize=self.row_group_size)
+        else:
+            self._writer = pq.ParquetWriter(self._tmp, schema, **PARQUET_OPTIONS)
+            self._write = lambda table: self._writer.write_table(table, row_group_size=self.row_group_size)
         self._closed = False
 
     def write(self, row: dict) -> None:
@@ -89,14 +98,14 @@ class PartWriter:
     def write_table(self, table: pa.Table) -> None:
         self._flush()
         table = table.select(self.schema.names).cast(self.schema)
-        self._writer.write_table(table, row_group_size=self.row_group_size)
+        self._write(table)
         self.rows += table.num_rows
 
     def _flush(self) -> None:
         if not self._buffer:
             return
         table = pa.Table.from_pylist(self._buffer, schema=self.schema)
-        self._writer.write_table(table, row_group_size=self.row_group_size)
+        self._write(table)
         self.rows += len(self._buffer)
         self._buffer = []
 
@@ -105,7 +114,7 @@ class PartWriter:
         if self._closed:
             return self.rows
         self._flush()
-        self._writer.close()
+        self._close_writer()
         os.replace(self._tmp, self.path)
         self._closed = True
         return self.rows
@@ -115,10 +124,17 @@ class PartWriter:
         if self._closed:
             return
         try:
-            self._writer.close()
+            self._close_writer()
         finally:
             self._closed = True
             self._tmp.unlink(missing_ok=True)
+
+    def _close_writer(self) -> None:
+        try:
+            self._writer.close()
+        finally:
+            if self._sink is not None:
+                self._sink.close()
 
     def __enter__(self) -> "PartWriter":
         return self
@@ -128,6 +144,13 @@ class PartWriter:
             self.close()
         else:
             self.abort()
+
+
+def read_scratch(path: str | os.PathLike, columns: list[str] | None = None) -> pa.Table:
+    """A scratch part (``PartWriter(..., scratch=True)``), memory-mapped: nothing is copied
+    until the caller uses it."""
+    table = pa.ipc.open_file(pa.memory_map(str(path))).read_all()
+    return table.select(columns) if columns else table
 
 
 def list_parts(directory: str | os.PathLike) -> list[Path]:

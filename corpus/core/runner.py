@@ -27,7 +27,7 @@ import pyarrow as pa
 from . import config as cfg
 from . import fs, outdir
 from contract.atomic import sweep_temporaries
-from .parts import PartWriter
+from .parts import SCRATCH_SUFFIX, PartWriter
 from .executors import LocalExecutor, make_executor
 from .manifest import (add_counts, check_balance, command_line, empty_counts, package_versions,
                        read_manifest, write_json_atomic)
@@ -62,9 +62,10 @@ class TaskOutput:
 
     def writer(self, schema: pa.Schema, subdir: str = "", scratch: bool = False) -> PartWriter:
         """The Parquet writer for this task's part in ``subdir`` ("" = kept, ``REJECTED``, ...);
-        ``scratch``: an intermediate part the stage's ``finish`` reads once and removes."""
+        ``scratch``: an intermediate part the stage's ``finish`` reads once and removes, an
+        Arrow IPC file (``<task>.arrow``: :func:`corpus.core.parts.read_scratch`)."""
         if subdir not in self._writers:
-            path = self.dir / subdir / f"{self.task.id}.parquet"
+            path = self.dir / subdir / f"{self.task.id}{SCRATCH_SUFFIX if scratch else '.parquet'}"
             self._writers[subdir] = PartWriter(path, schema, scratch=scratch)
         return self._writers[subdir]
 

@@ -27,13 +27,12 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from contract.atomic import write_json_atomic
 from contract.tokens import MODEL_FILE, SPECIALS_FILE, encode_documents, file_sha256, load_special_tokens
 
 from ..core import config as cfg
-from ..core.parts import PartWriter, document_parts, iter_batches, list_parts
+from ..core.parts import SCRATCH_SUFFIX, PartWriter, document_parts, iter_batches, list_parts, read_scratch
 from ..core.runner import DONE_DIR, RunContext, Stage, StageError, Task, TaskOutput
 from ..core.settings import INPUT_STAGE, Section, fraction, integer, string
 from .tokenizer import doc_keys
@@ -133,7 +132,8 @@ class TokenizeStage(Stage):
     folder = "shards"
     upstream = "dedup"
     schema = SCHEMA
-    owns = (f"{PARTS_DIR}/*/part-*.parquet", "train/part-*.parquet", "val/part-*.parquet")
+    owns = (f"{PARTS_DIR}/*/part-*{SCRATCH_SUFFIX}", f"{PARTS_DIR}/*/part-*.parquet",  # .parquet: before 2026-12
+            "train/part-*.parquet", "val/part-*.parquet")
     holds_documents = False  # token shards, train/ and val/
 
     def __init__(self, config: dict):
@@ -259,7 +259,7 @@ class TokenizeStage(Stage):
         jobs: dict[str, list[tuple]] = {}
         c0 = time.process_time()
         for split in SPLITS:
-            parts = [self.dir / PARTS_DIR / split / f"{r['task']}.parquet" for r in results]
+            parts = [self.dir / PARTS_DIR / split / f"{r['task']}{SCRATCH_SUFFIX}" for r in results]
             missing = [str(p) for p in parts if not p.exists()]
             if missing:
                 raise StageError(f"tokenize: intermediate parts are gone ({missing[0]} ...); "
@@ -296,7 +296,7 @@ def plan_shards(parts: list[Path], target_tokens: int) -> list[list[tuple[str, i
     """
     keys, ntok, part_ix, row_ix = [], [], [], []
     for i, p in enumerate(parts):
-        t = pq.read_table(p, columns=["key", "n_tokens"])
+        t = read_scratch(p, columns=["key", "n_tokens"])
         keys.append(t.column("key").to_numpy())
         ntok.append(t.column("n_tokens").to_numpy().astype(np.int64))
         part_ix.append(np.full(t.num_rows, i, dtype=np.int32))
@@ -327,18 +327,8 @@ def plan_shards(parts: list[Path], target_tokens: int) -> list[list[tuple[str, i
 
 
 def read_rows(path: str, start: int, stop: int) -> pa.Table:
-    """Rows [start, stop) of a Parquet file, reading only the row groups that hold them."""
-    pf = pq.ParquetFile(path)
-    groups, first, offset = [], None, 0
-    for g in range(pf.metadata.num_row_groups):
-        n = pf.metadata.row_group(g).num_rows
-        if offset + n > start and offset < stop:
-            groups.append(g)
-            first = offset if first is None else first
-        offset += n
-    if not groups:
-        return pf.schema_arrow.empty_table()
-    return pf.read_row_groups(groups).slice(start - first, stop - start)
+    """Rows [start, stop) of a scratch part, memory-mapped: only those rows are read."""
+    return read_scratch(path).slice(start, stop - start)
 
 
 def write_shard(path: str, slices: list[tuple[str, int, int]], dtype: str) -> tuple[int, int, float]:
