@@ -3,10 +3,10 @@
 Map: one task per input part encodes its documents (``contract.tokens.encode_documents``,
 the encoding training uses too; one ``<|bos|>`` first), assigns each to train or val by a
 hash of its id, and writes the rows sorted by a second hash (the shuffle key) to
-``shards/parts/{train,val}/``. Reduce: ``finish`` orders all rows of a split by shuffle key — a deterministic global
+``shards/parts/{train,val}/`` (Arrow IPC files: read once, memory-mapped). Reduce: ``finish`` orders all rows of a split by shuffle key — a deterministic global
 shuffle — and cuts them into shards of about ``shard_tokens`` tokens. A shard covers a
 contiguous range of keys, and every part is sorted by key, so each shard reads one
-contiguous slice of each part (only the row groups it needs); shards are written in
+contiguous slice of each part (only the pages it maps); shards are written in
 parallel. Same input, tokenizer and config give the same shards, byte for byte. A run
 killed anywhere in ``finish`` resumes with a plain re-run (the shards are recorded before
 the parts they came from are removed).
