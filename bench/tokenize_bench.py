@@ -195,7 +195,6 @@ def main(argv: list[str] | None = None) -> int:
     from corpus.core.config import load_pipeline
     from corpus.core.parts import PartWriter
     from corpus.core.runner import run_stage
-    from corpus.stages.tokenize import TokenizeStage
     from contract.tokens import MODEL_FILE, SPECIALS_FILE, special_ids
 
     root = work / "throughput"

@@ -76,14 +76,11 @@ class PartWriter:
         self._buffer: list[dict] = []
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = tmp_name(self.path)
-        self._sink = None
-        if scratch:  # an Arrow IPC file (SCRATCH_SUFFIX); batches of row_group_size rows
-            self._sink = pa.OSFile(str(self._tmp), "wb")
-            self._writer = pa.ipc.new_file(self._sink, schema)
-            self._write = lambda table: self._writer.write_table(table, max_chunksize=self.row_group_size)
-        else:
-            self._writer = pq.ParquetWriter(self._tmp, schema, **PARQUET_OPTIONS)
-            self._write = lambda table: self._writer.write_table(table, row_group_size=self.row_group_size)
+        # scratch: an Arrow IPC file (SCRATCH_SUFFIX), on a sink of our own so that closing
+        # closes the file (a writer given a path keeps it open until garbage collection)
+        self._sink = pa.OSFile(str(self._tmp), "wb") if scratch else None
+        self._writer = (pa.ipc.new_file(self._sink, schema) if scratch
+                        else pq.ParquetWriter(self._tmp, schema, **PARQUET_OPTIONS))
         self._closed = False
 
     def write(self, row: dict) -> None:
@@ -100,6 +97,12 @@ class PartWriter:
         table = table.select(self.schema.names).cast(self.schema)
         self._write(table)
         self.rows += table.num_rows
+
+    def _write(self, table: pa.Table) -> None:
+        if self._sink is None:
+            self._writer.write_table(table, row_group_size=self.row_group_size)
+        else:  # IPC record batches of at most row_group_size rows
+            self._writer.write_table(table, max_chunksize=self.row_group_size)
 
     def _flush(self) -> None:
         if not self._buffer:
